@@ -1,0 +1,45 @@
+"""RegionReasoner replication pipeline (ICLR 2026, arXiv 2602.03733).
+
+data -> RegionDial-Bench -> (SFT warm-up) -> GRPO variants -> evaluation -> tables and figures.
+Run `snakemake -c all` for the embedded default; `--configfile config/paper.yaml` for paper scale.
+Rules are thin: each calls one `regionreasoner` subcommand; the logic lives in src/regionreasoner.
+"""
+
+import os
+import sys
+
+from regionreasoner.config import validate_config, write_resolved
+
+# Jobs call the `regionreasoner` command of the environment that runs Snakemake (.venv/bin),
+# also when Snakemake was started as .venv/bin/snakemake without activating the environment.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+# The embedded default unless --configfile names another file: paper.yaml replaces it whole rather
+# than being merged into it (a merge would keep the default's GRPO variants and model list).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+# Validate before any job starts: a bad value names its key and the run stops here.
+CFG = validate_config(config, source="config (merged Snakemake configuration)")
+R = CFG.results
+CONFIG = str(write_resolved(config, f"{R}/config.resolved.yaml"))
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/bench.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/sft.smk"
+include: "workflow/rules/grpo.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    """Every table and figure of the paper that the config can build."""
+    default_target: True
+    input:
+        TABLES_MD,
+        TABLES_TEX,
+        FIGURES,

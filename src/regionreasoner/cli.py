@@ -1,0 +1,298 @@
+"""The ``regionreasoner`` command: one subcommand per pipeline stage, no logic of its own.
+
+Snakemake rules call these subcommands with explicit input and output paths; each subcommand
+parses its arguments and calls one library function (STYLE.md: thin entry points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import yaml
+
+from regionreasoner.config import ConfigError, PipelineConfig, load_config
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    return load_config(args.config)
+
+
+def cmd_validate_config(args: argparse.Namespace) -> None:
+    _config(args)
+    print(f"{args.config}: valid")
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    from regionreasoner.config import json_schema
+    from regionreasoner.io import atomic_write_text
+
+    atomic_write_text(args.out, json_schema())
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from regionreasoner.data.synth import write_synthetic_refer
+
+    s = _config(args).data.synth
+    write_synthetic_refer(
+        Path(args.out), args.images or s.images, args.seed, s.image_size, s.cell, s.min_objects, s.max_objects,
+        split_by=args.split_by,
+    )
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from regionreasoner.data.download import download_manifest
+
+    d = _config(args).data.download
+    download_manifest(Path(args.manifest or d.manifest), Path(args.out), args.names or None, d.mirrors, d.retries)
+
+
+def _reported_table6(bench: str) -> dict | None:
+    path = Path("paper/reported_numbers.yaml")
+    if not path.exists():
+        return None
+    return yaml.safe_load(path.read_text()).get("table6_turns_per_round", {}).get(bench)
+
+
+def cmd_build_bench(args: argparse.Namespace) -> None:
+    from regionreasoner.dialogs.bench import build_bench
+
+    cfg = _config(args)
+    build_bench(
+        Path(args.refs), Path(args.instances), Path(args.captions) if args.captions else None, Path(args.images),
+        args.splits, Path(args.out), Path(args.datasheet) if args.datasheet else None, args.seed,
+        cfg.bench.max_rounds, list(cfg.bench.relations),
+        reported=_reported_table6(args.name) if cfg.data.source == "download" else None,
+    )
+
+
+def cmd_build_train(args: argparse.Namespace) -> None:
+    from regionreasoner.dialogs.train import build_train
+
+    cfg = _config(args)
+    build_train(
+        Path(args.refs), Path(args.instances), Path(args.captions) if args.captions else None, Path(args.images),
+        args.splits, Path(args.out), cfg.model.frame, args.seed, list(cfg.bench.relations),
+        cfg.train_data.cited_fraction,
+    )
+
+
+def cmd_merge_turns(args: argparse.Namespace) -> None:
+    from regionreasoner.io import atomic_write_text
+
+    atomic_write_text(args.out, "".join(Path(p).read_text() for p in args.inputs))
+
+
+def cmd_build_single(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.dialogue import single_round_bench
+    from regionreasoner.io import atomic_write_json
+
+    atomic_write_json(args.out, single_round_bench(json.loads(Path(args.bench).read_text())))
+
+
+def cmd_build_model(args: argparse.Namespace) -> None:
+    from regionreasoner.models.prompts import PromptConfig
+    from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
+
+    cfg = _config(args)
+    tiny = cfg.model.tiny.model_dump()
+    tiny["mrope_section"] = tuple(tiny["mrope_section"])
+    build_tiny_model(
+        Path(args.turns), Path(args.out), TinyModelConfig(**tiny), PromptConfig(**cfg.prompt.model_dump()),
+        cfg.model.frame, cfg.seed,
+    )
+
+
+def cmd_fetch_model(args: argparse.Namespace) -> None:
+    from regionreasoner.models.registry import fetch_model
+
+    fetch_model(args.source, Path(args.out))
+
+
+def cmd_sft(args: argparse.Namespace) -> None:
+    from regionreasoner.train.launch import relaunch_if_distributed
+    from regionreasoner.train.sft import run_sft
+
+    cfg = _config(args)
+    relaunch_if_distributed(cfg.sft, sys.argv)
+    run_sft(cfg, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
+
+
+def cmd_grpo(args: argparse.Namespace) -> None:
+    from regionreasoner.train.grpo import run_grpo
+    from regionreasoner.train.launch import relaunch_if_distributed
+
+    cfg = _config(args)
+    relaunch_if_distributed(cfg.grpo, sys.argv)
+    run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
+
+
+def cmd_show_config(args: argparse.Namespace) -> None:
+    from regionreasoner.train.configs import resolved
+
+    print(json.dumps(resolved(load_config(args.configfile), args.stage, args.variant), indent=1, sort_keys=True, default=str))
+
+
+def _pair(item: str) -> tuple[str, Path]:
+    name, sep, path = item.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"--run expects NAME=BENCH.json, got {item!r}")
+    return name, Path(path)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.dialogue import evaluate_model
+    from regionreasoner.evaluate.segment import make_segmenter
+    from regionreasoner.models.prompts import PromptConfig
+
+    cfg = _config(args)
+    e = cfg.evaluate
+    runs = dict(_pair(item) for item in args.run)
+    evaluate_model(
+        Path(args.model), runs, Path(args.out_dir),
+        PromptConfig(**cfg.prompt.model_dump()), cfg.model.frame, e.max_new_tokens, e.batch_size,
+        make_segmenter(e.segmenter),
+    )
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.metrics import score_predictions
+
+    metrics = score_predictions(Path(args.predictions), Path(args.bench), Path(args.out))
+    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {metrics['giou']:.1f}")
+
+
+def cmd_reward(args: argparse.Namespace) -> None:
+    from regionreasoner.rewards.variants import reward_file
+
+    reward_file(args.variant, Path(args.input), Path(args.out))
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from regionreasoner.report.tables import build_table
+
+    build_table(_config(args).model_dump(), args.name, Path(args.out_md), Path(args.out_tex))
+
+
+def cmd_figure(args: argparse.Namespace) -> None:
+    from regionreasoner.report.figures import build_figure
+
+    build_figure(_config(args).model_dump(), args.name, Path(args.out))
+
+
+def _add(sub, name: str, handler: Callable, help: str, config: bool = True) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help)
+    if config:
+        parser.add_argument("--config", default="config/config.yaml", help="pipeline config (YAML)")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _refer_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refs", required=True, help="refs(<splitBy>).p")
+    parser.add_argument("--instances", required=True, help="COCO instances.json")
+    parser.add_argument("--captions", help="COCO captions json")
+    parser.add_argument("--images", required=True, help="image directory")
+    parser.add_argument("--splits", nargs="+", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="regionreasoner", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    _add(sub, "validate-config", cmd_validate_config, "check a config file against the schema")
+    p = _add(sub, "schema", cmd_schema, "write the config JSON schema", config=False)
+    p.add_argument("--out", required=True)
+
+    p = _add(sub, "synth", cmd_synth, "procedural scenes in the refer/COCO on-disk formats")
+    p.add_argument("--out", required=True)
+    p.add_argument("--images", type=int, help="number of images (default: data.synth.images)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-by", default="unc")
+
+    p = _add(sub, "download", cmd_download, "download paper-scale data from the checksummed manifest")
+    p.add_argument("--manifest")
+    p.add_argument("--out", required=True)
+    p.add_argument("--names", nargs="*")
+
+    p = _add(sub, "build-bench", cmd_build_bench, "RegionDial-Bench test dialogues (+ datasheet)")
+    _refer_args(p)
+    p.add_argument("--datasheet")
+    p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
+
+    p = _add(sub, "build-train", cmd_build_train, "training turns (JSONL) with reference citations")
+    _refer_args(p)
+
+    p = _add(sub, "merge-turns", cmd_merge_turns, "concatenate training-turn files", config=False)
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+
+    p = _add(sub, "build-single", cmd_build_single, "single-round version of a benchmark (Table 10)", config=False)
+    p.add_argument("--bench", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _add(sub, "build-model", cmd_build_model, "build the tiny Qwen2.5-VL and its tokenizer locally")
+    p.add_argument("--turns", required=True, help="training turns the tokenizer is trained on")
+    p.add_argument("--out", required=True)
+
+    p = _add(sub, "fetch-model", cmd_fetch_model, "fetch a paper-scale checkpoint (hub id or local folder)", config=False)
+    p.add_argument("--source", required=True)
+    p.add_argument("--out", required=True)
+
+    for name, handler, what in (("sft", cmd_sft, "SFT warm-up (TRL SFTTrainer)"), ("grpo", cmd_grpo, "GRPO (TRL GRPOTrainer)")):
+        p = _add(sub, name, handler, what)
+        p.add_argument("--model", required=True)
+        p.add_argument("--train", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--metrics", required=True, help="training curves (CSV)")
+        if name == "grpo":
+            p.add_argument("--variant", required=True)
+
+    p = _add(sub, "show-config", cmd_show_config, "print the resolved TRL trainer config", config=False)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--stage", choices=["sft", "grpo"], required=True)
+    p.add_argument("--variant")
+
+    p = _add(sub, "evaluate", cmd_evaluate, "multi-round evaluation with predicted-reference propagation")
+    p.add_argument("--model", required=True)
+    p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
+    p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+
+    p = _add(sub, "score", cmd_score, "metrics from a predictions file", config=False)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--bench", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _add(sub, "reward", cmd_reward, "score completions with a reward variant", config=False)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _add(sub, "table", cmd_table, "one table of the paper (Markdown + LaTeX)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-tex", required=True)
+
+    p = _add(sub, "figure", cmd_figure, "one figure of the paper (PNG + PDF)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"regionreasoner {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""The one configuration source: config/*.yaml, validated before any job starts.
+
+Snakemake reads the same YAML file as its ``config`` and DVC reads it as ``params``; the models
+below are the schema (exported to workflow/schemas/config.schema.json). A bad value fails with a
+message naming the key and what is allowed, before any rule runs (DESIGN.md, reliability rules).
+Paper scale is a second file (config/paper.yaml), not a code branch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+
+REWARD_VARIANTS = ("paper", "full", "base_only", "ref_cite", "ref_cite_consist", "released_code")
+RELATIONS = ("next_to", "above", "below", "left_of", "right_of", "inside", "overlapping", "touching")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynthConfig(Strict):
+    images: PositiveInt
+    image_size: PositiveInt = 112
+    cell: PositiveInt = 28
+    min_objects: PositiveInt = 2
+    max_objects: PositiveInt = 4
+
+
+class DownloadConfig(Strict):
+    manifest: str
+    mirrors: list[str] = []
+    retries: PositiveInt = 5
+
+
+class DataConfig(Strict):
+    source: Literal["synth", "download"]
+    synth: SynthConfig
+    download: DownloadConfig
+
+
+class BenchmarkConfig(Strict):
+    dataset: str
+    split_by: str
+    test_splits: list[str] = Field(min_length=1)
+    train_splits: list[str] = Field(min_length=1)
+    synth_seed: int = 0
+
+
+class BenchConfig(Strict):
+    max_rounds: int = Field(ge=1, le=20)
+    relations: list[Literal[RELATIONS]] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class TrainDataConfig(Strict):
+    cited_fraction: float = Field(ge=0.0, le=1.0)
+
+
+class TinyConfig(Strict):
+    image_size: PositiveInt
+    text_hidden: PositiveInt
+    text_layers: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt
+    mlp: PositiveInt
+    rope_theta: PositiveFloat
+    mrope_section: list[PositiveInt]
+    vision_depth: PositiveInt
+    vision_hidden: PositiveInt
+    vision_heads: PositiveInt
+
+
+class ModelConfig(Strict):
+    base: str = Field(description="'tiny' (built locally) or a hub id / local path")
+    frame: PositiveInt
+    tiny: TinyConfig
+    released: dict[str, str] = Field(default_factory=dict, description="released checkpoints: name -> hub id")
+
+
+class PromptSection(Strict):
+    system: str
+    user: str
+    instruction: str = ""
+
+    @field_validator("user")
+    @classmethod
+    def _has_question(cls, value: str) -> str:
+        if "{question}" not in value:
+            raise ValueError("must contain the placeholder {question}")
+        return value
+
+
+class RewardsConfig(Strict):
+    iou_threshold: float = Field(gt=0.0, lt=1.0)
+    l1_threshold: PositiveFloat
+    point_threshold: PositiveFloat
+
+
+class TrainerCommon(Strict):
+    max_steps: PositiveInt
+    learning_rate: PositiveFloat
+    lr_scheduler_type: str
+    batch_size: PositiveInt
+    gradient_accumulation_steps: PositiveInt = 1
+    adam_beta1: float = Field(ge=0.0, lt=1.0)
+    adam_beta2: float = Field(ge=0.0, lt=1.0)
+    weight_decay: float = Field(ge=0.0)
+    max_grad_norm: PositiveFloat
+    save_steps: PositiveInt
+    warmup_steps: int = Field(default=0, ge=0)
+    gpus: int = Field(default=0, ge=0)
+    accelerate_config: str | None = None
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+
+
+class SFTSection(TrainerCommon):
+    enabled: bool
+    min_lr_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class GRPOVariant(Strict):
+    rewards: Literal[REWARD_VARIANTS]  # type: ignore[valid-type]
+    alpha: float = Field(default=1.0, ge=0.0)
+    beta: float = Field(default=1.0, ge=0.0)
+    sft: bool | None = Field(default=None, description="start from the SFT warm-up; null: sft.enabled")
+
+
+class GRPOSection(TrainerCommon):
+    num_generations: int = Field(ge=2)
+    beta: float = Field(ge=0.0)
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"]
+    epsilon: PositiveFloat
+    temperature: PositiveFloat
+    max_completion_length: PositiveInt
+    entropy_coef: float = Field(default=0.0, ge=0.0)
+    num_iterations: PositiveInt = 1
+    use_vllm: bool = False
+    variants: dict[str, GRPOVariant] = Field(min_length=1)
+
+
+class EvaluateConfig(Strict):
+    segmenter: Literal["grabcut", "sam2"]
+    batch_size: PositiveInt
+    max_new_tokens: PositiveInt
+    models: list[str] = Field(min_length=1)
+
+
+class RowSpec(Strict):
+    label: str
+    reported_as: str | None = None
+
+
+class ReportConfig(Strict):
+    synthetic_note: str
+    table1_rows: dict[str, RowSpec]
+    ablation_rows: dict[str, str]
+    single_round_rows: dict[str, str]
+    alpha_beta_rows: dict[str, str]
+    bench_names: dict[str, str]
+
+
+class PipelineConfig(Strict):
+    seed: int
+    results: str
+    data: DataConfig
+    benchmarks: dict[str, BenchmarkConfig] = Field(min_length=1)
+    bench: BenchConfig
+    train_data: TrainDataConfig
+    model: ModelConfig
+    prompt: PromptSection
+    rewards: RewardsConfig
+    sft: SFTSection
+    grpo: GRPOSection
+    evaluate: EvaluateConfig
+    report: ReportConfig
+
+    def model_ids(self) -> list[str]:
+        """Every model id the pipeline can build or evaluate."""
+        ids = ["base", "sft"] + [f"grpo-{v}" for v in self.grpo.variants]
+        return ids + [f"released-{name}" for name in self.model.released]
+
+
+class ConfigError(ValueError):
+    """A config file failed validation; the message names each bad key."""
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _check_references(cfg: PipelineConfig, source: str) -> None:
+    """Cross-field checks the schema cannot express: every model id named must exist."""
+    known = set(cfg.model_ids())
+    named = {f"evaluate.models[{i}]": m for i, m in enumerate(cfg.evaluate.models)}
+    named |= {f"report.table1_rows.{m}": m for m in cfg.report.table1_rows}
+    for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows"):
+        named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
+    bad = [f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known]
+    if bad:
+        raise ConfigError("\n".join([f"{source}: invalid configuration", *bad]))
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
+    """Validate a config mapping; raise ConfigError naming every bad key."""
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from None
+    _check_references(cfg, source)
+    return cfg
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read configuration ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return validate_config(raw, str(path))
+
+
+def json_schema() -> str:
+    """The JSON schema of the config, as committed in workflow/schemas/config.schema.json."""
+    return json.dumps(PipelineConfig.model_json_schema(), indent=1, sort_keys=True) + "\n"
+
+
+def write_resolved(raw: dict[str, Any], path: str | Path) -> Path:
+    """Write the merged, validated config where the stage commands read it.
+
+    Snakemake merges ``configfile:``, ``--configfile`` and ``--config`` overrides; the package's
+    commands read this one file, so every stage sees exactly the config Snakemake resolved. The file
+    is rewritten only when its content changes.
+    """
+    from regionreasoner.io import atomic_write_text
+
+    path = Path(path)
+    text = yaml.safe_dump(raw, sort_keys=True)
+    if not path.exists() or path.read_text() != text:
+        atomic_write_text(path, text)
+    return path
+
+
+STAGE_SECTIONS = {
+    "data": ("data", "seed"),
+    "bench": ("bench", "benchmarks"),
+    "train_data": ("train_data", "bench", "benchmarks", "model.frame"),
+    "model": ("model", "prompt", "seed"),
+    "sft": ("sft", "prompt", "model.frame", "seed"),
+    "grpo": ("grpo.*", "rewards", "prompt", "model.frame", "seed"),
+    "evaluate": ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
+    "report": ("report", "data.source"),
+}
+
+
+def stage_params(raw: dict[str, Any], stage: str, variant: str | None = None) -> str:
+    """The config slice a stage depends on, as canonical JSON.
+
+    Snakemake reruns a job when its params change; giving each rule only its own slice means that
+    changing a reward weight reruns GRPO, evaluation and tables, but not data or SFT.
+    """
+    picked: dict[str, Any] = {}
+    for key in STAGE_SECTIONS[stage]:
+        if key == "grpo.*":
+            grpo = {k: v for k, v in raw["grpo"].items() if k != "variants"}
+            grpo["variant"] = raw["grpo"]["variants"][variant] if variant else None
+            picked["grpo"] = grpo
+            continue
+        node: Any = raw
+        for part in key.split("."):
+            node = node[part]
+        picked[key] = node
+    return json.dumps(picked, sort_keys=True, separators=(",", ":"))

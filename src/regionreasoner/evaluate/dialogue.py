@@ -1,0 +1,177 @@
+"""Turn-by-turn evaluation of RegionDial-Bench with predicted-reference propagation (PAPER.md s7).
+
+A later turn cites an earlier turn's region. At test time that citation is the model's OWN box for
+the cited turn (ground truth only when it predicted nothing), so a wrong early answer misleads the
+later ones: that is what makes later rounds hard and what the per-round tables measure. Dialogues
+are run round by round, each round one batch of greedy generations across all dialogues.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+from transformers import AutoModelForImageTextToText
+
+from regionreasoner.dialogs.geometry import from_frame, render_box, to_frame
+from regionreasoner.evaluate.metrics import score_predictions
+from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
+from regionreasoner.images import load_frame_image, load_original
+from regionreasoner.io import atomic_write_json, atomic_write_jsonl
+from regionreasoner.models.processor import load_processor
+from regionreasoner.models.prompts import TAGS, PromptConfig, build_messages
+from regionreasoner.rewards.parsing import extract_tag, parse_answer
+
+
+@dataclass
+class Generator:
+    """Greedy batched generation with one model (PAPER.md section 4: greedy decoding)."""
+
+    model: Any
+    processor: Any
+    prompt: PromptConfig
+    frame: int
+    max_new_tokens: int
+    batch_size: int
+
+    @classmethod
+    def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int) -> Generator:
+        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
+
+    @torch.no_grad()
+    def answer(self, image_paths: Sequence[str], questions: Sequence[str]) -> list[str]:
+        texts = []
+        for start in range(0, len(questions), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            prompts = [
+                self.processor.apply_chat_template(build_messages(q, self.prompt), add_generation_prompt=True, tokenize=False)
+                for q in questions[chunk]
+            ]
+            images = [load_frame_image(p, self.frame) for p in image_paths[chunk]]
+            inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt").to(self.model.device)
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            texts += self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return texts
+
+
+def is_well_formed(completion: str) -> bool:
+    """All four parts present and at least one valid object in the answer."""
+    return all(extract_tag(completion, tag) is not None for tag in TAGS) and bool(parse_answer(completion))
+
+
+@dataclass
+class DialogueState:
+    """Predicted frame boxes per (dialogue, turn): what later turns cite."""
+
+    frame_boxes: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+
+    def cited_box(self, d: int, dialogue: dict[str, Any], cited: int, frame: int) -> list[int]:
+        """The model's own box for the cited turn, or the ground truth if it predicted nothing."""
+        if (d, cited) in self.frame_boxes:
+            return self.frame_boxes[(d, cited)]
+        truth = dialogue["conversational_turns"][cited]["bboxes"][0]
+        return to_frame(truth, dialogue["width"], dialogue["height"], frame)
+
+
+def question_for(dialogue: dict[str, Any], index: int, cited_box: list[int] | None) -> str:
+    """The turn's question with the cited region written in the model's frame."""
+    turn = dialogue["conversational_turns"][index]
+    if turn.get("context_from_turn") is None or not turn.get("question_template"):
+        return turn["question"]
+    return turn["question_template"].replace("{ref_box}", render_box(cited_box))
+
+
+def _prediction(index_of_dialogue: int, dialogue: dict[str, Any], index: int, completion: str, question: str, frame: int, segmenter: Segmenter | None) -> dict[str, Any]:
+    objects = parse_answer(completion)
+    w, h = dialogue["width"], dialogue["height"]
+    boxes = [from_frame(o["bbox_2d"], w, h, frame) for o in objects]
+    points = [
+        [o["point_2d"][0] * w / frame, o["point_2d"][1] * h / frame] if o.get("point_2d") else None for o in objects
+    ]
+    mask = None
+    if segmenter is not None and boxes:
+        image = load_original(dialogue["image_path"])
+        mask = encode_mask(segment_objects(segmenter, image, boxes, points))
+    return {
+        "dialogue": index_of_dialogue,
+        "image_id": dialogue["image_id"],
+        "turn": index,
+        "question": question,
+        "completion": completion,
+        "boxes": boxes,
+        "points": points,
+        "mask": mask,
+        "well_formed": is_well_formed(completion),
+    }
+
+
+def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None) -> list[dict[str, Any]]:
+    """Predictions for every turn, round by round, citing the model's own earlier boxes."""
+    state = DialogueState()
+    predictions: list[dict[str, Any]] = []
+    rounds = max((len(d["conversational_turns"]) for d in bench), default=0)
+    for r in tqdm(range(rounds), desc="rounds", unit="round"):
+        active = [d for d, dialogue in enumerate(bench) if r < len(dialogue["conversational_turns"])]
+        questions = []
+        for d in active:
+            turn = bench[d]["conversational_turns"][r]
+            cited = turn.get("context_from_turn")
+            box = state.cited_box(d, bench[d], cited, generator.frame) if cited is not None else None
+            questions.append(question_for(bench[d], r, box))
+        completions = generator.answer([bench[d]["image_path"] for d in active], questions)
+        for d, question, completion in zip(active, questions, completions, strict=True):
+            pred = _prediction(d, bench[d], r, completion, question, generator.frame, segmenter)
+            if pred["boxes"]:
+                first = parse_answer(completion)[0]["bbox_2d"]
+                state.frame_boxes[(d, r)] = [int(round(v)) for v in first]
+            predictions.append(pred)
+    return predictions
+
+
+def single_round_bench(bench: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every turn asked alone by its referring sentence (single-round protocol, Table 10)."""
+    single = []
+    for dialogue in bench:
+        for turn in dialogue["conversational_turns"]:
+            plain = {**turn, "question": turn["sent"], "question_template": None, "context_from_turn": None, "relation": None}
+            single.append({**dialogue, "conversational_turns": [plain]})
+    return single
+
+
+def evaluate_model(
+    model_path: Path,
+    runs: dict[str, Path],
+    out_dir: Path,
+    prompt: PromptConfig,
+    frame: int,
+    max_new_tokens: int,
+    batch_size: int,
+    segmenter: Segmenter | None,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate one model on several benchmark files (loaded once).
+
+    ``runs`` maps a run name (``{bench}.{mode}``) to a bench file; each run writes
+    ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
+    """
+    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size)
+    results = {}
+    for run, bench_path in runs.items():
+        bench = json.loads(Path(bench_path).read_text())
+        predictions = run_bench(bench, generator, segmenter)
+        predictions_out = Path(out_dir) / f"{run}.predictions.jsonl"
+        atomic_write_jsonl(predictions_out, predictions)
+        metrics = score_predictions(predictions_out, Path(bench_path))
+        metrics["format_rate"] = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
+        metrics["model"] = str(model_path)
+        atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
+        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  format {metrics['format_rate']:.1f}%")
+        results[run] = metrics
+    return results

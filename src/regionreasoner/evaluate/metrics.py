@@ -1,0 +1,204 @@
+"""Scores a predictions file against RegionDial-Bench (PAPER.md section 7).
+
+The protocol, kept separate from generation so it can be audited and re-run on any predictions:
+
+- every turn of the bench counts; a turn with no prediction line is a miss (no box, empty mask);
+- "AP@0.5" is the share of turns where some predicted box has IoU > 0.5 with some target box, boxes
+  in continuous original-image pixels (no +1 pixel term);
+- gIoU is the mean per-turn mask IoU (a turn whose predicted and target masks are both empty
+  counts 0); cIoU is the sum of intersections over the sum of unions;
+- pass rates give the share of turns whose best box IoU exceeds 0.3 / 0.5 / 0.7 / 0.9;
+- per-round numbers assign a turn to round k+1 by its 0-based index k within its dialogue, and
+  the top-level numbers pool all turns (Tables 1-2, "Avg").
+
+All rates are percentages (0-100).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from regionreasoner.io import atomic_write_json, read_jsonl
+
+PASS_THRESHOLDS = ("0.3", "0.5", "0.7", "0.9")
+AP_THRESHOLD = 0.5
+
+Box = Sequence[float]
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """IoU of two [x1, y1, x2, y2] boxes in continuous coordinates (area = (x2-x1)*(y2-y1))."""
+    inter_w = min(a[2], b[2]) - max(a[0], b[0])
+    inter_h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(inter_w, 0.0) * max(inter_h, 0.0)
+    area_a = max(a[2] - a[0], 0.0) * max(a[3] - a[1], 0.0)
+    area_b = max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
+    union = area_a + area_b - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def best_box_iou(predicted: Iterable[Box], targets: Iterable[Box]) -> float:
+    """Largest IoU between any predicted box and any target box (0 when either list is empty)."""
+    targets = list(targets)
+    return max((box_iou(p, t) for p in predicted for t in targets), default=0.0)
+
+
+def decode_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """Decode a COCO segmentation (RLE with str/bytes or list counts, or polygons) to a bool mask.
+
+    ``None`` decodes to an empty mask: a turn without a predicted mask scores as if it predicted
+    nothing (issue 6).
+    """
+    if segmentation is None:
+        return np.zeros((height, width), dtype=bool)
+    if isinstance(segmentation, list):  # polygons
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get("counts"), list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(segmentation, *segmentation["size"])
+    else:
+        counts = segmentation["counts"]
+        rle = {"size": list(segmentation["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    mask = mask_utils.decode(rle).astype(bool)
+    if mask.shape != (height, width):
+        raise ValueError(f"mask of size {mask.shape} does not match the image size {(height, width)}")
+    return mask
+
+
+def mask_intersection_union(predicted: np.ndarray, target: np.ndarray) -> tuple[int, int]:
+    """Pixel counts of the intersection and the union of two bool masks of the same shape."""
+    return int(np.logical_and(predicted, target).sum()), int(np.logical_or(predicted, target).sum())
+
+
+def mask_iou(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Mask IoU; an empty union counts 0 (PAPER.md section 7, issue 6)."""
+    inter, union = mask_intersection_union(predicted, target)
+    return inter / union if union else 0.0
+
+
+@dataclass(frozen=True)
+class TurnScore:
+    """What one turn contributes to the pooled and per-round metrics."""
+
+    round: int
+    box_iou: float
+    mask_iou: float
+    intersection: int
+    union: int
+
+
+def _summary(scores: Sequence[TurnScore]) -> dict[str, Any]:
+    n = len(scores)
+    if n == 0:
+        return {"turns": 0, "ap50": 0.0, "giou": 0.0, "ciou": 0.0}
+    union = sum(s.union for s in scores)
+    return {
+        "turns": n,
+        "ap50": 100.0 * sum(s.box_iou > AP_THRESHOLD for s in scores) / n,
+        "giou": 100.0 * sum(s.mask_iou for s in scores) / n,
+        "ciou": 100.0 * sum(s.intersection for s in scores) / union if union else 0.0,
+    }
+
+
+def summarize(scores: Sequence[TurnScore]) -> dict[str, Any]:
+    """Pooled metrics, pass rates and per-round metrics of scored turns (the output of ``score``)."""
+    result = _summary(scores)
+    n = max(len(scores), 1)
+    result["pass"] = {t: 100.0 * sum(s.box_iou > float(t) for s in scores) / n for t in PASS_THRESHOLDS}
+    result["mean_box_iou"] = 100.0 * sum(s.box_iou for s in scores) / n
+    rounds = sorted({s.round for s in scores})
+    result["per_round"] = {str(r): _summary([s for s in scores if s.round == r]) for r in rounds}
+    return result
+
+
+def _prediction_index(predictions: Path, bench: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Map (dialogue index, turn index) to its prediction line, rejecting unknown or repeated turns.
+
+    A line names its dialogue by ``image_id`` (unique per dialogue in RegionDial-Bench); an optional
+    ``dialogue`` key (index into the bench list) disambiguates benches that repeat an image.
+    """
+    by_image: dict[Any, list[int]] = {}
+    for index, dialogue in enumerate(bench):
+        by_image.setdefault(dialogue["image_id"], []).append(index)
+    index_of: dict[tuple[int, int], dict[str, Any]] = {}
+    for number, line in enumerate(read_jsonl(predictions), start=1):
+        where = f"{predictions}: line {number}"
+        if "dialogue" in line:
+            dialogue = int(line["dialogue"])
+        else:
+            candidates = by_image.get(line.get("image_id"), [])
+            if len(candidates) != 1:
+                problem = "is not in the bench" if not candidates else "names several dialogues; add a 'dialogue' index"
+                raise ValueError(f"{where}: image_id {line.get('image_id')!r} {problem}")
+            dialogue = candidates[0]
+        turn = line.get("turn")
+        if not isinstance(turn, int) or not 0 <= dialogue < len(bench):
+            raise ValueError(f"{where}: needs an integer 'turn' and a dialogue in the bench")
+        if not 0 <= turn < len(bench[dialogue]["conversational_turns"]):
+            raise ValueError(f"{where}: turn {turn} is not a turn of image_id {bench[dialogue]['image_id']}")
+        if (dialogue, turn) in index_of:
+            raise ValueError(f"{where}: turn {turn} of image_id {bench[dialogue]['image_id']} is predicted twice")
+        index_of[(dialogue, turn)] = line
+    return index_of
+
+
+def _image_size(dialogue: dict[str, Any], turn: dict[str, Any]) -> tuple[int, int]:
+    if "height" in dialogue and "width" in dialogue:
+        return int(dialogue["height"]), int(dialogue["width"])
+    masks = turn.get("masks") or []
+    if masks and isinstance(masks[0], dict):
+        height, width = masks[0]["size"]
+        return int(height), int(width)
+    raise ValueError("needs 'width' and 'height' or an RLE mask to know the image size")
+
+
+def score_turn(dialogue: dict[str, Any], index: int, prediction: dict[str, Any] | None) -> TurnScore:
+    """Score turn ``index`` of ``dialogue`` given its prediction line (``None``: a miss)."""
+    turn = dialogue["conversational_turns"][index]
+    height, width = _image_size(dialogue, turn)
+    if not turn.get("masks"):
+        raise ValueError("has no target 'masks'")
+    target = np.zeros((height, width), dtype=bool)
+    for segmentation in turn["masks"]:
+        target |= decode_mask(segmentation, height, width)
+    predicted_boxes = (prediction or {}).get("boxes") or []
+    predicted = decode_mask((prediction or {}).get("mask"), height, width)
+    inter, union = mask_intersection_union(predicted, target)
+    return TurnScore(
+        round=index + 1,
+        box_iou=best_box_iou(predicted_boxes, turn.get("bboxes") or []),
+        mask_iou=inter / union if union else 0.0,
+        intersection=inter,
+        union=union,
+    )
+
+
+def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -> dict[str, Any]:
+    """Metrics of a predictions JSONL against a bench JSON (PAPER.md section 7; issue 6 formats).
+
+    Returns (and writes to ``out`` atomically when given) ``turns``, ``ap50``, ``giou``, ``ciou``,
+    ``pass``, ``per_round``, plus ``dialogues``, ``predicted_turns`` (turns with a prediction line)
+    and ``mean_box_iou``.
+    """
+    predictions, bench = Path(predictions), Path(bench)
+    dialogues = json.loads(bench.read_text(encoding="utf-8"))
+    index_of = _prediction_index(predictions, dialogues)
+    scores = []
+    for d, dialogue in enumerate(dialogues):
+        for t in range(len(dialogue["conversational_turns"])):
+            try:
+                scores.append(score_turn(dialogue, t, index_of.get((d, t))))
+            except (KeyError, ValueError) as err:
+                raise ValueError(f"{bench}: dialogue {d} (image_id {dialogue.get('image_id')}) turn {t}: {err}") from err
+    result = summarize(scores)
+    result["dialogues"] = len(dialogues)
+    result["predicted_turns"] = len(index_of)
+    if out is not None:
+        atomic_write_json(out, result)
+    return result

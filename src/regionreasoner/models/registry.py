@@ -1,0 +1,33 @@
+"""Paper-scale checkpoints: the base model and the released baselines (PAPER.md sections 1, 7).
+
+Only paper-scale runs reach the hub; the embedded default builds its model locally and never
+calls this. A local folder is copied as is, so a cluster without internet can point the config
+at a pre-downloaded checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from regionreasoner.io import atomic_path
+
+KNOWN = {
+    "Qwen/Qwen2.5-VL-7B-Instruct": "base model of the paper",
+    "lmsdss/RegionReasoner-7B": "released RegionReasoner checkpoint",
+    "Ricky06662/VisionReasoner-7B": "VisionReasoner baseline",
+    "Ricky06662/Seg-Zero-7B": "Seg-Zero baseline",
+}
+
+
+def fetch_model(source: str, out_dir: Path) -> None:
+    """Materialise ``source`` (hub id or local folder) at ``out_dir`` atomically."""
+    local = Path(source)
+    with atomic_path(out_dir, directory=True) as tmp:
+        if local.is_dir():
+            shutil.copytree(local, tmp, dirs_exist_ok=True)
+        else:
+            from huggingface_hub import snapshot_download
+
+            snapshot_download(repo_id=source, local_dir=tmp)
+    print(f"{source} ({KNOWN.get(source, 'custom checkpoint')}) -> {out_dir}")

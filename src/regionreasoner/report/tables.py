@@ -1,0 +1,329 @@
+"""The paper's tables rebuilt from evaluation outputs, beside the reported numbers (issue 6).
+
+Every reproduced number is read from an evaluation JSON ({results}/eval/{model}/{bench}.{mode}.json,
+written by ``evaluate.metrics.score_predictions``) or a bench datasheet; the only typed numbers are
+the paper's, in paper/reported_numbers.yaml. Each table is declared once in ``TABLES``: the files it
+reads (``table_inputs``, which the Snakefile uses as the rule's inputs) and how it lays them out
+(``build_table``); a table may read only the files it declares, so the DAG cannot go stale.
+Rows come from ``config["report"]`` in config order, so output bytes are deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from regionreasoner.io import atomic_write_text
+
+REPORTED = Path("paper/reported_numbers.yaml")
+# The paper's column layout for Tables 3, 4, 10 and 11: RefCOCO+ then RefCOCOg.
+PAPER_BENCHES = ("refcocoplus", "refcocog")
+MISSING = "-"
+ABLATION_LABELS = {
+    "base_only": "R_base only",
+    "ref_cite": "+ reference citation",
+    "ref_cite_consist": "+ citation + consistency",
+    "ref_cite_consist_logic": "+ citation + consistency + logic (full)",
+}
+
+
+# ---- paths shared with figures.py -------------------------------------------------------------
+
+def results_dir(config: dict[str, Any]) -> Path:
+    """``config["results"]``: the root of every pipeline output."""
+    return Path(config.get("results", "results"))
+
+
+def eval_path(config: dict[str, Any], model: str, bench: str, mode: str = "multi") -> Path:
+    """Metrics of ``model`` on ``bench`` in ``mode`` (multi | single)."""
+    return results_dir(config) / "eval" / model / f"{bench}.{mode}.json"
+
+
+def datasheet_path(config: dict[str, Any], bench: str) -> Path:
+    """Statistics of a built RegionDial-Bench (Table 6)."""
+    return results_dir(config) / "bench" / f"{bench}.datasheet.json"
+
+
+def bench_label(config: dict[str, Any], bench: str) -> str:
+    """Display name of a benchmark key (``report.bench_names``)."""
+    return config.get("report", {}).get("bench_names", {}).get(bench, bench)
+
+
+def caption_with_note(config: dict[str, Any], caption: str) -> str:
+    """Append the synthetic-data note when the numbers come from the embedded default."""
+    if config.get("data", {}).get("source") == "synth":
+        return f"{caption} {config['report']['synthetic_note']}"
+    return caption
+
+
+# ---- a table as plain cells, rendered twice ---------------------------------------------------
+
+@dataclass
+class Table:
+    """Header and row groups of strings; ``text_columns`` leading columns are left-aligned."""
+
+    caption: str
+    header: list[str]
+    groups: list[tuple[str | None, list[list[str]]]] = field(default_factory=list)
+    text_columns: int = 2
+
+
+def render_markdown(table: Table) -> str:
+    """GitHub Markdown: one pipe table per row group, titled by the group."""
+    lines = [f"**{table.caption}**", ""]
+    align = ["---"] * table.text_columns + ["---:"] * (len(table.header) - table.text_columns)
+    for title, rows in table.groups:
+        if title:
+            lines += [f"*{title}*", ""]
+        lines.append("| " + " | ".join(table.header) + " |")
+        lines.append("| " + " | ".join(align) + " |")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def render_latex(table: Table, label: str) -> str:
+    """A booktabs ``table`` float, scaled to the line width, for ``\\input`` in paper/main.tex."""
+    width = len(table.header)
+    spec = "l" * table.text_columns + "r" * (width - table.text_columns)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.caption)}}}",
+        rf"\label{{tab:{label}}}",
+        r"\resizebox{\linewidth}{!}{%",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in table.header) + r" \\",
+    ]
+    for title, rows in table.groups:
+        lines.append(r"\midrule")
+        if title:
+            lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{latex_escape(title)}}}}} \\")
+        lines += [" & ".join(latex_escape(cell) for cell in row) + r" \\" for row in rows]
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+# ---- numbers ----------------------------------------------------------------------------------
+
+Number = float | int | None
+
+
+def fmt(value: Number, digits: int = 1) -> str:
+    """A reproduced or reported number; ``-`` where there is none."""
+    if value is None:
+        return MISSING
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def fmt_diff(ours: Number, reported: Number, digits: int = 1) -> str:
+    """Reproduced (as displayed) minus reported, signed; ``-`` unless both exist."""
+    if ours is None or reported is None:
+        return MISSING
+    diff = (round(ours, digits) if isinstance(ours, float) else ours) - reported
+    return f"{diff:+.{digits}f}" if isinstance(diff, float) else f"{diff:+d}"
+
+
+def compared_rows(label: str, source: str, ours: Sequence[Number], reported: Sequence[Number] | None,
+                  reported_as: str | None) -> list[list[str]]:
+    """Rows of one subject: reproduced, and where the paper reports it, reported and difference."""
+    rows = [[label, source] + [fmt(v) for v in ours]]
+    if reported is not None:
+        rows.append(["", f"reported: {reported_as}"] + [fmt(v) for v in reported])
+        rows.append(["", "difference"] + [fmt_diff(o, r) for o, r in zip(ours, reported, strict=True)])
+    return rows
+
+
+class Reader:
+    """Gives access only to files the table or figure declared as inputs, so the DAG stays honest."""
+
+    def __init__(self, declared: Sequence[str]) -> None:
+        self.declared = set(declared)
+
+    def path(self, path: Path) -> Path:
+        if str(path) not in self.declared:
+            raise RuntimeError(f"{path} is read but not declared in table_inputs/figure_inputs")
+        return path
+
+    def json(self, path: Path) -> Any:
+        with open(self.path(path), encoding="utf-8") as handle:
+            return json.load(handle)
+
+
+def metric(data: dict[str, Any], key: str, round_: int | None = None) -> float | None:
+    """A metric of an evaluation JSON, pooled or for one round; ``None`` where the round is absent."""
+    if round_ is not None:
+        data = data.get("per_round", {}).get(str(round_), {})
+        if not data.get("turns"):
+            return None
+    value = data.get(key)
+    return float(value) if value is not None else None
+
+
+def _padded(values: Sequence[Number] | None, length: int) -> list[Number] | None:
+    if values is None:
+        return None
+    return [values[i] if i < len(values) else None for i in range(length)]
+
+
+# ---- the tables -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table reads and how it lays it out."""
+
+    caption: str
+    inputs: Callable[[dict[str, Any]], list[Path]]
+    build: Callable[[dict[str, Any], dict[str, Any], Reader], Table]
+
+
+def _max_rounds(config: dict[str, Any]) -> int:
+    return int(config.get("bench", {}).get("max_rounds", 7))
+
+
+def _per_round_inputs(config: dict[str, Any]) -> list[Path]:
+    return [eval_path(config, m, b) for b in config["benchmarks"] for m in config["report"]["table1_rows"]]
+
+
+def _per_round_table(metric_key: str, reported_key: str, caption: str) -> TableSpec:
+    """Tables 1-2: one row group per benchmark, R1..R7 and the pooled Avg."""
+
+    def build(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+        rounds = range(1, _max_rounds(config) + 1)
+        table = Table("", ["Model", "Source"] + [f"R{r}" for r in rounds] + ["Avg"])
+        for bench in config["benchmarks"]:
+            rows: list[list[str]] = []
+            for model, row in config["report"]["table1_rows"].items():
+                data = reader.json(eval_path(config, model, bench))
+                ours = [metric(data, metric_key, r) for r in rounds] + [metric(data, metric_key)]
+                paper = reported.get(reported_key, {}).get(bench, {}).get(row.get("reported_as"))
+                paper_values = _padded(paper["rounds"], len(rounds)) + [paper["avg"]] if paper else None
+                rows += compared_rows(row["label"], f"reproduced: {model}", ours, paper_values, row.get("reported_as"))
+            table.groups.append((bench_label(config, bench), rows))
+        return table
+
+    return TableSpec(caption, _per_round_inputs, build)
+
+
+def _paper_columns(config: dict[str, Any], columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str, int]]:
+    """(metric, mode, bench, index into the reported list) for the paper's columns our config has."""
+    return [(k, mode, b, i) for i, (k, mode, b) in enumerate(columns) if b in config["benchmarks"]]
+
+
+def _column_table(rows_key: str, reported_key: str, columns: Sequence[tuple[str, str, str]],
+                  caption: str, labels: dict[str, str] | None = None) -> TableSpec:
+    """Tables 3, 4, 10, 11: one row per reported row key, a fixed list of (metric, mode, bench) columns."""
+
+    def inputs(config: dict[str, Any]) -> list[Path]:
+        return [eval_path(config, model, bench, mode)
+                for model in config["report"][rows_key].values()
+                for _, mode, bench, _ in _paper_columns(config, columns)]
+
+    def build(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+        kept = _paper_columns(config, columns)
+        names = {"ap50": "AP@0.5", "giou": "gIoU"}
+        header = ["Setting", "Source"] + [f"{names[k]} {mode}-round {bench_label(config, b)}" for k, mode, b, _ in kept]
+        rows: list[list[str]] = []
+        for key, model in config["report"][rows_key].items():
+            ours = [metric(reader.json(eval_path(config, model, b, mode)), k) for k, mode, b, _ in kept]
+            paper = reported.get(reported_key, {}).get(key)
+            paper_values = [paper[i] for *_, i in kept] if paper else None
+            label = (labels or {}).get(key, key)
+            rows += compared_rows(label, f"reproduced: {model}", ours, paper_values, "paper" if paper else None)
+        return Table("", header, [(None, rows)])
+
+    return TableSpec(caption, inputs, build)
+
+
+def _datasheet_inputs(config: dict[str, Any]) -> list[Path]:
+    return [datasheet_path(config, b) for b in config["benchmarks"]]
+
+
+def _bench_stats(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    """Table 6: images, turns and turns per round of each built benchmark (datasheets read defensively)."""
+    rounds = _max_rounds(config)
+    table = Table("", ["Benchmark", "Source", "Images", "Turns"] + [f"R{r}" for r in range(1, rounds + 1)])
+    rows: list[list[str]] = []
+    for bench in config["benchmarks"]:
+        sheet = reader.json(datasheet_path(config, bench))
+        per_round = sheet.get("turns_per_round") or sheet.get("rounds") or []
+        ours = [sheet.get("images"), sheet.get("turns")] + _padded(per_round, rounds)
+        paper = reported.get("table6_turns_per_round", {}).get(bench)
+        paper_values = [paper["images"], paper["turns"]] + _padded(paper["rounds"], rounds) if paper else None
+        rows += compared_rows(bench_label(config, bench), "reproduced", ours, paper_values, "paper" if paper else None)
+    table.groups.append((None, rows))
+    return table
+
+
+def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
+    """Tables 3-4 columns: single-round then multi-round, RefCOCO+ then RefCOCOg."""
+    return [(metric_key, mode, bench) for mode in ("single", "multi") for bench in PAPER_BENCHES]
+
+
+TABLES: dict[str, TableSpec] = {
+    "table1_detection": _per_round_table(
+        "ap50", "table1_detection_ap50",
+        "Detection accuracy (AP@0.5, %) per round on RegionDial-Bench, later turns citing the model's "
+        "own earlier predictions; Avg pools all turns (paper Table 1)."),
+    "table2_segmentation": _per_round_table(
+        "giou", "table2_segmentation_giou",
+        "Segmentation gIoU (%) per round on RegionDial-Bench; Avg pools all turns (paper Table 2)."),
+    "table3_ablation_detection": _column_table(
+        "ablation_rows", "table3_ablation_detection", _ablation_columns("ap50"),
+        "Reward ablation, detection AP@0.5 (%) (paper Table 3).", ABLATION_LABELS),
+    "table4_ablation_segmentation": _column_table(
+        "ablation_rows", "table4_ablation_segmentation", _ablation_columns("giou"),
+        "Reward ablation, segmentation gIoU (%) (paper Table 4).", ABLATION_LABELS),
+    "table6_bench_stats": TableSpec(
+        "RegionDial-Bench statistics: images, turns and turns per round (paper Table 6).",
+        _datasheet_inputs, _bench_stats),
+    "table10_single_round": _column_table(
+        "single_round_rows", "table10_single_round",
+        [("giou", "single", "refcocoplus"), ("giou", "single", "refcocog"),
+         ("ap50", "single", "refcocoplus"), ("ap50", "single", "refcocog")],
+        "Single-round referring segmentation (gIoU, %) and detection (AP@0.5, %) (paper Table 10)."),
+    "table11_alpha_beta": _column_table(
+        "alpha_beta_rows", "table11_alpha_beta",
+        [("ap50", "multi", "refcocoplus"), ("ap50", "multi", "refcocog"),
+         ("giou", "multi", "refcocoplus"), ("giou", "multi", "refcocog")],
+        "Sensitivity to the reward weights alpha (citation) and beta (consistency), multi-round "
+        "AP@0.5 and gIoU (%) (paper Table 11)."),
+}
+
+
+def _spec(name: str) -> TableSpec:
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; choose one of {sorted(TABLES)}")
+    return TABLES[name]
+
+
+def table_inputs(config: dict[str, Any], name: str, reported: Path = REPORTED) -> list[str]:
+    """Files table ``name`` reads (evaluation JSONs or datasheets, then the reported numbers)."""
+    paths = [str(p) for p in _spec(name).inputs(config)]
+    return list(dict.fromkeys(paths)) + [str(reported)]
+
+
+def build_table(config: dict[str, Any], name: str, out_md: Path, out_tex: Path, reported: Path = REPORTED) -> None:
+    """Write table ``name`` as Markdown and booktabs LaTeX, reproduced beside reported numbers."""
+    spec = _spec(name)
+    with open(reported, encoding="utf-8") as handle:
+        paper = yaml.safe_load(handle) or {}
+    table = spec.build(config, paper, Reader(table_inputs(config, name, reported)))
+    table.caption = caption_with_note(config, spec.caption)
+    atomic_write_text(out_md, render_markdown(table))
+    atomic_write_text(out_tex, render_latex(table, name))

@@ -1,0 +1,1 @@
+"""Training stages: SFT warm-up and GRPO with TRL (PAPER.md section 6)."""

@@ -1,0 +1,97 @@
+"""Resolve the pipeline config into the TRL trainer configs (what TRL actually receives).
+
+TRL's defaults differ from the paper (GRPOConfig: beta 0.0, loss_type "dapo", 8 generations, ...),
+so every hyper-parameter of PAPER.md section 6 is set here from the config file, never left to a
+library default. ``regionreasoner show-config`` prints the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from trl import GRPOConfig, SFTConfig
+
+from regionreasoner.config import GRPOSection, PipelineConfig, SFTSection, TrainerCommon
+
+
+def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, Any]:
+    on_gpu = section.gpus > 0 and torch.cuda.is_available()
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": section.max_steps,
+        "learning_rate": section.learning_rate,
+        "lr_scheduler_type": section.lr_scheduler_type,
+        "warmup_steps": section.warmup_steps,
+        "per_device_train_batch_size": section.batch_size,
+        "gradient_accumulation_steps": section.gradient_accumulation_steps,
+        "adam_beta1": section.adam_beta1,
+        "adam_beta2": section.adam_beta2,
+        "weight_decay": section.weight_decay,
+        "max_grad_norm": section.max_grad_norm,
+        "save_strategy": "steps",
+        "save_steps": section.save_steps,
+        "save_total_limit": 2,
+        "logging_steps": 1,
+        "seed": seed,
+        "data_seed": seed,
+        "report_to": "none",
+        "disable_tqdm": False,
+        "dataloader_num_workers": 0,
+        "use_cpu": not on_gpu,
+        "bf16": section.bf16 and on_gpu,
+        "gradient_checkpointing": section.gradient_checkpointing and on_gpu,
+    }
+
+
+def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
+    """SFTConfig for the warm-up: completion-only loss on the rendered four-part target."""
+    section: SFTSection = cfg.sft
+    kwargs = _common(section, cfg.seed, output_dir)
+    if section.lr_scheduler_type == "cosine_with_min_lr":
+        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": section.min_lr_rate}
+    return SFTConfig(**kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False)
+
+
+def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weights: list[float]) -> GRPOConfig:
+    """GRPOConfig for one reward variant; every PAPER.md section 6 value is explicit."""
+    section: GRPOSection = cfg.grpo
+    if variant not in section.variants:
+        raise KeyError(f"grpo variant {variant!r} is not in config grpo.variants ({sorted(section.variants)})")
+    return GRPOConfig(
+        **_common(section, cfg.seed, output_dir),
+        num_generations=section.num_generations,
+        max_completion_length=section.max_completion_length,
+        temperature=section.temperature,
+        top_p=1.0,
+        top_k=0,
+        beta=section.beta,
+        epsilon=section.epsilon,
+        loss_type=section.loss_type,
+        entropy_coef=section.entropy_coef,
+        num_iterations=section.num_iterations,
+        scale_rewards="group",
+        reward_weights=reward_weights,
+        use_vllm=section.use_vllm,
+        vllm_mode="colocate",
+        remove_unused_columns=False,
+        log_completions=False,
+    )
+
+
+def resolved(cfg: PipelineConfig, stage: str, variant: str | None = None) -> dict[str, Any]:
+    """The trainer config of ``stage`` as a JSON-able dict (for show-config and tests)."""
+    out = Path(cfg.results) / "models" / "_work" / "show-config"
+    if stage == "sft":
+        args = sft_config(cfg, out)
+    elif stage == "grpo":
+        from regionreasoner.rewards.variants import reward_functions
+
+        name = variant or next(iter(cfg.grpo.variants))
+        spec = cfg.grpo.variants[name]
+        _, weights = reward_functions(spec.rewards, spec.alpha, spec.beta)
+        args = grpo_config(cfg, name, out, weights)
+    else:
+        raise ValueError(f"unknown stage {stage!r}: choose sft or grpo")
+    return {k: v for k, v in args.to_dict().items() if not k.startswith("_") and "token" not in k}

@@ -1,0 +1,54 @@
+"""Training turns as TRL datasets.
+
+Images are loaded lazily and resized to the square frame the model sees (840x840 in the paper,
+PAPER.md section 3), so box coordinates in questions and answers mean the same pixels in training,
+in the rewards and at evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from regionreasoner.images import load_frame_image
+from regionreasoner.io import read_jsonl
+from regionreasoner.models.prompts import PromptConfig, build_messages, render_target
+
+
+def _with_images(frame: int, key: str):
+    def transform(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        images = [load_frame_image(p, frame) for p in batch["image_path"]]
+        batch[key] = [[img] for img in images] if key == "images" else images
+        return batch
+
+    return transform
+
+
+def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int) -> Dataset:
+    """Prompt/completion conversational rows with the rendered four-part target (section 4)."""
+    rows = [
+        {
+            "prompt": build_messages(t["problem"], prompt),
+            "completion": [{"role": "assistant", "content": [{"type": "text", "text": render_target(t)}]}],
+            "image_path": t["image_path"],
+        }
+        for t in read_jsonl(turns_path)
+    ]
+    return Dataset.from_list(rows).with_transform(_with_images(frame, "images"))
+
+
+def grpo_dataset(turns_path: Path, prompt: PromptConfig, frame: int) -> Dataset:
+    """Prompt rows plus the columns the reward functions read (problem, solution, reference_boxes)."""
+    rows = [
+        {
+            "prompt": build_messages(t["problem"], prompt),
+            "image_path": t["image_path"],
+            "problem": t["problem"],
+            "solution": t["solution"],
+            "reference_boxes": t.get("reference_boxes") or [],
+        }
+        for t in read_jsonl(turns_path)
+    ]
+    return Dataset.from_list(rows).with_transform(_with_images(frame, "image"))

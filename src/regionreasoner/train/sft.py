@@ -1,0 +1,36 @@
+"""SFT warm-up with TRL's SFTTrainer.
+
+The paper trains GRPO straight from Qwen2.5-VL-7B-Instruct (PAPER.md section 6), which already
+answers in boxes; a random-init tiny model must first learn the four-part output format, so the
+warm-up is ON in the embedded default and OFF in config/paper.yaml (an optional ablation there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoModelForImageTextToText
+from trl import SFTTrainer
+
+from regionreasoner.config import PipelineConfig
+from regionreasoner.models.processor import load_processor
+from regionreasoner.models.prompts import PromptConfig
+from regionreasoner.train.configs import sft_config
+from regionreasoner.train.data import sft_dataset
+from regionreasoner.train.runner import limit_threads, train_and_save, work_dir_for
+
+
+def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
+    """Fine-tune ``model_path`` on the rendered targets of ``turns``; save to ``out_dir``."""
+    limit_threads()
+    frame = cfg.model.frame
+    processor = load_processor(model_path, frame)
+    model = AutoModelForImageTextToText.from_pretrained(model_path)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(cfg, work_dir_for(out_dir)),
+        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg.model_dump()), frame),
+        processing_class=processor,
+    )
+    card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
+    train_and_save(trainer, processor, out_dir, metrics, card)

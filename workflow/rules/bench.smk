@@ -1,0 +1,81 @@
+"""RegionDial-Bench test dialogues and training turns (PAPER.md sections 2-3)."""
+
+
+def refer_inputs(wc):
+    files = refer_files(wc.bench)
+    if CFG.data.source == "download":
+        files = {**files, "marker": f"{R}/data/raw/.download.done"}
+    return files
+
+
+rule build_bench:
+    """Multi-round test dialogues whose later turns cite an earlier turn's box, plus a datasheet."""
+    input:
+        unpack(refer_inputs),
+    output:
+        bench=f"{R}/bench/{{bench}}.json",
+        datasheet=f"{R}/bench/{{bench}}.datasheet.md",
+        datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
+    params:
+        splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].test_splits),
+        cfg=lambda wc: params_of("bench"),
+        seed=CFG.seed,
+    log:
+        f"{R}/logs/build_bench/{{bench}}.log",
+    benchmark:
+        f"{R}/benchmarks/build_bench/{{bench}}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "regionreasoner build-bench --config {CONFIG} --name {wildcards.bench} --refs '{input.refs}' "
+        "--instances {input.instances} --captions {input.captions} --images {input.images} "
+        "--splits {params.splits} --seed {params.seed} --out {output.bench} "
+        "--datasheet {output.datasheet} > {log} 2>&1"
+
+
+rule build_single:
+    """The single-round protocol of Table 10: every turn asked alone by its referring sentence."""
+    input:
+        bench=f"{R}/bench/{{bench}}.json",
+    output:
+        bench=f"{R}/bench/{{bench}}.single.json",
+    log:
+        f"{R}/logs/build_single/{{bench}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "regionreasoner build-single --bench {input.bench} --out {output.bench} > {log} 2>&1"
+
+
+rule build_train:
+    """Training turns from the train splits, later sub-queries citing a ground-truth box."""
+    input:
+        unpack(refer_inputs),
+    output:
+        turns=f"{R}/train/{{bench}}.jsonl",
+    params:
+        splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].train_splits),
+        cfg=lambda wc: params_of("train_data"),
+        seed=CFG.seed,
+    log:
+        f"{R}/logs/build_train/{{bench}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "regionreasoner build-train --config {CONFIG} --refs '{input.refs}' --instances {input.instances} "
+        "--captions {input.captions} --images {input.images} --splits {params.splits} "
+        "--seed {params.seed} --out {output.turns} > {log} 2>&1"
+
+
+rule merge_train:
+    """One training set over all benchmarks' train splits."""
+    input:
+        expand(f"{R}/train/{{bench}}.jsonl", bench=BENCHES),
+    output:
+        turns=f"{R}/train/turns.jsonl",
+    log:
+        f"{R}/logs/merge_train.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "regionreasoner merge-turns {input} --out {output.turns} > {log} 2>&1"

@@ -1,0 +1,66 @@
+"""Paths and input choices shared by the rules (no logic beyond choosing inputs and parameters)."""
+
+import json
+
+from regionreasoner.config import stage_params
+from regionreasoner.report.figures import figure_inputs
+from regionreasoner.report.tables import table_inputs
+
+BENCHES = list(CFG.benchmarks)
+MODELS = CFG.model_ids()
+TABLE_NAMES = [
+    "table1_detection",
+    "table2_segmentation",
+    "table3_ablation_detection",
+    "table4_ablation_segmentation",
+    "table6_bench_stats",
+    "table10_single_round",
+    "table11_alpha_beta",
+]
+FIGURE_NAMES = ["fig_per_round", "fig_reward_curves", "fig_qualitative"]
+TABLES_MD = expand(f"{R}/tables/{{name}}.md", name=TABLE_NAMES)
+TABLES_TEX = expand(f"{R}/tables/{{name}}.tex", name=TABLE_NAMES)
+FIGURES = expand(f"{R}/figures/{{name}}.png", name=FIGURE_NAMES + ["fig_turns_per_round"])
+
+
+wildcard_constraints:
+    bench="|".join(BENCHES),
+    model="|".join(m.replace(".", r"\.") for m in MODELS),
+    mode="multi|single",
+    variant="[^/]+",
+
+
+def params_of(stage, **kw):
+    """The config slice a stage depends on (a change reruns exactly the downstream jobs)."""
+    return stage_params(config, stage, **kw)
+
+
+def refer_files(bench):
+    """Where the refer dataset of a benchmark lies: synthesised or downloaded."""
+    b = CFG.benchmarks[bench]
+    if CFG.data.source == "synth":
+        root = f"{R}/data/synth/{bench}"
+        return {
+            "refs": f"{root}/refs({b.split_by}).p",
+            "instances": f"{root}/instances.json",
+            "captions": f"{root}/captions.json",
+            "images": f"{root}/images",
+        }
+    root = f"{R}/data/raw"
+    return {
+        "refs": f"{root}/{b.dataset}/refs({b.split_by}).p",
+        "instances": f"{root}/{b.dataset}/instances.json",
+        "captions": f"{root}/annotations/captions_train2014.json",
+        "images": f"{root}/train2014",
+    }
+
+
+def model_dir(model):
+    return f"{R}/models/{model}"
+
+
+def grpo_init(variant):
+    """GRPO starts from the SFT warm-up when enabled (embedded default), else from the base model."""
+    use_sft = CFG.grpo.variants[variant].sft
+    use_sft = CFG.sft.enabled if use_sft is None else use_sft
+    return model_dir("sft") if use_sft else model_dir("base")

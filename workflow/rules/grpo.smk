@@ -1,0 +1,25 @@
+"""GRPO (TRL GRPOTrainer) with one reward variant per wildcard (Tables 1-4, 11)."""
+
+
+rule grpo:
+    """GRPO from the warm-up (or base) checkpoint with the variant's reward terms and weights."""
+    input:
+        model=lambda wc: grpo_init(wc.variant),
+        train=f"{R}/train/turns.jsonl",
+    output:
+        model=directory(f"{R}/models/grpo-{{variant}}"),
+        metrics=f"{R}/train_metrics/grpo-{{variant}}.csv",
+    params:
+        cfg=lambda wc: params_of("grpo", variant=wc.variant),
+    threads: 1  # tiny model: two variants side by side beat one on two threads
+    resources:
+        gpu=CFG.grpo.gpus,
+    log:
+        f"{R}/logs/grpo/{{variant}}.log",
+    benchmark:
+        f"{R}/benchmarks/grpo/{{variant}}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "regionreasoner grpo --config {CONFIG} --variant {wildcards.variant} --model {input.model} "
+        "--train {input.train} --out {output.model} --metrics {output.metrics} > {log} 2>&1"

@@ -1,0 +1,25 @@
+"""SFT warm-up (TRL SFTTrainer): on in the embedded default, off in the paper config."""
+
+
+rule sft:
+    """Teach the base model the four-part output format on rendered targets."""
+    input:
+        model=model_dir("base"),
+        train=f"{R}/train/turns.jsonl",
+    output:
+        model=directory(model_dir("sft")),
+        metrics=f"{R}/train_metrics/sft.csv",
+    params:
+        cfg=lambda wc: params_of("sft"),
+    threads: 2
+    resources:
+        gpu=CFG.sft.gpus,
+    log:
+        f"{R}/logs/sft.log",
+    benchmark:
+        f"{R}/benchmarks/sft.tsv"
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "regionreasoner sft --config {CONFIG} --model {input.model} --train {input.train} "
+        "--out {output.model} --metrics {output.metrics} > {log} 2>&1"
