@@ -12,7 +12,12 @@ from regionreasoner.config import validate_config, write_resolved
 
 # Jobs call the `regionreasoner` command of the environment that runs Snakemake (.venv/bin),
 # also when Snakemake was started as .venv/bin/snakemake without activating the environment.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+envvars:
+    "PATH",
+
+
+search_path = os.environ["PATH"]
+os.environ.update(PATH=os.path.dirname(sys.executable) + os.pathsep + search_path)
 
 # The embedded default unless --configfile names another file: paper.yaml replaces it whole rather
 # than being merged into it (a merge would keep the default's GRPO variants and model list).
@@ -25,6 +30,9 @@ if not workflow.overwrite_configfiles:
 CFG = validate_config(config, source="config (merged Snakemake configuration)")
 R = CFG.results
 CONFIG = str(write_resolved(config, f"{R}/config.resolved.yaml"))
+
+report: "workflow/report/workflow.rst"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"

@@ -1,13 +1,6 @@
 """RegionDial-Bench test dialogues and training turns (PAPER.md sections 2-3)."""
 
 
-def refer_inputs(wc):
-    files = refer_files(wc.bench)
-    if CFG.data.source == "download":
-        files = {**files, "marker": f"{R}/data/raw/.download.done"}
-    return files
-
-
 rule build_bench:
     """Multi-round test dialogues whose later turns cite an earlier turn's box, plus a datasheet."""
     input:
@@ -17,6 +10,7 @@ rule build_bench:
         datasheet=f"{R}/bench/{{bench}}.datasheet.md",
         datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
     params:
+        config=CONFIG,
         splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].test_splits),
         cfg=lambda wc: params_of("bench"),
         seed=CFG.seed,
@@ -27,7 +21,7 @@ rule build_bench:
     conda:
         "../../envs/data.yaml"
     shell:
-        "regionreasoner build-bench --config {CONFIG} --name {wildcards.bench} --refs '{input.refs}' "
+        "regionreasoner build-bench --config {params.config} --name {wildcards.bench} --refs '{input.refs}' "
         "--instances {input.instances} --captions {input.captions} --images {input.images} "
         "--splits {params.splits} --seed {params.seed} --out {output.bench} "
         "--datasheet {output.datasheet} > {log} 2>&1"
@@ -54,6 +48,7 @@ rule build_train:
     output:
         turns=f"{R}/train/{{bench}}.jsonl",
     params:
+        config=CONFIG,
         splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].train_splits),
         cfg=lambda wc: params_of("train_data"),
         seed=CFG.seed,
@@ -62,7 +57,7 @@ rule build_train:
     conda:
         "../../envs/data.yaml"
     shell:
-        "regionreasoner build-train --config {CONFIG} --refs '{input.refs}' --instances {input.instances} "
+        "regionreasoner build-train --config {params.config} --refs '{input.refs}' --instances {input.instances} "
         "--captions {input.captions} --images {input.images} --splits {params.splits} "
         "--seed {params.seed} --out {output.turns} > {log} 2>&1"
 

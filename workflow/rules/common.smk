@@ -46,12 +46,12 @@ def refer_files(bench):
             "captions": f"{root}/captions.json",
             "images": f"{root}/images",
         }
-    root = f"{R}/data/raw"
+    root = f"{R}/data/raw"  # layout of src/regionreasoner/data/manifest.yaml
     return {
-        "refs": f"{root}/{b.dataset}/refs({b.split_by}).p",
-        "instances": f"{root}/{b.dataset}/instances.json",
-        "captions": f"{root}/annotations/captions_train2014.json",
-        "images": f"{root}/train2014",
+        "refs": f"{root}/refer/{b.dataset}/refs({b.split_by}).p",
+        "instances": f"{root}/refer/{b.dataset}/instances.json",
+        "captions": f"{root}/coco/annotations/captions_train2014.json",
+        "images": f"{root}/coco/train2014",
     }
 
 
@@ -64,3 +64,20 @@ def grpo_init(variant):
     use_sft = CFG.grpo.variants[variant].sft
     use_sft = CFG.sft.enabled if use_sft is None else use_sft
     return model_dir("sft") if use_sft else model_dir("base")
+
+
+def refer_inputs(wc):
+    """Inputs of the dialogue builders: the refer files (+ the download marker at paper scale)."""
+    files = refer_files(wc.bench)
+    if CFG.data.source == "download":
+        files = {**files, "marker": f"{R}/data/raw/.download.done"}
+    return files
+
+
+# evaluation runs: every benchmark, multi-round (RegionDial-Bench) and single-round (Table 10)
+RUNS = [f"{bench}.{mode}" for bench in BENCHES for mode in ("multi", "single")]
+
+
+def run_bench_file(run):
+    bench, mode = run.split(".")
+    return f"{R}/bench/{bench}.json" if mode == "multi" else f"{R}/bench/{bench}.single.json"

@@ -14,6 +14,7 @@ for bench_name, bench_cfg in CFG.benchmarks.items():
             captions=f"{R}/data/synth/{bench_name}/captions.json",
             images=directory(f"{R}/data/synth/{bench_name}/images"),
         params:
+            config=CONFIG,
             seed=bench_cfg.synth_seed,
             split_by=bench_cfg.split_by,
             cfg=params_of("data"),
@@ -24,7 +25,7 @@ for bench_name, bench_cfg in CFG.benchmarks.items():
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner synth --config {CONFIG} --out $(dirname {output.instances}) "
+            "regionreasoner synth --config {params.config} --out $(dirname {output.instances}) "
             "--seed {params.seed} --split-by {params.split_by} > {log} 2>&1"
 
 
@@ -33,10 +34,12 @@ rule download:
     output:
         marker=f"{R}/data/raw/.download.done",
     params:
+        config=CONFIG,
+        raw=lambda wc, output: os.path.dirname(output.marker),
         cfg=lambda wc: params_of("data"),
     log:
         f"{R}/logs/download.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "regionreasoner download --config {CONFIG} --out {R}/data/raw > {log} 2>&1 && touch {output.marker}"
+        "regionreasoner download --config {params.config} --out {params.raw} > {log} 2>&1 && touch {output.marker}"

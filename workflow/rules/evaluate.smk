@@ -4,14 +4,6 @@ One job per model loads it once and runs every benchmark file: multi-round dialo
 predicted-reference propagation, and the single-round protocol of Table 10.
 """
 
-RUNS = [f"{bench}.{mode}" for bench in BENCHES for mode in ("multi", "single")]
-
-
-def run_bench_file(run):
-    bench, mode = run.split(".")
-    return f"{R}/bench/{bench}.json" if mode == "multi" else f"{R}/bench/{bench}.single.json"
-
-
 rule evaluate:
     """Greedy turn-by-turn answers citing the model's own earlier boxes; metrics per round."""
     input:
@@ -21,6 +13,7 @@ rule evaluate:
         predictions=[f"{R}/eval/{{model}}/{run}.predictions.jsonl" for run in RUNS],
         metrics=[f"{R}/eval/{{model}}/{run}.json" for run in RUNS],
     params:
+        config=CONFIG,
         runs=" ".join(f"{run}={run_bench_file(run)}" for run in RUNS),
         cfg=lambda wc: params_of("evaluate"),
     threads: 1
@@ -31,5 +24,5 @@ rule evaluate:
     conda:
         "../../envs/eval.yaml"
     shell:
-        "regionreasoner evaluate --config {CONFIG} --model {input.model} --run {params.runs} "
+        "regionreasoner evaluate --config {params.config} --model {input.model} --run {params.runs} "
         "--out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"

@@ -10,6 +10,7 @@ rule grpo:
         model=directory(f"{R}/models/grpo-{{variant}}"),
         metrics=f"{R}/train_metrics/grpo-{{variant}}.csv",
     params:
+        config=CONFIG,
         cfg=lambda wc: params_of("grpo", variant=wc.variant),
     threads: 1  # tiny model: two variants side by side beat one on two threads
     resources:
@@ -21,5 +22,5 @@ rule grpo:
     conda:
         "../../envs/train.yaml"
     shell:
-        "regionreasoner grpo --config {CONFIG} --variant {wildcards.variant} --model {input.model} "
+        "regionreasoner grpo --config {params.config} --variant {wildcards.variant} --model {input.model} "
         "--train {input.train} --out {output.model} --metrics {output.metrics} > {log} 2>&1"

@@ -9,13 +9,14 @@ if CFG.model.base == "tiny":
         output:
             model=directory(model_dir("base")),
         params:
+            config=CONFIG,
             cfg=lambda wc: params_of("model"),
         log:
             f"{R}/logs/build_model.log",
         conda:
             "../../envs/train.yaml"
         shell:
-            "regionreasoner build-model --config {CONFIG} --turns {input.turns} --out {output.model} > {log} 2>&1"
+            "regionreasoner build-model --config {params.config} --turns {input.turns} --out {output.model} > {log} 2>&1"
 
 else:
 
@@ -24,6 +25,7 @@ else:
         output:
             model=directory(model_dir("base")),
         params:
+            config=CONFIG,
             source=CFG.model.base,
         log:
             f"{R}/logs/prepare_model.log",
@@ -38,6 +40,7 @@ rule fetch_released:
     output:
         model=directory(f"{R}/models/released-{{name}}"),
     params:
+        config=CONFIG,
         source=lambda wc: CFG.model.released[wc.name],
     log:
         f"{R}/logs/fetch_released/{{name}}.log",

@@ -1,53 +1,64 @@
 """Tables and figures of the paper, each one target, each from computed evaluation outputs."""
 
 
-rule table:
-    """One table (Markdown + LaTeX), reproduced beside reported where the paper has a number."""
-    input:
-        lambda wc: table_inputs(config, wc.name),
-    output:
-        md=report(f"{R}/tables/{{name}}.md", caption="../report/{name}.rst", category="Tables"),
-        tex=f"{R}/tables/{{name}}.tex",
-    params:
-        cfg=lambda wc: params_of("report"),
-    wildcard_constraints:
-        name="|".join(TABLE_NAMES),
-    log:
-        f"{R}/logs/tables/{{name}}.log",
-    conda:
-        "../../envs/report.yaml"
-    shell:
-        "regionreasoner table --config {CONFIG} --name {wildcards.name} "
-        "--out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+# One rule per table and per figure: each output gets its own caption in the HTML report, and
+# `snakemake <table>` needs nothing beyond that table's inputs.
+for table_name in TABLE_NAMES:
+
+    rule:
+        """One table (Markdown + LaTeX), reproduced beside reported where the paper has a number."""
+        name:
+            f"table_{table_name}"
+        input:
+            table_inputs(config, table_name),
+        output:
+            md=report(f"{R}/tables/{table_name}.md", caption=f"../report/{table_name}.rst", category="Tables"),
+            tex=f"{R}/tables/{table_name}.tex",
+        params:
+            config=CONFIG,
+            name=table_name,
+            cfg=params_of("report"),
+        log:
+            f"{R}/logs/tables/{table_name}.log",
+        conda:
+            "../../envs/report.yaml"
+        shell:
+            "regionreasoner table --config {params.config} --name {params.name} "
+            "--out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
-rule figure:
-    """One figure (PNG + PDF) drawn with matplotlib from evaluation and training outputs."""
-    input:
-        lambda wc: figure_inputs(config, wc.name),
-    output:
-        png=report(f"{R}/figures/{{name}}.png", caption="../report/{name}.rst", category="Figures"),
-        pdf=f"{R}/figures/{{name}}.pdf",
-    params:
-        cfg=lambda wc: params_of("report"),
-    wildcard_constraints:
-        name="|".join(FIGURE_NAMES),
-    log:
-        f"{R}/logs/figures/{{name}}.log",
-    conda:
-        "../../envs/report.yaml"
-    shell:
-        "regionreasoner figure --config {CONFIG} --name {wildcards.name} --out {output.png} > {log} 2>&1"
+for figure_name in FIGURE_NAMES:
+
+    rule:
+        """One figure (PNG + PDF) drawn with matplotlib from evaluation and training outputs."""
+        name:
+            f"figure_{figure_name}"
+        input:
+            figure_inputs(config, figure_name),
+        output:
+            png=report(f"{R}/figures/{figure_name}.png", caption=f"../report/{figure_name}.rst", category="Figures"),
+            pdf=f"{R}/figures/{figure_name}.pdf",
+        params:
+            config=CONFIG,
+            name=figure_name,
+            cfg=params_of("report"),
+        log:
+            f"{R}/logs/figures/{figure_name}.log",
+        conda:
+            "../../envs/report.yaml"
+        shell:
+            "regionreasoner figure --config {params.config} --name {params.name} --out {output.png} > {log} 2>&1"
 
 
 rule turns_per_round_figure:
     """The benchmark's turns-per-round histogram, drawn by a Jupyter notebook (Table 6 as a figure)."""
     input:
-        datasheets=expand(f"{R}/bench/{{bench}}.datasheet.json", bench=BENCHES),
+        figure_inputs(config, "fig_turns_per_round"),
     output:
         png=report(f"{R}/figures/fig_turns_per_round.png", caption="../report/fig_turns_per_round.rst", category="Figures"),
         pdf=f"{R}/figures/fig_turns_per_round.pdf",
     params:
+        config=CONFIG,
         benches=BENCHES,
     log:
         notebook=f"{R}/logs/notebooks/turns_per_round.ipynb",

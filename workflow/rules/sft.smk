@@ -10,6 +10,7 @@ rule sft:
         model=directory(model_dir("sft")),
         metrics=f"{R}/train_metrics/sft.csv",
     params:
+        config=CONFIG,
         cfg=lambda wc: params_of("sft"),
     threads: 2
     resources:
@@ -21,5 +22,5 @@ rule sft:
     conda:
         "../../envs/train.yaml"
     shell:
-        "regionreasoner sft --config {CONFIG} --model {input.model} --train {input.train} "
+        "regionreasoner sft --config {params.config} --model {input.model} --train {input.train} "
         "--out {output.model} --metrics {output.metrics} > {log} 2>&1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from regionreasoner.rewards.parsing import cited_boxes, column, completion_text, extract_tag
+from regionreasoner.rewards.parsing import cited_boxes, column, completion_text, output_blocks
 
 BOX_WORDS = ("bbox", "bounding box", "coordinates")
 LAMBDA, MU, ETA = 1.0, 1.0, 0.5
@@ -41,7 +41,7 @@ def citation_score(text: str, references: frozenset[IntBox], *, lam: float = LAM
     """R_ref of one completion text, in [0, 2]."""
     if not references:
         return 1.0
-    think = extract_tag(text, "think") or ""
+    think = output_blocks(text).think or ""
     mentions = think.lower()
     keyword = float(any(word in mentions for word in BOX_WORDS))
     cited = set(cited_boxes(think))

@@ -19,7 +19,7 @@ from typing import Any
 
 from regionreasoner.rewards.citation import rows_reference_boxes
 from regionreasoner.rewards.nouns import key_nouns
-from regionreasoner.rewards.parsing import completion_text, extract_tag
+from regionreasoner.rewards.parsing import completion_text, output_blocks
 
 W_SCENE, W_FOCUS, W_LOGIC = 1.0, 0.6, 0.4
 LOGIC_CAP = 1.0
@@ -61,7 +61,8 @@ def consistency_reward(completions: list[Any], *, w_s: float = W_SCENE, w_f: flo
     """TRL reward: R_cons per completion, in [0, 2]; key nouns of the batch go through one nlp.pipe."""
     references = rows_reference_boxes(len(completions), kwargs, "consistency_reward")
     texts = [completion_text(c) for c in completions]
-    parts = [[extract_tag(t, tag) or "" for tag in ("scene", "focus", "think")] for t in texts]
+    blocks = [output_blocks(t) for t in texts]
+    parts = [[b.scene or "", b.focus or "", b.think or ""] for b in blocks]
     nouns = key_nouns([p for row in parts for p in row], spacy_model=spacy_model,
                       noun_lexicon=noun_lexicon)
     rewards = []

@@ -79,6 +79,30 @@ def extract_tag(text: str, tag: str) -> str | None:
     return text[start:end].strip()
 
 
+@dataclass(frozen=True)
+class Blocks:
+    """The stripped contents of the four output blocks of a completion; None where a block is absent."""
+
+    scene: str | None
+    focus: str | None
+    think: str | None
+    answer: str | None
+
+
+def _blocks(text: str) -> Blocks:
+    return Blocks(*(extract_tag(text, tag) for tag in ("scene", "focus", "think", "answer")))
+
+
+_blocks_cached = lru_cache(maxsize=4096)(_blocks)
+
+
+def output_blocks(text: str) -> Blocks:
+    """``extract_tag`` of scene, focus, think and answer, cached: every reward term reads them."""
+    if not isinstance(text, str):
+        return Blocks(None, None, None, None)
+    return _blocks(text) if len(text) > _CACHE_MAX_CHARS else _blocks_cached(text)
+
+
 def _finite_number(value: Any) -> float | None:
     """A JSON number as a finite float; booleans, strings and non-finite values are rejected."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -151,7 +175,7 @@ def _load_json(payload: str) -> Any:
 
 
 def _parse_answer(text: str) -> Answer:
-    payload = extract_tag(text, "answer")
+    payload = output_blocks(text).answer
     if payload is None:
         return _NO_ANSWER
     data = _load_json(payload)

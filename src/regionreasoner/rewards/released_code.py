@@ -25,6 +25,7 @@ Ranges: tags [0, 2.3], answer validity [0, 2], citation [0, 2], accuracy [0, 3],
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -32,7 +33,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from regionreasoner.rewards.format import non_repeat_score
-from regionreasoner.rewards.parsing import column, completion_text, extract_tag
+from regionreasoner.rewards.parsing import column, completion_text, output_blocks
 
 MAX_OBJECTS = 120
 SCENE_WORDS = ("scene", "image", "picture", "photo", "shows", "contains", "visible", "appears", "located")
@@ -59,7 +60,7 @@ class _Stop(Exception):
 
 # ---------------------------------------------------------------- format: tags, validity, citation
 def _scene_tag(text: str) -> float:
-    scene = extract_tag(text, "scene")
+    scene = output_blocks(text).scene
     if scene is None:
         return 0.0
     if len(scene) < 10:
@@ -69,7 +70,7 @@ def _scene_tag(text: str) -> float:
 
 
 def _focus_tag(text: str, problem: str | None) -> float:
-    focus = extract_tag(text, "focus")
+    focus = output_blocks(text).focus
     if not (problem and _QUESTION_BOX.search(problem.lower())):
         return 0.5 if focus is None else 0.0
     if not focus:
@@ -80,8 +81,7 @@ def _focus_tag(text: str, problem: str | None) -> float:
     return 0.0 if copied > 0.6 else score
 
 
-def _length_tag(text: str, tag: str, short: int, low: float) -> float:
-    content = extract_tag(text, tag)
+def _length_tag(content: str | None, short: int, low: float) -> float:
     if content is None:
         return 0.0
     return low if len(content) < short else 0.5
@@ -89,12 +89,13 @@ def _length_tag(text: str, tag: str, short: int, low: float) -> float:
 
 def tags_score(text: str, problem: str | None) -> float:
     """Released scene + focus + think + answer tag scores, in [0, 2.3]."""
-    return (_scene_tag(text) + _focus_tag(text, problem) + _length_tag(text, "think", 10, 0.2)
-            + _length_tag(text, "answer", 3, 0.1))
+    blocks = output_blocks(text)
+    return (_scene_tag(text) + _focus_tag(text, problem) + _length_tag(blocks.think, 10, 0.2)
+            + _length_tag(blocks.answer, 3, 0.1))
 
 
 def _answer_json(text: str) -> Any:
-    payload = extract_tag(text, "answer")
+    payload = output_blocks(text).answer
     if payload is None:
         raise _Stop
     try:
@@ -130,7 +131,7 @@ def answer_validity_score(text: str) -> float:
 
 def citation_score(text: str, problem: str | None) -> float:
     """Released "thinking bbox" reward (its R_ref), in [0, 2]."""
-    think = extract_tag(text, "think")
+    think = output_blocks(text).think
     if think is None or problem is None:
         return 0.0
     references = _QUESTION_BOX.findall(problem.lower())
@@ -166,13 +167,49 @@ def _iou_plus_one(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return inter / union
 
 
-def _accuracy(text: str, solution: Any) -> float:
-    truth = json.loads(solution) if isinstance(solution, str) else solution
-    truth_boxes = np.array([obj["bbox_2d"] for obj in truth][:MAX_OBJECTS])
-    truth_points = np.array([obj["point_2d"] for obj in truth][:MAX_OBJECTS])
-    data = _answer_json(text)  # a dict or string iterates keys/characters: indexing them raises
-    boxes = np.array([item["bbox_2d"] for item in data][:MAX_OBJECTS])
-    points = np.array([item["point_2d"] for item in data][:MAX_OBJECTS])
+def _small_ints(rows: list[Any], width: int) -> bool:
+    """Every row is a list of ``width`` plain ints below 2**20 in magnitude.
+
+    For such values NumPy's int64/float64 arithmetic is exact and equals Python's, so the
+    pure-Python path gives bit-identical results without NumPy's per-call overhead.
+    """
+    return all(
+        type(row) is list and len(row) == width
+        and all(type(v) is int and -_SMALL < v < _SMALL for v in row)
+        for row in rows
+    )
+
+
+_SMALL = 2**20
+
+
+def _hits_small(box: list[int], point: list[int], target: list[int], target_point: list[int]) -> int:
+    """Released criteria of one pair on small ints: [IoU+1 > .5] + [L1 < 10] + [point < 30 and inside]."""
+    inter = (max(0, min(box[2], target[2]) - max(box[0], target[0]) + 1)
+             * max(0, min(box[3], target[3]) - max(box[1], target[1]) + 1))
+    union = ((box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+             + (target[2] - target[0] + 1) * (target[3] - target[1] + 1) - inter)
+    iou_hit = inter / union > 0.5 if union else inter > 0  # NumPy: x/0 is inf for x > 0, nan for 0
+    l1_hit = sum(abs(p - t) for p, t in zip(box, target)) / 4 < 10
+    inside = box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+    dx, dy = point[0] - target_point[0], point[1] - target_point[1]
+    return int(iou_hit) + int(l1_hit) + int(inside and math.sqrt(dx * dx + dy * dy) < 30)
+
+
+def _accuracy_small(boxes, points, truth_boxes, truth_points) -> float:
+    hits = [[_hits_small(b, p, t, tp) for t, tp in zip(truth_boxes, truth_points)] for b, p in zip(boxes, points)]
+    if len(hits) == 1 or len(truth_boxes) == 1:
+        matched = max(max(row) for row in hits)
+    else:
+        matrix = np.asarray(hits, dtype=float)
+        rows, cols = linear_sum_assignment(matrix, maximize=True)
+        matched = int(matrix[rows, cols].sum())
+    return matched / max(len(boxes), len(truth_boxes))
+
+
+def _accuracy_numpy(boxes, points, truth_boxes, truth_points) -> float:
+    boxes, points = np.array(boxes), np.array(points)
+    truth_boxes, truth_points = np.array(truth_boxes), np.array(truth_points)
     if boxes.ndim != 2 or boxes.shape[1] != 4 or truth_boxes.ndim != 2:
         raise _Stop  # the released column split or the 2-D assignment fails
     if points.ndim != 2 or points.shape[1] != 2:
@@ -187,6 +224,19 @@ def _accuracy(text: str, solution: Any) -> float:
     rows, cols = linear_sum_assignment(3.0 - hits)
     total = len(rows) * 3.0 - (3.0 - hits)[rows, cols].sum()
     return float(total / max(len(boxes), len(truth_boxes)))
+
+
+def _accuracy(text: str, solution: Any) -> float:
+    truth = json.loads(solution) if isinstance(solution, str) else solution
+    truth_boxes = [obj["bbox_2d"] for obj in truth][:MAX_OBJECTS]
+    truth_points = [obj["point_2d"] for obj in truth][:MAX_OBJECTS]
+    data = _answer_json(text)  # a dict or string iterates keys/characters: indexing them raises
+    boxes = [item["bbox_2d"] for item in data][:MAX_OBJECTS]
+    points = [item["point_2d"] for item in data][:MAX_OBJECTS]
+    if (boxes and truth_boxes and _small_ints(boxes, 4) and _small_ints(points, 2)
+            and _small_ints(truth_boxes, 4) and _small_ints(truth_points, 2)):
+        return _accuracy_small(boxes, points, truth_boxes, truth_points)
+    return _accuracy_numpy(boxes, points, truth_boxes, truth_points)
 
 
 def accuracy_score(text: str, solution: Any) -> float:
@@ -219,17 +269,17 @@ def consistency_score(text: str, problem: str | None) -> float:
     """Released consistency (scene/focus keyword coverage + logic bonus), in [0, 2.08]."""
     if not problem:
         return 0.0
-    scene, answer, think = (extract_tag(text, tag) for tag in ("scene", "answer", "think"))
-    if scene is None or answer is None or think is None:
+    blocks = output_blocks(text)
+    if blocks.scene is None or blocks.answer is None or blocks.think is None:
         return 0.0
-    think = think.lower()
-    focus = extract_tag(text, "focus") or ""
+    think = blocks.think.lower()
+    focus = blocks.focus or ""
     focus_coverage = _coverage(_keywords(focus), think) if focus.strip() else 1.0
     logic = 0.0
     for bonus, words in LOGIC_CLASSES:
         if any(word in think for word in words):
             logic += bonus
-    return _coverage(_keywords(scene), think) * 1.0 + focus_coverage * 0.6 + logic * 0.4
+    return _coverage(_keywords(blocks.scene), think) * 1.0 + focus_coverage * 0.6 + logic * 0.4
 
 
 # ---------------------------------------------------------------- TRL reward functions

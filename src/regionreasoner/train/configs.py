@@ -41,7 +41,7 @@ def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, An
         "dataloader_num_workers": 0,
         "use_cpu": not on_gpu,
         "bf16": section.bf16 and on_gpu,
-        "gradient_checkpointing": section.gradient_checkpointing and on_gpu,
+        "activation_checkpointing": section.gradient_checkpointing and on_gpu,
     }
 
 

@@ -1,0 +1,71 @@
+"""The tiny Qwen2.5-VL: builds offline, reloads, and tokenises the answer format compactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from transformers import AutoModelForImageTextToText
+
+from regionreasoner.models.processor import load_processor
+from regionreasoner.models.prompts import PromptConfig, build_messages, render_target
+from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
+
+TURN = {
+    "problem": "the object right of bbox=[0,0,28,28]",
+    "solution": [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}],
+    "reference_boxes": [[0, 0, 28, 28]],
+    "scene": "a red circle and a blue square on a coloured grid.",
+    "focus": "the red circle",
+    "target": "the blue square",
+    "relation": "right of",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "turns.jsonl").write_text(json.dumps(TURN) + "\n")
+    build_tiny_model(root / "turns.jsonl", root / "model", TinyModelConfig(), PromptConfig(), frame=112, seed=0)
+    return root / "model"
+
+
+def test_target_has_the_four_parts_and_cites_the_reference():
+    target = render_target(TURN)
+    assert target.startswith("<scene>a red circle") and "<focus>the red circle</focus>" in target
+    assert "right of bbox=[0,0,28,28]" in target
+    assert target.endswith('<answer>[{"bbox_2d":[28,0,56,28],"point_2d":[42,14]}]</answer>')
+
+
+def test_coordinates_and_answer_scaffolding_are_single_tokens(tiny):
+    tokenizer = load_processor(tiny, 112).tokenizer
+    target = render_target(TURN)
+    ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert tokenizer.decode(ids) == target
+    assert {"28", "56", "42", "14", '[{"bbox_2d":[', "<answer>", "</think>"} <= set(tokens)
+
+
+def test_model_reloads_offline_and_sees_16_image_tokens(tiny):
+    processor = load_processor(tiny, 112)
+    model = AutoModelForImageTextToText.from_pretrained(tiny)
+    text = processor.apply_chat_template(build_messages("the red circle", PromptConfig()), add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text], images=[Image.new("RGB", (112, 112))], return_tensors="pt")
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 16
+    out = model.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] == inputs["input_ids"].shape[1] + 3
+    card = json.loads((tiny / "model_card.json").read_text())
+    assert 0.5e6 < card["parameters"] < 3e6
+
+
+def test_same_seed_builds_identical_weights(tiny, tmp_path):
+    (tmp_path / "turns.jsonl").write_text(json.dumps(TURN) + "\n")
+    build_tiny_model(tmp_path / "turns.jsonl", tmp_path / "again", TinyModelConfig(), PromptConfig(), frame=112, seed=0)
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() == (tiny / "model.safetensors").read_bytes()
+
+
+def test_mrope_section_must_match_head_dim():
+    with pytest.raises(ValueError, match="mrope_section"):
+        TinyModelConfig(mrope_section=(8, 8, 8))

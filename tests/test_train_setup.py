@@ -1,0 +1,89 @@
+"""Trainer configs, distributed launch and checkpoint discovery (PAPER.md section 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from regionreasoner.config import load_config
+from regionreasoner.train.checkpoints import latest_checkpoint
+from regionreasoner.train.configs import grpo_config, sft_config
+from regionreasoner.train.launch import first_host, launch_command
+from tests.conftest import REPO
+
+PAPER = load_config(REPO / "config" / "paper.yaml")
+
+
+def test_paper_grpo_config_pins_every_value_of_section_6(tmp_path):
+    args = grpo_config(PAPER, "full", tmp_path, reward_weights=[1.0, 1.0, 1.0, 1.0, 1.0])
+    assert args.num_generations == 8  # group size
+    # global batch 16 prompts x 8 rollouts = per-device 8 x 4 GPUs x 4 accumulation steps
+    assert args.per_device_train_batch_size * PAPER.grpo.gpus * args.gradient_accumulation_steps == 16 * 8
+    assert args.learning_rate == 1e-6 and args.lr_scheduler_type.value == "constant"
+    assert (args.adam_beta1, args.adam_beta2, args.weight_decay, args.max_grad_norm) == (0.9, 0.999, 0.01, 1.0)
+    assert args.beta == 0.01  # KL coefficient, TRL's k3 (low-variance) estimator
+    assert args.epsilon == 0.2  # PPO clip
+    assert args.loss_type == "dapo"  # veRL token-mean
+    assert args.entropy_coef == 1e-3
+    assert args.temperature == 1.0 and args.max_completion_length == 2000
+    assert args.seed == 42
+    assert PAPER.grpo.bf16 and PAPER.grpo.gradient_checkpointing
+    assert not PAPER.sft.enabled  # the paper trains GRPO straight from the base model
+
+
+def test_embedded_default_trains_on_cpu(tmp_path):
+    cfg = load_config(REPO / "config" / "config.yaml")
+    args = sft_config(cfg, tmp_path)
+    assert args.use_cpu and not args.bf16 and args.completion_only_loss
+
+
+@pytest.mark.parametrize("name", ["single_gpu", "ddp", "deepspeed_zero2", "deepspeed_zero3"])
+def test_accelerate_configs_parse_with_accelerate(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(REPO / "envs" / "accelerate" / f"{name}.yaml"))
+    assert cfg.mixed_precision == "bf16"
+    if name.startswith("deepspeed"):
+        stage = int(name[-1])
+        assert cfg.deepspeed_config["zero_stage"] == stage
+        from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+
+        assert DeepSpeedZeroConfig(stage=cfg.deepspeed_config["zero_stage"]).stage == stage
+
+
+def test_paper_config_names_an_existing_accelerate_config():
+    assert (REPO / PAPER.grpo.accelerate_config).is_file()
+
+
+def test_first_host_of_slurm_nodelist():
+    assert first_host("gpu[03-05,07],cpu1") == "gpu03"
+    assert first_host("node7") == "node7"
+
+
+def test_multi_node_launch_command_from_slurm_environment():
+    env = {"SLURM_NNODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu[12-13]", "MASTER_PORT": "29777"}
+    cmd = launch_command(["regionreasoner", "grpo", "--variant", "full"], 4, "envs/accelerate/deepspeed_zero2.yaml", env)
+    joined = " ".join(cmd)
+    assert cmd[:2] == ["accelerate", "launch"]
+    assert "--num_processes 8 --num_machines 2 --machine_rank 1 --main_process_ip gpu12 --main_process_port 29777" in joined
+    assert joined.endswith("-m regionreasoner.cli grpo --variant full")
+
+
+def _checkpoint(root: Path, step: int, complete: bool) -> None:
+    path = root / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "model.safetensors").write_bytes(b"x")
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if complete:
+        (path / "optimizer.pt").write_bytes(b"x")
+
+
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):
+    _checkpoint(tmp_path, 4, complete=True)
+    _checkpoint(tmp_path, 10, complete=True)
+    _checkpoint(tmp_path, 12, complete=False)
+    assert latest_checkpoint(tmp_path).name == "checkpoint-10"
+    assert latest_checkpoint(tmp_path / "missing") is None
