@@ -125,9 +125,9 @@ HOSTILE_1MB = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_1MB))
 def test_parsing_a_hostile_1mb_completion_takes_well_under_a_second(name):
     text = HOSTILE_1MB[name]
-    start = time.perf_counter()
+    start = time.process_time()
     for tag in ("scene", "focus", "think", "answer"):
         extract_tag(text, tag)
     parse_answer(text)
     cited_boxes(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0  # CPU time: robust to other jobs on the machine

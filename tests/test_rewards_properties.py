@@ -148,10 +148,11 @@ def test_every_variant_scores_hostile_completions_finitely_within_range(batch):
 def test_every_variant_scores_a_1mb_completion_within_range_in_under_a_second(index):
     row = {"completion": HUGE[index], "problem": "the blue square, next to bbox=[0,0,28,28]",
            "solution": [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}]}
-    for variant in VARIANTS:
-        start = time.perf_counter()
-        result = score_completions(variant, [row])[0]
-        assert time.perf_counter() - start < 1.0, variant
+    for number, variant in enumerate(VARIANTS):
+        fresh = dict(row, completion=row["completion"] + " " * number)  # not served from the parse caches
+        start = time.process_time()
+        result = score_completions(variant, [fresh])[0]
+        assert time.process_time() - start < 1.0, variant
         for name, value in result["terms"].items():
             assert_in_range(name, value)
 

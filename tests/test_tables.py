@@ -22,6 +22,7 @@ def make_config(results: Path, source: str = "synth") -> dict[str, Any]:
         "data": {"source": source},
         "benchmarks": {b: {"dataset": b} for b in BENCHES},
         "bench": {"max_rounds": 7},
+        "sft": {"enabled": False},
         "grpo": {"variants": {"base_only": {"rewards": "base_only"}, "full": {"rewards": "full"},
                               "a1.0_b0.5": {"rewards": "full", "alpha": 1.0, "beta": 0.5}}},
         "evaluate": {"segmenter": "grabcut", "models": ["base", "grpo-base_only", "grpo-full", "grpo-a1.0_b0.5"]},
@@ -55,6 +56,10 @@ def write_fixture(config: dict[str, Any]) -> None:
                 path = results / "eval" / model / f"{bench}.{mode}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(eval_metrics(10.0 * (i + 1) + j + (mode == "single") * 0.5)))
+    for variant in config["grpo"]["variants"]:
+        curve = results / "train_metrics" / f"grpo-{variant}.csv"
+        curve.parent.mkdir(parents=True, exist_ok=True)
+        curve.write_text("step,loss,reward\n" + "".join(f"{s},{1 - s / 10},{s - 1}\n" for s in range(1, 11)))
     for bench in BENCHES:
         sheet = results / "bench" / f"{bench}.datasheet.json"
         sheet.parent.mkdir(parents=True, exist_ok=True)
@@ -153,3 +158,14 @@ def test_missing_eval_file_names_the_file(setup):
 def test_every_table_is_in_the_paper_and_has_a_report_caption(name):
     assert rf"\input{{../results/tables/{name}.tex}}" in (REPO / "paper" / "main.tex").read_text()
     assert (REPO / "workflow" / "report" / f"{name}.rst").is_file()
+
+
+def test_training_summary_compares_first_and_last_fifth_of_steps(setup):
+    config, reported = setup
+    markdown, _ = build(config, "table_training", reported)
+    row = next(line for line in markdown.splitlines() if line.startswith("| grpo-full |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # 10 logged steps: first fifth = steps 1-2, last fifth = steps 9-10; reward = step - 1, loss = 1 - step/10
+    assert cells[1:7] == ["10", "0.850", "0.050", "0.500", "8.500", "0.0"]
+    # round-1 AP@0.5 of grpo-full (model index 2): (31 + 32) / 2 over the two benchmarks
+    assert cells[7] == "31.5"

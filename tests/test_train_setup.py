@@ -87,3 +87,30 @@ def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):
     _checkpoint(tmp_path, 12, complete=False)
     assert latest_checkpoint(tmp_path).name == "checkpoint-10"
     assert latest_checkpoint(tmp_path / "missing") is None
+
+
+def test_grpo_stage_uses_the_reward_terms_of_the_configured_variant(monkeypatch, tmp_path):
+    """Wiring, not the functions: the variant named in the config decides what GRPOTrainer gets."""
+    import regionreasoner.train.grpo as grpo
+
+    captured = {}
+
+    class FakeTrainer:
+        def __init__(self, *, reward_funcs, args, **kwargs):
+            captured["names"] = [getattr(f, "__name__", None) or f.func.__name__ for f in reward_funcs]
+            captured["weights"] = list(args.reward_weights)
+
+    monkeypatch.setattr(grpo, "GRPOTrainer", FakeTrainer)
+    monkeypatch.setattr(grpo, "load_processor", lambda path, frame: None)
+    monkeypatch.setattr(grpo, "grpo_dataset", lambda *a: None)
+    monkeypatch.setattr(grpo, "train_and_save", lambda *a: None)
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    raw["grpo"]["variants"]["mine"] = {"rewards": "ref_cite", "alpha": 0.25}
+    from regionreasoner.config import validate_config
+
+    cfg = validate_config(raw)
+    grpo.run_grpo(cfg, "mine", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv")
+    assert captured["names"] == ["format_reward", "non_repeat_reward", "accuracy_reward", "citation_reward"]
+    assert captured["weights"] == [1.0, 1.0, 1.0, 0.25]
+    grpo.run_grpo(cfg, "base_only", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv")
+    assert "citation_reward" not in captured["names"]

@@ -158,6 +158,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_baseline_random(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.baselines import evaluate_random_object
+
+    runs = dict(_pair(item) for item in args.run)
+    instances = dict(_pair(item) for item in args.instances)
+    evaluate_random_object(runs, instances, Path(args.out_dir), args.seed)
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.metrics import score_predictions
 
@@ -262,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+
+    p = _add(sub, "baseline-random", cmd_baseline_random, "random-object baseline (chance level)", config=False)
+    p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs (NAME = bench.mode)")
+    p.add_argument("--instances", nargs="+", required=True, help="BENCH=instances.json pairs")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--seed", type=int, default=0)
 
     p = _add(sub, "score", cmd_score, "metrics from a predictions file", config=False)
     p.add_argument("--predictions", required=True)

@@ -98,6 +98,8 @@ class RewardsConfig(Strict):
     iou_threshold: float = Field(gt=0.0, lt=1.0)
     l1_threshold: PositiveFloat
     point_threshold: PositiveFloat
+    spacy_model: str | None = Field(default=None, description="spaCy pipeline for key nouns; null: offline fallback")
+    noun_lexicon: list[str] = Field(default_factory=list, description="extra nouns for the offline fallback")
 
 
 class TrainerCommon(Strict):
@@ -180,8 +182,8 @@ class PipelineConfig(Strict):
     report: ReportConfig
 
     def model_ids(self) -> list[str]:
-        """Every model id the pipeline can build or evaluate."""
-        ids = ["base", "sft"] + [f"grpo-{v}" for v in self.grpo.variants]
+        """Every model id the pipeline can evaluate ("random": the random-object baseline)."""
+        ids = ["random", "base", "sft"] + [f"grpo-{v}" for v in self.grpo.variants]
         return ids + [f"released-{name}" for name in self.model.released]
 
 

@@ -16,6 +16,7 @@ TABLE_NAMES = [
     "table6_bench_stats",
     "table10_single_round",
     "table11_alpha_beta",
+    "table_training",
 ]
 FIGURE_NAMES = ["fig_per_round", "fig_reward_curves", "fig_qualitative"]
 TABLES_MD = expand(f"{R}/tables/{{name}}.md", name=TABLE_NAMES)
@@ -67,11 +68,8 @@ def grpo_init(variant):
 
 
 def refer_inputs(wc):
-    """Inputs of the dialogue builders: the refer files (+ the download marker at paper scale)."""
-    files = refer_files(wc.bench)
-    if CFG.data.source == "download":
-        files = {**files, "marker": f"{R}/data/raw/.download.done"}
-    return files
+    """Inputs of the dialogue builders: the refer files of the benchmark."""
+    return refer_files(wc.bench)
 
 
 # evaluation runs: every benchmark, multi-round (RegionDial-Bench) and single-round (Table 10)

@@ -2,7 +2,7 @@
 
 
 # One synth rule per benchmark: the refer file name carries the benchmark's splitBy (refs(unc).p).
-for bench_name, bench_cfg in CFG.benchmarks.items():
+for bench_name, bench_cfg in CFG.benchmarks.items() if CFG.data.source == "synth" else ():
 
     rule:
         """Procedural scenes in the real refer/COCO on-disk formats for one benchmark."""
@@ -29,17 +29,21 @@ for bench_name, bench_cfg in CFG.benchmarks.items():
             "--seed {params.seed} --split-by {params.split_by} > {log} 2>&1"
 
 
-rule download:
-    """COCO train2014, captions and the refer zips, sha256-verified and resumable (paper scale)."""
-    output:
-        marker=f"{R}/data/raw/.download.done",
-    params:
-        config=CONFIG,
-        raw=lambda wc, output: os.path.dirname(output.marker),
-        cfg=lambda wc: params_of("data"),
-    log:
-        f"{R}/logs/download.log",
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "regionreasoner download --config {params.config} --out {params.raw} > {log} 2>&1 && touch {output.marker}"
+if CFG.data.source == "download":
+
+    rule download:
+        """COCO train2014, captions and the refer zips, sha256-verified and resumable (paper scale)."""
+        output:
+            refer=sorted({refer_files(b)[k] for b in BENCHES for k in ("refs", "instances")}),
+            captions=refer_files(BENCHES[0])["captions"],
+            images=directory(refer_files(BENCHES[0])["images"]),
+        params:
+            config=CONFIG,
+            raw=f"{R}/data/raw",
+            cfg=lambda wc: params_of("data"),
+        log:
+            f"{R}/logs/download.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "regionreasoner download --config {params.config} --out {params.raw} > {log} 2>&1"

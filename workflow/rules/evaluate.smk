@@ -16,6 +16,8 @@ rule evaluate:
         config=CONFIG,
         runs=" ".join(f"{run}={run_bench_file(run)}" for run in RUNS),
         cfg=lambda wc: params_of("evaluate"),
+    wildcard_constraints:
+        model="|".join(m.replace(".", r"\.") for m in MODELS if m != "random"),
     threads: 1
     log:
         f"{R}/logs/evaluate/{{model}}.log",
@@ -26,3 +28,24 @@ rule evaluate:
     shell:
         "regionreasoner evaluate --config {params.config} --model {input.model} --run {params.runs} "
         "--out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"
+
+
+rule evaluate_random:
+    """The random-object baseline: each turn answers a uniformly drawn annotated object (chance level)."""
+    input:
+        benches=[run_bench_file(run) for run in RUNS],
+        instances=[refer_files(bench)["instances"] for bench in BENCHES],
+    output:
+        predictions=[f"{R}/eval/random/{run}.predictions.jsonl" for run in RUNS],
+        metrics=[f"{R}/eval/random/{run}.json" for run in RUNS],
+    params:
+        runs=" ".join(f"{run}={run_bench_file(run)}" for run in RUNS),
+        instances=" ".join(f"{bench}={refer_files(bench)['instances']}" for bench in BENCHES),
+        seed=CFG.seed,
+    log:
+        f"{R}/logs/evaluate/random.log",
+    conda:
+        "../../envs/eval.yaml"
+    shell:
+        "regionreasoner baseline-random --run {params.runs} --instances {params.instances} "
+        "--seed {params.seed} --out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"

@@ -115,8 +115,7 @@ class Sam2Segmenter:
             from sam2.sam2_image_predictor import SAM2ImagePredictor
         except ImportError as err:
             raise RuntimeError(
-                "the 'sam2' segmenter needs the SAM2 package: pip install "
-                "'git+https://github.com/facebookresearch/sam2.git' (weights for "
+                "the 'sam2' segmenter needs the SAM2 package: pip install sam2 (weights for "
                 f"{model_id} are fetched from the Hugging Face hub on first use); "
                 "or set evaluate.segmenter: grabcut to run without weights"
             ) from err

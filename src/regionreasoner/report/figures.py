@@ -39,6 +39,7 @@ from regionreasoner.report.tables import (
     datasheet_path,
     eval_path,
     results_dir,
+    train_metrics_path,
 )
 
 PDF_METADATA = {"CreationDate": None, "ModDate": None}
@@ -104,11 +105,6 @@ def _draw_per_round(config: dict[str, Any], reported: dict[str, Any], reader: Re
 
 
 # ---- fig_reward_curves ------------------------------------------------------------------------
-
-def train_metrics_path(config: dict[str, Any], model: str) -> Path:
-    """Training curves of ``model`` (sft or grpo-{variant}) as written by the trainers."""
-    return results_dir(config) / "train_metrics" / f"{model}.csv"
-
 
 def _reward_inputs(config: dict[str, Any]) -> list[Path]:
     return [train_metrics_path(config, f"grpo-{v}") for v in config["grpo"]["variants"]]

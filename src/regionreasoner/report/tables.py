@@ -10,6 +10,7 @@ Rows come from ``config["report"]`` in config order, so output bytes are determi
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,11 @@ def results_dir(config: dict[str, Any]) -> Path:
 def eval_path(config: dict[str, Any], model: str, bench: str, mode: str = "multi") -> Path:
     """Metrics of ``model`` on ``bench`` in ``mode`` (multi | single)."""
     return results_dir(config) / "eval" / model / f"{bench}.{mode}.json"
+
+
+def train_metrics_path(config: dict[str, Any], model: str) -> Path:
+    """Training curves of ``model`` (sft or grpo-{variant}) as written by the trainers."""
+    return results_dir(config) / "train_metrics" / f"{model}.csv"
 
 
 def datasheet_path(config: dict[str, Any], bench: str) -> Path:
@@ -275,6 +281,43 @@ def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
     return [(metric_key, mode, bench) for mode in ("single", "multi") for bench in PAPER_BENCHES]
 
 
+def _trained_models(config: dict[str, Any]) -> list[str]:
+    models = ["sft"] if config["sft"]["enabled"] else []
+    return models + [f"grpo-{v}" for v in config["grpo"]["variants"]]
+
+
+def _training_inputs(config: dict[str, Any]) -> list[Path]:
+    return [p for m in _trained_models(config)
+            for p in [train_metrics_path(config, m)] + [eval_path(config, m, b) for b in config["benchmarks"]]]
+
+
+def fifth_means(rows: list[dict[str, str]], column: str) -> tuple[float | None, float | None]:
+    """Mean of ``column`` over the first and the last fifth of the logged steps (at least one step each)."""
+    values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
+    if not values:
+        return None, None
+    k = max(1, len(values) // 5)
+    return sum(values[:k]) / k, sum(values[-k:]) / k
+
+
+def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    """Did training teach anything? Loss and GRPO reward, first vs last fifth; format rate and R1 accuracy."""
+    header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
+              "Format %", "R1 AP@0.5"]
+    rows = []
+    for model in _trained_models(config):
+        with open(reader.path(train_metrics_path(config, model)), encoding="utf-8", newline="") as handle:
+            curve = list(csv.DictReader(handle))
+        evals = [reader.json(eval_path(config, model, b)) for b in config["benchmarks"]]
+        firsts = [metric(e, "ap50", 1) for e in evals]
+        r1 = [v for v in firsts if v is not None]
+        steps = max((int(float(r["step"])) for r in curve), default=0)
+        cells = [steps, *fifth_means(curve, "loss"), *fifth_means(curve, "reward"),
+                 sum(e.get("format_rate", 0.0) for e in evals) / len(evals), sum(r1) / len(r1) if r1 else None]
+        rows.append([model] + [fmt(v, 3) if i in (1, 2, 3, 4) else fmt(v) for i, v in enumerate(cells)])
+    return Table("", header, [(None, rows)], text_columns=1)
+
+
 TABLES: dict[str, TableSpec] = {
     "table1_detection": _per_round_table(
         "ap50", "table1_detection_ap50",
@@ -303,6 +346,10 @@ TABLES: dict[str, TableSpec] = {
          ("giou", "multi", "refcocoplus"), ("giou", "multi", "refcocog")],
         "Sensitivity to the reward weights alpha (citation) and beta (consistency), multi-round "
         "AP@0.5 and gIoU (%) (paper Table 11)."),
+    "table_training": TableSpec(
+        "Training summary (no paper counterpart): mean loss and GRPO reward over the first and last "
+        "fifth of the logged steps, share of well-formed answers and round-1 AP@0.5 on the benchmarks.",
+        _training_inputs, _training_summary),
 }
 
 

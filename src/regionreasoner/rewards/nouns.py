@@ -27,7 +27,6 @@ from spacy.util import filter_spans, is_package
 
 log = logging.getLogger(__name__)
 
-PAPER_SPACY_MODEL = "en_core_web_sm"
 MAX_CHARS = 20_000
 """K(.) reads at most this many characters of a text: a 2,000-token response (PAPER.md section 6)
 is about 8,000 characters, and spaCy refuses texts over ``nlp.max_length``."""

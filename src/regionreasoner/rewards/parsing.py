@@ -14,13 +14,16 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAX_OBJECTS = 100
 """Objects read from one answer; a longer list is truncated (the rest still counts as predicted)."""
 
 _CACHE_MAX_CHARS = 65_536
-"""Texts longer than this are parsed without caching so the cache cannot pin megabytes."""
+"""Texts longer than this go to a cache of only a few entries, so it cannot pin much memory."""
 
 # Integer or decimal coordinate; ASCII digits only. Each alternative consumes distinct characters,
 # so a failed attempt is linear in the span it read and attempts start only at "bbox".
@@ -30,6 +33,22 @@ _CITED_BOX = re.compile(
     r"bbox\s*(?:=\s*)?\[\s*" + r"\s*,\s*".join([_NUMBER] * 4) + r"\s*\]", re.IGNORECASE
 )
 _MAX_COORD = 1e9
+
+
+def memoize_text(function: Callable[[str], T]) -> Callable[[str], T]:
+    """Cache ``function`` of one string: every reward term of a batch reads the same completion.
+
+    Short texts share a 4,096-entry LRU; long ones (up to 1 MB of hostile output) an 8-entry one.
+    Results must be treated as read-only.
+    """
+    small = lru_cache(maxsize=4096)(function)
+    large = lru_cache(maxsize=8)(function)
+
+    def cached(text: str) -> T:
+        return small(text) if len(text) <= _CACHE_MAX_CHARS else large(text)
+
+    cached.__doc__ = function.__doc__
+    return cached
 
 
 def completion_text(completion: Any) -> str:
@@ -89,18 +108,16 @@ class Blocks:
     answer: str | None
 
 
+@memoize_text
 def _blocks(text: str) -> Blocks:
     return Blocks(*(extract_tag(text, tag) for tag in ("scene", "focus", "think", "answer")))
 
 
-_blocks_cached = lru_cache(maxsize=4096)(_blocks)
-
-
 def output_blocks(text: str) -> Blocks:
-    """``extract_tag`` of scene, focus, think and answer, cached: every reward term reads them."""
+    """``extract_tag`` of scene, focus, think and answer (cached)."""
     if not isinstance(text, str):
         return Blocks(None, None, None, None)
-    return _blocks(text) if len(text) > _CACHE_MAX_CHARS else _blocks_cached(text)
+    return _blocks(text)
 
 
 def _finite_number(value: Any) -> float | None:
@@ -174,6 +191,7 @@ def _load_json(payload: str) -> Any:
     return None
 
 
+@memoize_text
 def _parse_answer(text: str) -> Answer:
     payload = output_blocks(text).answer
     if payload is None:
@@ -190,16 +208,11 @@ def _parse_answer(text: str) -> Answer:
     return Answer(is_list=True, item_count=len(data), objects=tuple(objects))
 
 
-_parse_answer_cached = lru_cache(maxsize=4096)(_parse_answer)
-
-
 def answer_of(text: str) -> Answer:
-    """The parsed ``<answer>`` of ``text`` (cached: every reward term reads the same completion)."""
+    """The parsed ``<answer>`` of ``text`` (cached)."""
     if not isinstance(text, str):
         return _NO_ANSWER
-    if len(text) > _CACHE_MAX_CHARS:
-        return _parse_answer(text)
-    return _parse_answer_cached(text)
+    return _parse_answer(text)
 
 
 def parse_answer(text: str) -> list[dict]:

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from regionreasoner.rewards.format import non_repeat_score
-from regionreasoner.rewards.parsing import column, completion_text, output_blocks
+from regionreasoner.rewards.parsing import column, completion_text, memoize_text, output_blocks
 
 MAX_OBJECTS = 120
 SCENE_WORDS = ("scene", "image", "picture", "photo", "shows", "contains", "visible", "appears", "located")
@@ -94,14 +94,24 @@ def tags_score(text: str, problem: str | None) -> float:
             + _length_tag(blocks.answer, 3, 0.1))
 
 
-def _answer_json(text: str) -> Any:
-    payload = output_blocks(text).answer
-    if payload is None:
-        raise _Stop
+_INVALID = object()
+
+
+@memoize_text
+def _load_json(payload: str) -> Any:
     try:
         return json.loads(payload)
-    except Exception:
-        raise _Stop from None
+    except Exception:  # JSONDecodeError, RecursionError, the integer digit limit
+        return _INVALID
+
+
+def _answer_json(text: str) -> Any:
+    """The parsed answer JSON (shared, read-only); _Stop where the released parse fails."""
+    payload = output_blocks(text).answer
+    data = _INVALID if payload is None else _load_json(payload)
+    if data is _INVALID:
+        raise _Stop
+    return data
 
 
 def answer_validity_score(text: str) -> float:

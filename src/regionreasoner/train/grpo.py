@@ -31,6 +31,8 @@ def variant_rewards(cfg: PipelineConfig, variant: str):
         iou_threshold=r.iou_threshold,
         l1_threshold=r.l1_threshold,
         point_threshold=r.point_threshold,
+        spacy_model=r.spacy_model,
+        noun_lexicon=r.noun_lexicon or None,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -41,4 +42,6 @@ def train_and_save(trainer: Trainer, processor, out_dir: Path, metrics: Path, ca
         processor.save_pretrained(tmp)
         card = {**card, "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None}
         (tmp / "model_card.json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
+    # the final model is safe: drop the resume checkpoints (7B ones hold ~100 GB of optimizer state)
+    shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     print(f"saved {out_dir} (step {trainer.state.global_step}); curves in {metrics}")

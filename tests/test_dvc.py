@@ -1,0 +1,137 @@
+"""DVC versions what Snakemake builds: push, wipe, pull, and nothing upstream is rebuilt (issue 7).
+
+On a copy of the repository in a temporary directory (git init, dvc init, a local-directory remote),
+with the reduced config (config/test.yaml) standing in for config/config.yaml, the file dvc.yaml reads
+its params from. The whole reduced DAG is built once by Snakemake and recorded with ``dvc commit``
+(the cluster workflow: Snakemake executes, DVC records), then pushed. Wall time: about 3 minutes on
+2 cores; the DAG runs once in full, plus one GRPO variant and what depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RESULTS = "results-test"  # `results` of config/test.yaml
+TABLE = f"{RESULTS}/tables/table1_detection.md"
+# Rules whose jobs must never be planned after a pull: they train or evaluate.
+EXPENSIVE_RULES = ("build_model", "prepare_model", "sft", "grpo", "evaluate")
+CHANGED_VARIANT = "a1.0_b0.5"
+# The Snakefile is at the top level: Snakemake only finds ./profiles/default by itself.
+SNAKEMAKE = [str(BIN / "snakemake"), "--workflow-profile", "workflow/profiles/default"]
+
+
+def run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def planned_rules(dry_run_output: str) -> set[str]:
+    """Rule names in the job-stats table of ``snakemake -n``."""
+    rules, in_table = set(), False
+    for line in dry_run_output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+        elif in_table and line.strip() and not line.startswith("-"):
+            name = line.split()[0]
+            if name == "total":
+                in_table = False
+            else:
+                rules.add(name)
+    return rules
+
+
+def stages_run(repro_output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", repro_output))
+
+
+def copy_worktree(dest: Path) -> None:
+    """Tracked and untracked-but-not-ignored files: no results, caches or virtual environment."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if rel.startswith(".dvc/") or not src.is_file():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / rel)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built, committed and pushed copy of the repository running the reduced config."""
+    root = tmp_path_factory.mktemp("dvc")
+    work, remote = root / "repo", root / "remote"
+    work.mkdir()
+    copy_worktree(work)
+    # dvc.yaml reads params (and its `results` path) from config/config.yaml: the params file switch.
+    shutil.copy2(REPO / "config/test.yaml", work / "config/config.yaml")
+    run(["git", "init", "-q"], work)
+    run(["dvc", "init", "-q"], work)
+    run(["dvc", "remote", "add", "--local", "--default", "store", str(remote)], work)
+
+    run([*SNAKEMAKE, "-c", "2"], work, timeout=900)
+    run(["dvc", "commit", "--force"], work)
+    run(["dvc", "push"], work)
+    return work
+
+
+def test_pull_then_build_table_reruns_nothing_upstream(repo: Path) -> None:
+    original = (repo / TABLE).read_bytes()
+    # Another machine: no results, no DVC cache, no Snakemake metadata; only git and the remote.
+    shutil.rmtree(repo / RESULTS)
+    shutil.rmtree(repo / ".dvc" / "cache")
+    shutil.rmtree(repo / ".snakemake", ignore_errors=True)
+    run(["dvc", "pull"], repo)
+    assert (repo / RESULTS / "models" / f"grpo-{CHANGED_VARIANT}").is_dir()
+
+    plan = run([*SNAKEMAKE, "-n", TABLE], repo).stdout
+    assert not planned_rules(plan) & set(EXPENSIVE_RULES), plan
+
+    (repo / TABLE).unlink()
+    plan = run([*SNAKEMAKE, "-n", TABLE], repo).stdout
+    assert planned_rules(plan) == {"table_table1_detection"}, plan
+    run([*SNAKEMAKE, "-c", "2", TABLE], repo)
+    assert (repo / TABLE).read_bytes() == original
+
+
+def test_metrics_and_plots_are_declared(repo: Path) -> None:
+    metrics = run(["dvc", "metrics", "show", "--json"], repo).stdout
+    assert f"{RESULTS}/eval/grpo-full/refcocog.multi.json" in metrics
+    plots = run(["dvc", "plots", "show", "--json"], repo).stdout
+    assert f"{RESULTS}/train_metrics/grpo-full.csv" in plots
+
+
+def test_repro_on_unchanged_tree_does_nothing(repo: Path) -> None:
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert stages_run(run(["dvc", "repro"], repo).stdout) == set()
+
+
+def test_reward_weight_change_reruns_only_that_variant_and_downstream(repo: Path) -> None:
+    config = repo / "config/config.yaml"
+    text = config.read_text()
+    spec = f"{CHANGED_VARIANT}: {{rewards: full, alpha: 1.0, beta: 0.5}}"
+    assert spec in text, f"config/test.yaml no longer defines {spec!r}"
+    config.write_text(text.replace(spec, spec.replace("beta: 0.5", "beta: 0.75")))
+
+    ran = stages_run(run(["dvc", "repro"], repo, timeout=900).stdout)
+    must = {f"grpo@{CHANGED_VARIANT}", f"evaluate@grpo-{CHANGED_VARIANT}"}
+    downstream = {s for s in ran if s.startswith(("table@", "figure@")) or s == "fig_reward_curves"}
+    assert must <= ran, ran
+    assert ran == must | downstream, f"stages outside the changed variant's downstream ran: {ran - must - downstream}"
+    assert "up to date" in run(["dvc", "status"], repo).stdout

@@ -1,0 +1,110 @@
+"""The SLURM profile against a real scheduler: the reduced DAG runs through slurmctld/slurmd (issue 7).
+
+A single-node SLURM cluster is started on loopback by the ``slurm_cluster`` fixture (tests/slurm_cluster.py)
+and stopped when the module ends, also on failure. Snakemake runs with the unmodified
+``workflow/profiles/slurm`` plus test-only overrides: ``squeue`` for job status (the test cluster has
+no accounting database), a 2 s first status check instead of 40 s, two jobs at a time (2 CPU cores).
+Every run is wrapped in ``timeout -k``: without accounting, a misconfigured plugin polls forever.
+Skipped with the reason when not root or when the SLURM/munge binaries are missing
+(scripts/install_system_deps.sh installs them). About 3-5 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+PROFILE = REPO / "workflow/profiles/slurm"
+TEST_OVERRIDES = [
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--jobs", "2",
+    "--latency-wait", "10",
+]
+DAG_TIMEOUT_S = 540  # the whole module must stay under 10 minutes in CI
+
+
+def run_snakemake(args: list[str], cluster: SlurmCluster, cwd: Path, limit_s: int) -> subprocess.CompletedProcess:
+    """Snakemake through the SLURM profile, killed (SIGTERM, then SIGKILL) after ``limit_s`` seconds."""
+    cmd = ["timeout", "-k", "20", str(limit_s), SNAKEMAKE, "--workflow-profile", str(PROFILE), *TEST_OVERRIDES, *args]
+    env = {**cluster.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{cluster.env.get('PATH', '')}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode == 124:
+        pytest.fail(f"snakemake on SLURM hit the {limit_s} s limit:\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def slurm_jobs(cluster: SlurmCluster, since: set[str] = frozenset()) -> list[dict[str, str]]:
+    """Jobs the controller remembers (MinJobAge=600 keeps finished ones), except the ids in ``since``."""
+    out = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%T|%P|%b|%j"],
+        capture_output=True, text=True, env=cluster.env, check=True,
+    ).stdout
+    keys = ("id", "state", "partition", "tres", "name")
+    jobs = [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
+    return [job for job in jobs if job["id"] not in since]
+
+
+def test_reduced_dag_runs_through_slurm_with_gpu_requests(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    before = {job["id"] for job in slurm_jobs(slurm_cluster)}
+    proc = run_snakemake(
+        ["--configfile", "config/test.yaml", "--config", f"results={results}",
+         "--slurm-logdir", str(tmp_path / "slurm_logs")],
+        slurm_cluster, REPO, DAG_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+
+    for name in ("table1_detection", "table6_bench_stats", "table11_alpha_beta"):
+        assert (results / "tables" / f"{name}.md").stat().st_size > 0
+        assert (results / "tables" / f"{name}.tex").stat().st_size > 0
+    assert (results / "figures" / "fig_per_round.png").stat().st_size > 0
+
+    jobs = slurm_jobs(slurm_cluster, since=before)
+    assert jobs and all(job["state"] == "COMPLETED" for job in jobs), jobs
+    gpu_jobs = [job for job in jobs if job["partition"] == "gpu"]
+    # sft + 3 GRPO variants + 5 evaluations of config/test.yaml, each asking for GPUs.
+    assert len(gpu_jobs) == 9, jobs
+    assert all("gpu" in job["tres"] for job in gpu_jobs), gpu_jobs
+
+
+FLAKY_SNAKEFILE = textwrap.dedent(
+    """
+    rule all:
+        input: "done.txt"
+
+    rule flaky:
+        \"\"\"Fails on its first attempt after writing a partial output, succeeds on the second.\"\"\"
+        output: "done.txt"
+        resources:
+            attempt=lambda wildcards, attempt: attempt,
+        shell:
+            "echo partial > {output}; "
+            "if [ {resources.attempt} -lt 2 ]; then echo 'attempt {resources.attempt} fails'; exit 1; fi; "
+            "echo 'finished on attempt {resources.attempt}' > {output}"
+    """
+)
+
+
+def test_failed_slurm_job_is_retried_and_leaves_no_finished_looking_output(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    (tmp_path / "Snakefile").write_text(FLAKY_SNAKEFILE)
+    before = {job["id"] for job in slurm_jobs(slurm_cluster)}
+    proc = run_snakemake(["--slurm-logdir", str(tmp_path / "slurm_logs")], slurm_cluster, tmp_path, 180)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    # The profile's `retries: 2` resubmitted the job; the partial output of attempt 1 was not kept.
+    assert (tmp_path / "done.txt").read_text() == "finished on attempt 2\n"
+    states = sorted(job["state"] for job in slurm_jobs(slurm_cluster, since=before))
+    assert states == ["COMPLETED", "FAILED"], states
