@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from regionreasoner.evaluate.dialogue import run_bench, single_round_bench
-from regionreasoner.models.prompts import PromptConfig
 
 
 def _answer(box):

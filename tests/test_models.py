@@ -20,7 +20,7 @@ TURN = {
     "scene": "a red circle and a blue square on a coloured grid.",
     "focus": "the red circle",
     "target": "the blue square",
-    "relation": "right of",
+    "relation": "right_of",
 }
 
 
@@ -35,7 +35,7 @@ def tiny(tmp_path_factory) -> Path:
 def test_target_has_the_four_parts_and_cites_the_reference():
     target = render_target(TURN)
     assert target.startswith("<scene>a red circle") and "<focus>the red circle</focus>" in target
-    assert "right of bbox=[0,0,28,28]" in target
+    assert "to the right of bbox=[0,0,28,28]" in target
     assert target.endswith('<answer>[{"bbox_2d":[28,0,56,28],"point_2d":[42,14]}]</answer>')
 
 

@@ -15,7 +15,7 @@ from tests.conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 TABLES = ["table1_detection", "table2_segmentation", "table3_ablation_detection", "table4_ablation_segmentation",
-          "table6_bench_stats", "table10_single_round", "table11_alpha_beta"]
+          "table6_bench_stats", "table10_single_round", "table11_alpha_beta", "table_training"]
 
 
 def _results(workdir: Path) -> Path:

@@ -156,7 +156,7 @@ def test_missing_eval_file_names_the_file(setup):
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_every_table_is_in_the_paper_and_has_a_report_caption(name):
-    assert rf"\input{{../results/tables/{name}.tex}}" in (REPO / "paper" / "main.tex").read_text()
+    assert rf"\input{{\resultsdir/tables/{name}.tex}}" in (REPO / "paper" / "main.tex").read_text()
     assert (REPO / "workflow" / "report" / f"{name}.rst").is_file()
 
 

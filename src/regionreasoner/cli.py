@@ -39,7 +39,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     s = _config(args).data.synth
     write_synthetic_refer(
         Path(args.out), args.images or s.images, args.seed, s.image_size, s.cell, s.min_objects, s.max_objects,
-        split_by=args.split_by,
+        split_by=args.split_by, splits=s.splits,
     )
 
 

@@ -29,6 +29,7 @@ class SynthConfig(Strict):
     cell: PositiveInt = 28
     min_objects: PositiveInt = 2
     max_objects: PositiveInt = 4
+    splits: dict[str, float] = Field(default={"train": 0.8, "val": 0.1, "test": 0.1}, description="image share per split")
 
 
 class DownloadConfig(Strict):
@@ -122,6 +123,7 @@ class TrainerCommon(Strict):
 
 class SFTSection(TrainerCommon):
     enabled: bool
+    target_style: Literal["paper", "compact"] = "paper"
     min_lr_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
 

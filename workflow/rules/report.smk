@@ -66,3 +66,23 @@ rule turns_per_round_figure:
         "../../envs/report.yaml"
     notebook:
         "../notebooks/turns_per_round.py.ipynb"
+
+
+rule paper_pdf:
+    """paper/main.tex compiled with the generated tables and figures (needs latexmk; not in `all`)."""
+    input:
+        tex="paper/main.tex",
+        tables=TABLES_TEX,
+        figures=[f.replace(".png", ".pdf") for f in FIGURES],
+    output:
+        pdf=f"{R}/paper/main.pdf",
+    params:
+        results=lambda wc, input: os.path.abspath(os.path.dirname(os.path.dirname(input.tables[0]))),
+        outdir=lambda wc, output: os.path.abspath(os.path.dirname(output.pdf)),
+    log:
+        f"{R}/logs/paper_pdf.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "cd paper && latexmk -pdf -interaction=nonstopmode -outdir={params.outdir} "
+        "-usepretex='\\def\\resultsdir{{{params.results}}}' main.tex > {log} 2>&1"

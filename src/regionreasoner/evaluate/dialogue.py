@@ -26,6 +26,7 @@ from regionreasoner.io import atomic_write_json, atomic_write_jsonl
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import TAGS, PromptConfig, build_messages
 from regionreasoner.rewards.parsing import extract_tag, parse_answer
+from regionreasoner.runtime import limit_threads
 
 
 @dataclass
@@ -161,6 +162,7 @@ def evaluate_model(
     ``runs`` maps a run name (``{bench}.{mode}``) to a bench file; each run writes
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
+    limit_threads()
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size)
     results = {}
     for run, bench_path in runs.items():

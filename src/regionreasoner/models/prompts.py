@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regionreasoner.dialogs.geometry import render_box
+from regionreasoner.dialogs.relations import RELATIONS
 
 TAGS = ("scene", "focus", "think", "answer")
 
@@ -57,19 +58,31 @@ def render_answer(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[fl
     return json.dumps(objects, separators=(",", ":"))
 
 
-def render_target(turn: dict[str, Any]) -> str:
+TARGET_STYLES = ("paper", "compact")
+
+
+def render_target(turn: dict[str, Any], style: str = "paper") -> str:
     """The SFT target of one training turn (section 4 layout), built from its annotations.
 
-    The think step names the target and, when the turn cites an earlier region, cites that box
-    with its relation, which is what the citation reward (R_ref) looks for.
+    ``paper``: the scene is the image caption, the focus names the cited object and the think step
+    names the target and cites the reference box with its relation (what R_ref and R_cons read).
+    ``compact``: the same four parts with an empty scene and a think step that only cites the
+    reference box, so that the answer follows the query closely. A tiny model trained for minutes
+    localises with it and not with the long form (docs/benchmarks.md); GRPO then rewards the model
+    for filling in the scene.
     """
+    if style not in TARGET_STYLES:
+        raise ValueError(f"unknown target style {style!r}; choose one of {TARGET_STYLES}")
     solution = turn["solution"]
     references = turn.get("reference_boxes") or []
-    think = f"find {turn['target']}"
-    if references and turn.get("relation"):
-        think += f" {turn['relation']} {render_box(references[0])}"
+    relation = RELATIONS.get(turn.get("relation") or "", turn.get("relation"))
+    cited = f"{relation} {render_box(references[0])}" if references and relation else ""
+    if style == "paper":
+        scene, think = turn["scene"], f"find {turn['target']}" + (f" {cited}" if cited else "") + "."
+    else:
+        scene, think = "", cited
     answer = render_answer([o["bbox_2d"] for o in solution], [o["point_2d"] for o in solution])
     return (
-        f"<scene>{turn['scene']}</scene><focus>{turn.get('focus') or ''}</focus>"
-        f"<think>{think}.</think><answer>{answer}</answer>"
+        f"<scene>{scene}</scene><focus>{turn.get('focus') or ''}</focus>"
+        f"<think>{think}</think><answer>{answer}</answer>"
     )

@@ -26,12 +26,12 @@ def _with_images(frame: int, key: str):
     return transform
 
 
-def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int) -> Dataset:
+def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int, target_style: str = "paper") -> Dataset:
     """Prompt/completion conversational rows with the rendered four-part target (section 4)."""
     rows = [
         {
             "prompt": build_messages(t["problem"], prompt),
-            "completion": [{"role": "assistant", "content": [{"type": "text", "text": render_target(t)}]}],
+            "completion": [{"role": "assistant", "content": [{"type": "text", "text": render_target(t, target_style)}]}],
             "image_path": t["image_path"],
         }
         for t in read_jsonl(turns_path)

@@ -17,7 +17,8 @@ from regionreasoner.models.prompts import PromptConfig
 from regionreasoner.rewards.variants import reward_functions
 from regionreasoner.train.configs import grpo_config
 from regionreasoner.train.data import grpo_dataset
-from regionreasoner.train.runner import limit_threads, train_and_save, work_dir_for
+from regionreasoner.runtime import limit_threads
+from regionreasoner.train.runner import train_and_save, work_dir_for
 
 
 def variant_rewards(cfg: PipelineConfig, variant: str):

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shutil
 from pathlib import Path
 
-import torch
 from transformers import Trainer
 
 from regionreasoner.io import atomic_path
 from regionreasoner.train.checkpoints import latest_checkpoint
 from regionreasoner.train.metrics import write_log_history
 
-log = logging.getLogger(__name__)
-
-
 def work_dir_for(out_dir: Path) -> Path:
     """Checkpoints live beside the final model, outside any Snakemake output, so reruns keep them."""
     return out_dir.parent / f".{out_dir.name}.checkpoints"
-
-
-def limit_threads() -> None:
-    """Use the cores Snakemake gave the job (``threads``), not every core of the node."""
-    threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-    if threads > 0:
-        torch.set_num_threads(threads)
 
 
 def train_and_save(trainer: Trainer, processor, out_dir: Path, metrics: Path, card: dict) -> None:

@@ -17,7 +17,8 @@ from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig
 from regionreasoner.train.configs import sft_config
 from regionreasoner.train.data import sft_dataset
-from regionreasoner.train.runner import limit_threads, train_and_save, work_dir_for
+from regionreasoner.runtime import limit_threads
+from regionreasoner.train.runner import train_and_save, work_dir_for
 
 
 def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
@@ -29,7 +30,7 @@ def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, m
     trainer = SFTTrainer(
         model=model,
         args=sft_config(cfg, work_dir_for(out_dir)),
-        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg.model_dump()), frame),
+        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg.model_dump()), frame, cfg.sft.target_style),
         processing_class=processor,
     )
     card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
