@@ -266,7 +266,8 @@ def lean_test_config(path: Path, results: str | Path) -> dict:
     config["grpo"]["variants"] = {k: config["grpo"]["variants"][k] for k in ("base_only", "full")}
     models = config["evaluate"]["models"] = ["base", "sft", "grpo-base_only", "grpo-full"]
     report = config["report"]
-    report["table1_rows"] = {k: v for k, v in report["table1_rows"].items() if k in models}
+    # "random" is the random-object baseline (rule evaluate_random), not a trained model: kept.
+    report["table1_rows"] = {k: v for k, v in report["table1_rows"].items() if k in models or k == "random"}
     for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows"):
         report[section] = {k: v for k, v in report[section].items() if v in models}
     return config

@@ -69,6 +69,19 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_convert_released(args: argparse.Namespace) -> None:
+    from regionreasoner.dialogs.released import convert_released
+
+    convert_released(Path(args.raw), Path(args.images), Path(args.out), Path(args.datasheet) if args.datasheet else None,
+                     reported=_reported_table6(args.name))
+
+
+def cmd_fetch_released(args: argparse.Namespace) -> None:
+    from regionreasoner.dialogs.released import fetch_released
+
+    fetch_released(args.repo, Path(args.out))
+
+
 def cmd_build_train(args: argparse.Namespace) -> None:
     from regionreasoner.dialogs.train import build_train
 
@@ -232,6 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     _refer_args(p)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
+
+    p = _add(sub, "convert-released", cmd_convert_released, "the authors' released benchmark file as bench records", config=False)
+    p.add_argument("--raw", required=True, help="released *_multi_turn.json")
+    p.add_argument("--images", required=True, help="root that the records' image_path is relative to")
+    p.add_argument("--out", required=True)
+    p.add_argument("--datasheet")
+    p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
+
+    p = _add(sub, "fetch-released", cmd_fetch_released, "download the released benchmark dataset (paper scale)", config=False)
+    p.add_argument("--repo", required=True)
+    p.add_argument("--out", required=True)
 
     p = _add(sub, "build-train", cmd_build_train, "training turns (JSONL) with reference citations")
     _refer_args(p)

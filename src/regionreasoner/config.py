@@ -52,7 +52,17 @@ class BenchmarkConfig(Strict):
     synth_seed: int = 0
 
 
+class ReleasedBench(Strict):
+    repo: str = "lmsdss/regionreasoner_test_data"
+    files: dict[str, str] = Field(
+        default={"refcocoplus": "raw/refcocoplus_multi_turn.json", "refcocog": "raw/refcocog_multi_turn.json"},
+        description="benchmark name -> released JSON inside the dataset",
+    )
+
+
 class BenchConfig(Strict):
+    source: Literal["built", "released"] = Field(default="built", description="build from refer files or use the authors' files")
+    released: ReleasedBench = Field(default_factory=ReleasedBench)
     max_rounds: int = Field(ge=1, le=20)
     relations: list[Literal[RELATIONS]] = Field(min_length=1)  # type: ignore[valid-type]
 

@@ -1,30 +1,65 @@
 """RegionDial-Bench test dialogues and training turns (PAPER.md sections 2-3)."""
 
 
-rule build_bench:
-    """Multi-round test dialogues whose later turns cite an earlier turn's box, plus a datasheet."""
-    input:
-        unpack(refer_inputs),
-    output:
-        bench=f"{R}/bench/{{bench}}.json",
-        datasheet=f"{R}/bench/{{bench}}.datasheet.md",
-        datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
-    params:
-        config=CONFIG,
-        splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].test_splits),
-        cfg=lambda wc: params_of("bench"),
-        seed=CFG.seed,
-    log:
-        f"{R}/logs/build_bench/{{bench}}.log",
-    benchmark:
-        f"{R}/benchmarks/build_bench/{{bench}}.tsv"
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "regionreasoner build-bench --config {params.config} --name {wildcards.bench} --refs '{input.refs}' "
-        "--instances {input.instances} --captions {input.captions} --images {input.images} "
-        "--splits {params.splits} --seed {params.seed} --out {output.bench} "
-        "--datasheet {output.datasheet} > {log} 2>&1"
+if CFG.bench.source == "released":
+
+    rule fetch_released_bench:
+        """The authors' released RegionDial-Bench files (paper scale; hub dataset)."""
+        output:
+            root=directory(f"{R}/data/released_bench"),
+        params:
+            repo=CFG.bench.released.repo,
+        log:
+            f"{R}/logs/fetch_released_bench.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "regionreasoner fetch-released --repo {params.repo} --out {output.root} > {log} 2>&1"
+
+    rule build_bench:
+        """RegionDial-Bench from the authors' released files instead of building it."""
+        input:
+            root=f"{R}/data/released_bench",
+        output:
+            bench=f"{R}/bench/{{bench}}.json",
+            datasheet=f"{R}/bench/{{bench}}.datasheet.md",
+            datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
+        params:
+            raw=lambda wc, input: f"{input.root}/{CFG.bench.released.files[wc.bench]}",
+        log:
+            f"{R}/logs/build_bench/{{bench}}.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "regionreasoner convert-released --name {wildcards.bench} --raw {params.raw} --images {input.root} "
+            "--out {output.bench} --datasheet {output.datasheet} > {log} 2>&1"
+
+else:
+
+    rule build_bench:
+        """Multi-round test dialogues whose later turns cite an earlier turn's box, plus a datasheet."""
+        input:
+            unpack(refer_inputs),
+        output:
+            bench=f"{R}/bench/{{bench}}.json",
+            datasheet=f"{R}/bench/{{bench}}.datasheet.md",
+            datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
+        params:
+            config=CONFIG,
+            splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].test_splits),
+            cfg=lambda wc: params_of("bench"),
+            seed=CFG.seed,
+        log:
+            f"{R}/logs/build_bench/{{bench}}.log",
+        benchmark:
+            f"{R}/benchmarks/build_bench/{{bench}}.tsv"
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "regionreasoner build-bench --config {params.config} --name {wildcards.bench} --refs '{input.refs}' "
+            "--instances {input.instances} --captions {input.captions} --images {input.images} "
+            "--splits {params.splits} --seed {params.seed} --out {output.bench} "
+            "--datasheet {output.datasheet} > {log} 2>&1"
 
 
 rule build_single:

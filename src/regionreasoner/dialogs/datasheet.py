@@ -100,15 +100,22 @@ def _counts_table(title: str, counts: Mapping[str, int]) -> list[str]:
     return lines
 
 
+def _provenance(s: Mapping[str, Any]) -> str:
+    if s.get("source") == "released":
+        return f"Converted from the authors' released file `{s['file']}` (`bench.source: released`)."
+    return (
+        f"Built from `{s['refs']}` + `{s['instances']}`, splits {', '.join(s['splits'])}, seed {s['seed']}, "
+        f"{s['min_rounds']} to {s['max_rounds']} rounds, relations: {', '.join(s['relations'])}. "
+        "Construction protocol: docs/data.md."
+    )
+
+
 def render_markdown(stats: Mapping[str, Any]) -> str:
     """Human-readable datasheet (the JSON beside it holds the same numbers)."""
-    s = stats["settings"]
     lines = [
         "# RegionDial-Bench datasheet",
         "",
-        f"Built from `{s['refs']}` + `{s['instances']}`, splits {', '.join(s['splits'])}, seed {s['seed']}, "
-        f"{s['min_rounds']} to {s['max_rounds']} rounds, relations: {', '.join(s['relations'])}. "
-        "Construction protocol: docs/data.md.",
+        _provenance(stats["settings"]),
         "",
         "## Turns per round (PAPER.md Table 6 layout)",
         "",
