@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# System packages the SLURM integration test needs (tests/test_slurm.py): Debian's slurmctld,
-# slurmd, slurm-client and munge. Idempotent: installs only what is missing, and only as root with
+# System packages the integration tests need: Debian's slurmctld, slurmd, slurm-client and munge
+# (tests/test_slurm.py) and chromium (tests/test_pipeline.py renders the HTML report headless). Idempotent: installs only what is missing, and only as root with
 # apt-get available. Never fails the build: without apt or root it says so and exits 0, and the
 # SLURM test then skips with the same reason.
 set -u
 
-PACKAGES=(slurmctld slurmd slurm-client munge)
-BINARIES=(slurmctld slurmd sbatch squeue munged)
+PACKAGES=(slurmctld slurmd slurm-client munge chromium)
+BINARIES=(slurmctld slurmd sbatch squeue munged chromium)
 
 missing_binaries() {
     local b out=()
@@ -23,17 +23,17 @@ slurm_version() {
 
 missing=$(missing_binaries)
 if [ -z "$missing" ]; then
-    echo "install_system_deps: slurm and munge already installed ($(slurm_version)); nothing to do"
+    echo "install_system_deps: slurm, munge and chromium already installed ($(slurm_version)); nothing to do"
     exit 0
 fi
 echo "install_system_deps: missing binaries: $missing"
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install_system_deps: not root; skipping apt-get (tests/test_slurm.py will skip)"
+    echo "install_system_deps: not root; skipping apt-get (the SLURM and report-screenshot tests will skip)"
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_system_deps: apt-get not available; skipping (tests/test_slurm.py will skip)"
+    echo "install_system_deps: apt-get not available; skipping (the SLURM and report-screenshot tests will skip)"
     exit 0
 fi
 
@@ -55,12 +55,12 @@ fi
 [ "$created_policy" -eq 1 ] && rm -f "$policy"
 
 if [ "$status" -ne 0 ]; then
-    echo "install_system_deps: apt-get failed (exit $status); continuing (tests/test_slurm.py will skip)"
+    echo "install_system_deps: apt-get failed (exit $status); continuing (the SLURM and report-screenshot tests will skip)"
     exit 0
 fi
 missing=$(missing_binaries)
 if [ -n "$missing" ]; then
-    echo "install_system_deps: still missing after install: $missing (tests/test_slurm.py will skip)"
+    echo "install_system_deps: still missing after install: $missing (the SLURM and report-screenshot tests will skip)"
 else
     echo "install_system_deps: installed ${PACKAGES[*]} ($(slurm_version))"
 fi
