@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ def test_grpo_resumes_from_its_checkpoint_after_sigkill(built_pipeline, tmp_path
     (built_pipeline / "resume.yaml").write_text(yaml.safe_dump(raw))
     target = "results-test/models/grpo-full"
     checkpoints = built_pipeline / "results-test" / "models" / ".grpo-full.checkpoints"
-    command = [str(VENV_BIN / "snakemake"), "--cores", "2", "--configfile", "resume.yaml", target]
+    command = [str(VENV_BIN / "snakemake"), target, "--cores", "2", "--configfile", "resume.yaml"]
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     job = subprocess.Popen(command, cwd=built_pipeline, env=env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -37,13 +38,16 @@ def test_grpo_resumes_from_its_checkpoint_after_sigkill(built_pipeline, tmp_path
             assert time.monotonic() < deadline, "no checkpoint within 5 minutes"
             time.sleep(0.2)
     finally:
-        os.killpg(job.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
         job.wait()
     killed_at = latest_checkpoint(checkpoints)
     step = json.loads((killed_at / "trainer_state.json").read_text())["global_step"]
     assert 2 <= step < 8
 
-    snakemake(built_pipeline, "--configfile", "resume.yaml", "--rerun-incomplete", target)
+    # a SIGKILLed Snakemake leaves its lock behind: unlocking is what a user does next, too
+    snakemake(built_pipeline, target, "--configfile", "resume.yaml", "--unlock")
+    snakemake(built_pipeline, target, "--configfile", "resume.yaml", "--rerun-incomplete")
     card = json.loads((built_pipeline / target / "model_card.json").read_text())
     assert card["global_step"] == 8
     resumed = Path(card["resumed_from"])
