@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForImageTextToText
 
-from regionreasoner.dialogs.geometry import from_frame, render_box, to_frame
+from regionreasoner.dialogs.geometry import from_frame, int_box, render_box, to_frame
 from regionreasoner.evaluate.metrics import score_predictions
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original
@@ -63,9 +63,9 @@ class Generator:
         return texts
 
 
-def is_well_formed(completion: str) -> bool:
-    """All four parts present and at least one valid object in the answer."""
-    return all(extract_tag(completion, tag) is not None for tag in TAGS) and bool(parse_answer(completion))
+def is_well_formed(completion: str, objects: list[dict[str, Any]]) -> bool:
+    """All four parts present and at least one valid object (``objects``, parsed from the answer)."""
+    return bool(objects) and all(extract_tag(completion, tag) is not None for tag in TAGS)
 
 
 @dataclass
@@ -90,8 +90,17 @@ def question_for(dialogue: dict[str, Any], index: int, cited_box: list[int] | No
     return turn["question_template"].replace("{ref_box}", render_box(cited_box))
 
 
-def _prediction(index_of_dialogue: int, dialogue: dict[str, Any], index: int, completion: str, question: str, frame: int, segmenter: Segmenter | None) -> dict[str, Any]:
-    objects = parse_answer(completion)
+def _prediction(
+    index_of_dialogue: int,
+    dialogue: dict[str, Any],
+    index: int,
+    question: str,
+    completion: str,
+    objects: list[dict[str, Any]],
+    frame: int,
+    segmenter: Segmenter | None,
+) -> dict[str, Any]:
+    """One prediction line in original pixels (the ``score`` input format), with the turn's mask."""
     w, h = dialogue["width"], dialogue["height"]
     boxes = [from_frame(o["bbox_2d"], w, h, frame) for o in objects]
     points = [
@@ -110,7 +119,7 @@ def _prediction(index_of_dialogue: int, dialogue: dict[str, Any], index: int, co
         "boxes": boxes,
         "points": points,
         "mask": mask,
-        "well_formed": is_well_formed(completion),
+        "well_formed": is_well_formed(completion, objects),
     }
 
 
@@ -129,11 +138,10 @@ def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segm
             questions.append(question_for(bench[d], r, box))
         completions = generator.answer([bench[d]["image_path"] for d in active], questions)
         for d, question, completion in zip(active, questions, completions, strict=True):
-            pred = _prediction(d, bench[d], r, completion, question, generator.frame, segmenter)
-            if pred["boxes"]:
-                first = parse_answer(completion)[0]["bbox_2d"]
-                state.frame_boxes[(d, r)] = [int(round(v)) for v in first]
-            predictions.append(pred)
+            objects = parse_answer(completion)
+            if objects:
+                state.frame_boxes[(d, r)] = int_box(objects[0]["bbox_2d"])
+            predictions.append(_prediction(d, bench[d], r, question, completion, objects, generator.frame, segmenter))
     return predictions
 
 
