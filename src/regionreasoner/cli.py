@@ -51,7 +51,8 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 
 def _reported_table6(bench: str) -> dict | None:
-    path = Path("paper/reported_numbers.yaml")
+    from regionreasoner.report.tables import REPORTED as path
+
     if not path.exists():
         return None
     return yaml.safe_load(path.read_text()).get("table6_turns_per_round", {}).get(bench)

@@ -14,8 +14,7 @@ from typing import Any
 
 from regionreasoner.data.refer import load_instances
 from regionreasoner.dialogs.geometry import box_centre, segmentation_rle, xywh_to_xyxy
-from regionreasoner.evaluate.metrics import score_predictions
-from regionreasoner.io import atomic_write_json, atomic_write_jsonl
+from regionreasoner.evaluate.metrics import write_and_score_run
 
 
 def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed: int) -> list[dict[str, Any]]:
@@ -44,9 +43,5 @@ def evaluate_random_object(runs: dict[str, Path], instances: dict[str, Path], ou
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
         predictions = random_object_predictions(bench, instances[run.split(".")[0]], seed)
-        predictions_out = Path(out_dir) / f"{run}.predictions.jsonl"
-        atomic_write_jsonl(predictions_out, predictions)
-        metrics = score_predictions(predictions_out, Path(bench_path))
-        metrics.update(format_rate=100.0, model="random-object baseline")
-        atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
+        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=100.0, model="random-object baseline")
         print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}")

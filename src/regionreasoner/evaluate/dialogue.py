@@ -19,10 +19,9 @@ from tqdm import tqdm
 from transformers import AutoModelForImageTextToText
 
 from regionreasoner.dialogs.geometry import from_frame, int_box, render_box, to_frame
-from regionreasoner.evaluate.metrics import score_predictions
+from regionreasoner.evaluate.metrics import write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original
-from regionreasoner.io import atomic_write_json, atomic_write_jsonl
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import TAGS, PromptConfig, build_messages
 from regionreasoner.rewards.parsing import extract_tag, parse_answer
@@ -176,12 +175,8 @@ def evaluate_model(
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
         predictions = run_bench(bench, generator, segmenter)
-        predictions_out = Path(out_dir) / f"{run}.predictions.jsonl"
-        atomic_write_jsonl(predictions_out, predictions)
-        metrics = score_predictions(predictions_out, Path(bench_path))
-        metrics["format_rate"] = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
-        metrics["model"] = str(model_path)
-        atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
+        format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
+        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path))
         print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  format {metrics['format_rate']:.1f}%")
         results[run] = metrics
     return results

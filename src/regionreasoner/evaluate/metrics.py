@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from regionreasoner.io import atomic_write_json, read_jsonl
+from regionreasoner.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 
 PASS_THRESHOLDS = ("0.3", "0.5", "0.7", "0.9")
 AP_THRESHOLD = 0.5
@@ -202,3 +202,16 @@ def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -
     if out is not None:
         atomic_write_json(out, result)
     return result
+
+
+def write_and_score_run(predictions: list[dict[str, Any]], bench: Path, out_dir: Path, run: str,
+                        **extra: Any) -> dict[str, Any]:
+    """Write one run's predictions (``{run}.predictions.jsonl``), score them and write ``{run}.json``.
+
+    ``extra`` keys (e.g. the format rate, the model) are added to the metrics before they are written.
+    """
+    predictions_out = Path(out_dir) / f"{run}.predictions.jsonl"
+    atomic_write_jsonl(predictions_out, predictions)
+    metrics = {**score_predictions(predictions_out, Path(bench)), **extra}
+    atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
+    return metrics

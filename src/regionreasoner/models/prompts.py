@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from regionreasoner.dialogs.geometry import render_box
+from regionreasoner.dialogs.geometry import int_box, render_box
 from regionreasoner.dialogs.relations import RELATIONS
 
 TAGS = ("scene", "focus", "think", "answer")
@@ -52,7 +52,7 @@ def build_messages(question: str, prompt: PromptConfig) -> list[dict[str, Any]]:
 def render_answer(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[float]]) -> str:
     """The JSON list inside ``<answer>``: one ``bbox_2d`` and ``point_2d`` per object."""
     objects = [
-        {"bbox_2d": [int(round(v)) for v in box], "point_2d": [int(round(v)) for v in point]}
+        {"bbox_2d": int_box(box), "point_2d": int_box(point)}
         for box, point in zip(boxes, points, strict=True)
     ]
     return json.dumps(objects, separators=(",", ":"))
