@@ -78,9 +78,9 @@ def cmd_convert_released(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_released(args: argparse.Namespace) -> None:
-    from regionreasoner.dialogs.released import fetch_released
+    from regionreasoner.models.registry import fetch_model
 
-    fetch_released(args.repo, Path(args.out))
+    fetch_model(args.repo, Path(args.out), repo_type="dataset")
 
 
 def cmd_build_train(args: argparse.Namespace) -> None:

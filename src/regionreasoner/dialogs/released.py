@@ -96,13 +96,3 @@ def convert_released(raw: Path, image_root: Path, out: Path, datasheet: Path | N
         stats = describe_bench(dialogues, categories, {"source": "released", "file": str(raw)}, reported)
         write_datasheet(Path(datasheet), stats)
 
-
-def fetch_released(repo: str, out_dir: Path) -> None:
-    """Download the released benchmark dataset (paper scale only; the embedded default never calls this)."""
-    from huggingface_hub import snapshot_download
-
-    from regionreasoner.io import atomic_path
-
-    with atomic_path(out_dir, directory=True) as tmp:
-        snapshot_download(repo_id=repo, repo_type="dataset", local_dir=tmp)
-    print(f"{repo} -> {out_dir}")

@@ -20,8 +20,11 @@ KNOWN = {
 }
 
 
-def fetch_model(source: str, out_dir: Path) -> None:
-    """Materialise ``source`` (hub id or local folder) at ``out_dir`` atomically."""
+def fetch_model(source: str, out_dir: Path, repo_type: str = "model") -> None:
+    """Materialise ``source`` (hub id or local folder) at ``out_dir`` atomically.
+
+    ``repo_type="dataset"`` fetches a hub dataset the same way (the released benchmark files).
+    """
     local = Path(source)
     with atomic_path(out_dir, directory=True) as tmp:
         if local.is_dir():
@@ -29,5 +32,5 @@ def fetch_model(source: str, out_dir: Path) -> None:
         else:
             from huggingface_hub import snapshot_download
 
-            snapshot_download(repo_id=source, local_dir=tmp)
-    print(f"{source} ({KNOWN.get(source, 'custom checkpoint')}) -> {out_dir}")
+            snapshot_download(repo_id=source, repo_type=repo_type, local_dir=tmp)
+    print(f"{source} ({KNOWN.get(source, f'custom {repo_type}')}) -> {out_dir}")

@@ -86,11 +86,10 @@ def resolved(cfg: PipelineConfig, stage: str, variant: str | None = None) -> dic
     if stage == "sft":
         args = sft_config(cfg, out)
     elif stage == "grpo":
-        from regionreasoner.rewards.variants import reward_functions
+        from regionreasoner.train.grpo import variant_rewards
 
         name = variant or next(iter(cfg.grpo.variants))
-        spec = cfg.grpo.variants[name]
-        _, weights = reward_functions(spec.rewards, spec.alpha, spec.beta)
+        _, weights = variant_rewards(cfg, name)
         args = grpo_config(cfg, name, out, weights)
     else:
         raise ValueError(f"unknown stage {stage!r}: choose sft or grpo")
