@@ -11,6 +11,7 @@ import yaml
 from regionreasoner.config import load_config
 from regionreasoner.train.checkpoints import latest_checkpoint
 from regionreasoner.train.configs import grpo_config, sft_config
+from regionreasoner.train.data import prompt_pool
 from regionreasoner.train.launch import first_host, launch_command
 from tests.conftest import REPO
 
@@ -30,8 +31,20 @@ def test_paper_grpo_config_pins_every_value_of_section_6(tmp_path):
     assert args.entropy_coef == 1e-3
     assert args.temperature == 1.0 and args.max_completion_length == 2000
     assert args.seed == 42
+    assert PAPER.grpo.prompts is None  # one episode over every training turn
     assert PAPER.grpo.bf16 and PAPER.grpo.gradient_checkpointing
     assert not PAPER.sft.enabled  # the paper trains GRPO straight from the base model
+
+
+def test_prompt_pool_is_a_seeded_sample_in_file_order():
+    turns = [{"id": i} for i in range(100)]
+    pool = prompt_pool(turns, 16, seed=42)
+    assert pool == prompt_pool(turns, 16, seed=42)
+    assert len(pool) == 16 and [t["id"] for t in pool] == sorted(t["id"] for t in pool)
+    assert pool != prompt_pool(turns, 16, seed=43)
+    assert prompt_pool(turns, None, seed=42) is turns
+    with pytest.raises(ValueError, match="grpo.prompts = 101"):
+        prompt_pool(turns, 101, seed=42)
 
 
 def test_embedded_default_trains_on_cpu(tmp_path):

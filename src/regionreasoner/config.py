@@ -153,6 +153,11 @@ class GRPOSection(TrainerCommon):
     max_completion_length: PositiveInt
     entropy_coef: float = Field(default=0.0, ge=0.0)
     num_iterations: PositiveInt = 1
+    prompts: PositiveInt | None = Field(
+        default=None,
+        description="size of the seeded pool of training turns GRPO cycles over; null: every turn "
+        "(one episode at paper scale)",
+    )
     use_vllm: bool = False
     variants: dict[str, GRPOVariant] = Field(min_length=1)
 

@@ -7,6 +7,7 @@ in the rewards and at evaluation.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,25 @@ def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int, target_style
     return Dataset.from_list(rows).with_transform(_with_images(frame, "images"))
 
 
-def grpo_dataset(turns_path: Path, prompt: PromptConfig, frame: int) -> Dataset:
+def prompt_pool(turns: list[dict[str, Any]], size: int | None, seed: int) -> list[dict[str, Any]]:
+    """A seeded sample of ``size`` turns (all turns when ``size`` is None), in file order.
+
+    With a pool of prompts-per-step x steps/5 prompts, each fifth of a GRPO run is one pass over
+    the same prompts, so the first and last fifths of the reward curve compare like with like
+    (docs/benchmarks.md: on fresh prompts the step-to-step spread of prompt difficulty hides what
+    a tiny model learns in 40 steps).
+    """
+    if size is None:
+        return turns
+    if size > len(turns):
+        raise ValueError(f"grpo.prompts = {size} but the training file has only {len(turns)} turns")
+    keep = sorted(random.Random(f"grpo-pool/{seed}").sample(range(len(turns)), size))
+    return [turns[i] for i in keep]
+
+
+def grpo_dataset(
+    turns_path: Path, prompt: PromptConfig, frame: int, pool: int | None = None, seed: int = 0
+) -> Dataset:
     """Prompt rows plus the columns the reward functions read (problem, solution, reference_boxes)."""
     rows = [
         {
@@ -49,6 +68,6 @@ def grpo_dataset(turns_path: Path, prompt: PromptConfig, frame: int) -> Dataset:
             "solution": t["solution"],
             "reference_boxes": t.get("reference_boxes") or [],
         }
-        for t in read_jsonl(turns_path)
+        for t in prompt_pool(list(read_jsonl(turns_path)), pool, seed)
     ]
     return Dataset.from_list(rows).with_transform(_with_images(frame, "image"))

@@ -47,8 +47,13 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         model=str(model_path),
         reward_funcs=funcs,
         args=grpo_config(cfg, variant, work_dir_for(out_dir), weights),
-        train_dataset=grpo_dataset(turns, PromptConfig.from_config(cfg.model_dump()), frame),
+        train_dataset=grpo_dataset(
+            turns, PromptConfig.from_config(cfg.model_dump()), frame, cfg.grpo.prompts, cfg.seed
+        ),
         processing_class=processor,
     )
-    card = {"stage": "grpo", "variant": variant, "rewards": cfg.grpo.variants[variant].model_dump(), "init": str(model_path)}
+    card = {
+        "stage": "grpo", "variant": variant, "rewards": cfg.grpo.variants[variant].model_dump(),
+        "init": str(model_path), "prompt_pool": cfg.grpo.prompts,
+    }
     train_and_save(trainer, processor, out_dir, metrics, card)
