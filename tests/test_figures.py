@@ -16,10 +16,12 @@ from regionreasoner.report.figures import (
     FIGURES,
     build_figure,
     datasheets_from_inputs,
+    fifth_segments,
     figure_inputs,
     qualitative_choice,
     read_curves,
 )
+from regionreasoner.report.tables import fifth_means
 from test_tables import REPO, make_config, write_fixture
 
 
@@ -97,6 +99,15 @@ def test_reward_curves_keep_only_logged_mean_terms(setup):
     curves = read_curves(Path(config["results"]) / "train_metrics" / "grpo-full.csv")
     assert sorted(curves) == ["accuracy_reward", "citation_reward", "format_reward", "total"]
     assert curves["total"][-1] == (5.0, 3.5)  # step 6 has no reward logged
+
+
+def test_fifth_segments_match_the_training_table_fifths():
+    points = [(float(step), float(step % 3)) for step in range(1, 41)]
+    segments = fifth_segments(points)
+    assert [(a, b) for a, b, _ in segments] == [(1, 8), (9, 16), (17, 24), (25, 32), (33, 40)]
+    rows = [{"reward": str(v)} for _, v in points]
+    assert (segments[0][2], segments[-1][2]) == pytest.approx(fifth_means(rows, "reward"))
+    assert len(fifth_segments(points[:3])) == 3  # fewer than five steps: one segment per step
 
 
 def test_notebook_draws_turns_per_round_from_snakemake_inputs(setup):

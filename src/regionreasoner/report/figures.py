@@ -125,8 +125,17 @@ def read_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
     return curves
 
 
+def fifth_segments(points: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """(first step, last step, mean) of each fifth of the run: the steps the training table compares.
+
+    Per-step rewards swing with each step's prompts; the fifth means show the trend.
+    """
+    blocks = np.array_split(np.asarray(points, dtype=float), min(5, len(points)))
+    return [(b[0, 0], b[-1, 0], float(b[:, 1].mean())) for b in blocks]
+
+
 def _draw_reward_curves(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Figure:
-    """One panel per GRPO variant; one colour per reward term, the total in black."""
+    """One panel per GRPO variant; one colour per reward term, the total in black, its fifth means dashed."""
     variants = list(config["grpo"]["variants"])
     curves = {v: read_curves(reader.path(train_metrics_path(config, f"grpo-{v}"))) for v in variants}
     terms = sorted({t for c in curves.values() for t in c} - {"total"})
@@ -138,11 +147,14 @@ def _draw_reward_curves(config: dict[str, Any], reported: dict[str, Any], reader
         for name, points in curves[variant].items():
             colour = "black" if name == "total" else f"C{terms.index(name) % 10}"
             ax.plot(*zip(*points), color=colour, linewidth=1.8 if name == "total" else 1.0)
+        for first, last, mean in fifth_segments(curves[variant].get("total", [])):
+            ax.hlines(mean, first, last, colors="dimgray", linestyles="--", linewidth=1.5)
         ax.set(title=f"grpo-{variant}", xlabel="step", ylabel="reward")
         ax.grid(alpha=0.3)
     for ax in axes[len(variants):]:
         ax.set_visible(False)
     handles = [Line2D([], [], color="black", linewidth=1.8, label="total")]
+    handles += [Line2D([], [], color="dimgray", linestyle="--", linewidth=1.5, label="total, mean per fifth")]
     handles += [Line2D([], [], color=f"C{i % 10}", label=t) for i, t in enumerate(terms)]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8)
     return fig
