@@ -48,6 +48,12 @@ def test_coordinates_and_answer_scaffolding_are_single_tokens(tiny):
     assert {"28", "56", "42", "14", '[{"bbox_2d":[', "<answer>", "</think>"} <= set(tokens)
 
 
+def test_chat_roles_and_system_message_are_merged_by_bpe(tiny):
+    tokenizer = load_processor(tiny, 112).tokenizer
+    for text in ("system", "assistant", " helpful", "You"):
+        assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) == 1, text
+
+
 def test_model_reloads_offline_and_sees_16_image_tokens(tiny):
     processor = load_processor(tiny, 112)
     model = AutoModelForImageTextToText.from_pretrained(tiny)

@@ -5,9 +5,10 @@ paper run (PAPER.md section 1), so the scenes are written exactly as COCO train2
 captions are: ``images/COCO_train2014_{id:012d}.jpg``, ``instances.json``, ``refs(<splitBy>).p``
 and ``captions.json``. The scene recipe is the one DESIGN.md measured to be learnable by a tiny
 model on CPU: each cell of a grid has a solid background colour that encodes its position
-(R = 60 + 40 * col, G = 60 + 40 * row, B = 128), 2-4 objects, one per cell, drawn 4 px inside it,
-shapes circle / square / triangle, saturated colours unique within an image, and cell-aligned
-boxes (the object's box is its cell).
+(R = 60 + 40 * col, G = 60 + 40 * row, B = 128), ``min_objects`` to ``max_objects`` objects
+(DESIGN.md measured 2-4; the embedded default adds one-object scenes), one per cell, drawn 4 px
+inside it, shapes circle / square / triangle, saturated colours unique within an image, and
+cell-aligned boxes (the object's box is its cell).
 """
 
 from __future__ import annotations

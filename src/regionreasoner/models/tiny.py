@@ -70,10 +70,20 @@ def added_tokens(frame: int) -> list[str]:
     return tags + ANSWER_PIECES + [str(v) for v in range(frame + 1)]
 
 
+CHAT_ROLES = ("system\n", "user\n", "assistant\n")
+"""Role lines the chat template writes after ``<|im_start|>``."""
+
+
 def corpus_from_turns(turns: Iterable[dict[str, Any]], prompt: PromptConfig) -> Iterable[str]:
-    """The texts the tokenizer is trained on: prompts and rendered targets of the training turns."""
-    yield prompt.system
+    """The texts the tokenizer is trained on: every text of each training sequence.
+
+    The role lines and the system message come once per turn, as often as they occur in training,
+    so that BPE merges them like the turns' own words: seen once, they stayed single bytes and a
+    round-1 prompt took 63 tokens instead of 34.
+    """
     for turn in turns:
+        yield from CHAT_ROLES
+        yield prompt.system
         yield user_text(turn["problem"], prompt)
         yield render_target(turn)
 
