@@ -177,7 +177,7 @@ def cmd_baseline_random(args: argparse.Namespace) -> None:
 
     runs = dict(_pair(item) for item in args.run)
     instances = dict(_pair(item) for item in args.instances)
-    evaluate_random_object(runs, instances, Path(args.out_dir), args.seed)
+    evaluate_random_object(runs, instances, Path(args.out_dir), args.seed, args.draws)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -301,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", nargs="+", required=True, help="BENCH=instances.json pairs")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=32, help="random draws the metrics are averaged over")
 
     p = _add(sub, "score", cmd_score, "metrics from a predictions file", config=False)
     p.add_argument("--predictions", required=True)

@@ -3,18 +3,23 @@
 A model that finds *some* object but not *which* one scores the random-object baseline: each turn
 answers the box and mask of an annotated object of the image drawn uniformly. The embedded default's
 tiny model must be read against it (DESIGN.md: picking a random object scores about 0.36 there).
+One draw over 60 dialogues swings by +/-10 points per round, so the metrics are the mean over
+``draws`` seeded draws: chance as an expectation, not as one sample.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from regionreasoner.data.refer import load_instances
 from regionreasoner.dialogs.geometry import box_centre, segmentation_rle, xywh_to_xyxy
-from regionreasoner.evaluate.metrics import write_and_score_run
+from regionreasoner.evaluate.metrics import score_predictions
+from regionreasoner.io import atomic_write_json, atomic_write_jsonl
 
 
 def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed: int) -> list[dict[str, Any]]:
@@ -38,10 +43,40 @@ def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed
     return predictions
 
 
-def evaluate_random_object(runs: dict[str, Path], instances: dict[str, Path], out_dir: Path, seed: int) -> None:
-    """Score the random-object baseline on each run (``{bench}.{mode}`` -> bench file)."""
+def mean_metrics(draws: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Leaf-wise mean of metric dicts with the same keys; values equal in every draw (counts) stay as they are."""
+    merged: dict[str, Any] = {}
+    for key, value in draws[0].items():
+        values = [d[key] for d in draws]
+        if isinstance(value, dict):
+            merged[key] = mean_metrics(values)
+        elif isinstance(value, float | int) and not isinstance(value, bool) and len(set(values)) > 1:
+            merged[key] = sum(values) / len(values)
+        else:
+            merged[key] = value
+    return merged
+
+
+def evaluate_random_object(
+    runs: dict[str, Path], instances: dict[str, Path], out_dir: Path, seed: int, draws: int = 32
+) -> None:
+    """Score the random-object baseline on each run (``{bench}.{mode}`` -> bench file).
+
+    Writes ``{run}.json`` (metrics averaged over ``draws`` draws, seeds ``seed`` ...) and
+    ``{run}.predictions.jsonl`` (every draw's lines, each with its ``draw`` number).
+    """
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
-        predictions = random_object_predictions(bench, instances[run.split(".")[0]], seed)
-        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=100.0, model="random-object baseline")
-        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}")
+        predictions = [random_object_predictions(bench, instances[run.split(".")[0]], seed + k) for k in range(draws)]
+        scores = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, lines in enumerate(predictions):
+                atomic_write_jsonl(Path(tmp) / f"draw{k}.jsonl", lines)
+                scores.append(score_predictions(Path(tmp) / f"draw{k}.jsonl", Path(bench_path)))
+        metrics = mean_metrics(scores) | {"format_rate": 100.0, "model": "random-object baseline", "draws": draws}
+        atomic_write_jsonl(Path(out_dir) / f"{run}.predictions.jsonl",
+                           [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines])
+        atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
+        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f} (mean of {draws} draws)")
