@@ -108,6 +108,11 @@ def test_fifth_segments_match_the_training_table_fifths():
     rows = [{"reward": str(v)} for _, v in points]
     assert (segments[0][2], segments[-1][2]) == pytest.approx(fifth_means(rows, "reward"))
     assert len(fifth_segments(points[:3])) == 3  # fewer than five steps: one segment per step
+    uneven = points + [(41.0, 9.0), (42.0, 9.0)]  # 42 steps: fifths of 8, the last ends the run
+    segments = fifth_segments(uneven)
+    assert segments[-1][:2] == (35, 42)
+    rows = [{"reward": str(v)} for _, v in uneven]
+    assert (segments[0][2], segments[-1][2]) == pytest.approx(fifth_means(rows, "reward"))
 
 
 def test_notebook_draws_turns_per_round_from_snakemake_inputs(setup):

@@ -126,12 +126,16 @@ def read_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 def fifth_segments(points: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
-    """(first step, last step, mean) of each fifth of the run: the steps the training table compares.
+    """(first step, last step, mean) of each fifth of the run, sized as the training table's fifths.
 
-    Per-step rewards swing with each step's prompts; the fifth means show the trend.
+    Per-step rewards swing with each step's prompts; the fifth means show the trend. Fifths hold
+    ``len // 5`` steps (at least one) like ``tables.fifth_means``, and the last one ends the run.
     """
-    blocks = np.array_split(np.asarray(points, dtype=float), min(5, len(points)))
-    return [(b[0, 0], b[-1, 0], float(b[:, 1].mean())) for b in blocks]
+    if not points:
+        return []
+    k = max(1, len(points) // 5)
+    starts = [i * k for i in range(4) if i * k < len(points) - k] + [len(points) - k]
+    return [(points[s][0], points[s + k - 1][0], sum(v for _, v in points[s : s + k]) / k) for s in starts]
 
 
 def _draw_reward_curves(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Figure:
