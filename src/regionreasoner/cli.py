@@ -173,11 +173,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_baseline_random(args: argparse.Namespace) -> None:
-    from regionreasoner.evaluate.baselines import evaluate_random_object
+    from regionreasoner.evaluate.baselines import DRAWS, evaluate_random_object
 
     runs = dict(_pair(item) for item in args.run)
     instances = dict(_pair(item) for item in args.instances)
-    evaluate_random_object(runs, instances, Path(args.out_dir), args.seed, args.draws)
+    draws = DRAWS if args.draws is None else args.draws
+    evaluate_random_object(runs, instances, Path(args.out_dir), args.seed, draws)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -301,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", nargs="+", required=True, help="BENCH=instances.json pairs")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--draws", type=int, default=32, help="random draws the metrics are averaged over")
+    p.add_argument("--draws", type=int, help="random draws the metrics are averaged over (default 32)")
 
     p = _add(sub, "score", cmd_score, "metrics from a predictions file", config=False)
     p.add_argument("--predictions", required=True)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from regionreasoner.data.refer import load_instances
 from regionreasoner.dialogs.geometry import box_centre, segmentation_rle, xywh_to_xyxy
-from regionreasoner.evaluate.metrics import score_predictions
+from regionreasoner.evaluate.metrics import score_prediction_lines
 from regionreasoner.io import atomic_write_json, atomic_write_jsonl
+
+DRAWS = 32
+"""Random draws the baseline's metrics are averaged over."""
 
 
 def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed: int) -> list[dict[str, Any]]:
@@ -58,7 +60,7 @@ def mean_metrics(draws: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_random_object(
-    runs: dict[str, Path], instances: dict[str, Path], out_dir: Path, seed: int, draws: int = 32
+    runs: dict[str, Path], instances: dict[str, Path], out_dir: Path, seed: int, draws: int = DRAWS
 ) -> None:
     """Score the random-object baseline on each run (``{bench}.{mode}`` -> bench file).
 
@@ -70,11 +72,8 @@ def evaluate_random_object(
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
         predictions = [random_object_predictions(bench, instances[run.split(".")[0]], seed + k) for k in range(draws)]
-        scores = []
-        with tempfile.TemporaryDirectory() as tmp:
-            for k, lines in enumerate(predictions):
-                atomic_write_jsonl(Path(tmp) / f"draw{k}.jsonl", lines)
-                scores.append(score_predictions(Path(tmp) / f"draw{k}.jsonl", Path(bench_path)))
+        scores = [score_prediction_lines(lines, f"random draw {k}", bench, str(bench_path))
+                  for k, lines in enumerate(predictions)]
         metrics = mean_metrics(scores) | {"format_rate": 100.0, "model": "random-object baseline", "draws": draws}
         atomic_write_jsonl(Path(out_dir) / f"{run}.predictions.jsonl",
                            [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines])

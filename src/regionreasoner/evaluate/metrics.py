@@ -117,7 +117,9 @@ def summarize(scores: Sequence[TurnScore]) -> dict[str, Any]:
     return result
 
 
-def _prediction_index(predictions: Path, bench: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
+def _prediction_index(
+    lines: Iterable[dict[str, Any]], source: str, bench: list[dict[str, Any]]
+) -> dict[tuple[int, int], dict[str, Any]]:
     """Map (dialogue index, turn index) to its prediction line, rejecting unknown or repeated turns.
 
     A line names its dialogue by ``image_id`` (unique per dialogue in RegionDial-Bench); an optional
@@ -127,8 +129,8 @@ def _prediction_index(predictions: Path, bench: list[dict[str, Any]]) -> dict[tu
     for index, dialogue in enumerate(bench):
         by_image.setdefault(dialogue["image_id"], []).append(index)
     index_of: dict[tuple[int, int], dict[str, Any]] = {}
-    for number, line in enumerate(read_jsonl(predictions), start=1):
-        where = f"{predictions}: line {number}"
+    for number, line in enumerate(lines, start=1):
+        where = f"{source}: line {number}"
         if "dialogue" in line:
             dialogue = int(line["dialogue"])
         else:
@@ -188,7 +190,17 @@ def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -
     """
     predictions, bench = Path(predictions), Path(bench)
     dialogues = json.loads(bench.read_text(encoding="utf-8"))
-    index_of = _prediction_index(predictions, dialogues)
+    result = score_prediction_lines(read_jsonl(predictions), str(predictions), dialogues, str(bench))
+    if out is not None:
+        atomic_write_json(out, result)
+    return result
+
+
+def score_prediction_lines(
+    lines: Iterable[dict[str, Any]], source: str, dialogues: list[dict[str, Any]], bench: str
+) -> dict[str, Any]:
+    """``score_predictions`` on lines already in memory; errors name ``source`` (lines) and ``bench``."""
+    index_of = _prediction_index(lines, source, dialogues)
     scores = []
     for d, dialogue in enumerate(dialogues):
         for t in range(len(dialogue["conversational_turns"])):
@@ -199,8 +211,6 @@ def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -
     result = summarize(scores)
     result["dialogues"] = len(dialogues)
     result["predicted_turns"] = len(index_of)
-    if out is not None:
-        atomic_write_json(out, result)
     return result
 
 
