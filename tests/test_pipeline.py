@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from regionreasoner.report.targets import ALL_FIGURE_NAMES, TABLE_NAMES
+from system_deps import missing_system_dependency
 from tests.conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-TABLES = ["table1_detection", "table2_segmentation", "table3_ablation_detection", "table4_ablation_segmentation",
-          "table6_bench_stats", "table10_single_round", "table11_alpha_beta", "table_training"]
 
 
 def _results(workdir: Path) -> Path:
@@ -24,11 +24,11 @@ def _results(workdir: Path) -> Path:
 
 def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline):
     results = _results(built_pipeline)
-    for name in TABLES:
+    for name in TABLE_NAMES:
         md = (results / "tables" / f"{name}.md").read_text()
         assert "|" in md and re.search(r"\d", md), name
         assert (results / "tables" / f"{name}.tex").read_text().count("\\toprule") == 1
-    for name in ["fig_per_round", "fig_reward_curves", "fig_qualitative", "fig_turns_per_round"]:
+    for name in ALL_FIGURE_NAMES:
         assert (results / "figures" / f"{name}.png").stat().st_size > 5_000
         assert (results / "figures" / f"{name}.pdf").exists()
     metrics = json.loads((results / "eval" / "grpo-full" / "refcocog.multi.json").read_text())
@@ -60,7 +60,7 @@ def test_html_report_shows_tables_and_figures(built_pipeline, tmp_path):
     assert "table1_detection" in html and "fig_per_round" in html
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("chromium not installed: report rendered but not screenshotted")
+        missing_system_dependency("chromium not installed: report rendered but not screenshotted")
     shot = tmp_path / "report.png"
     subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

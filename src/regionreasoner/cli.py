@@ -206,6 +206,12 @@ def cmd_figure(args: argparse.Namespace) -> None:
     build_figure(_config(args).model_dump(), args.name, Path(args.out))
 
 
+def cmd_dvc_yaml(args: argparse.Namespace) -> None:
+    from regionreasoner.dvcyaml import write_dvc_yaml
+
+    write_dvc_yaml(Path(args.configfile), Path(args.out))
+
+
 def _add(sub, name: str, handler: Callable, help: str, config: bool = True) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help)
     if config:
@@ -322,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "figure", cmd_figure, "one figure of the paper (PNG + PDF)")
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
+
+    p = _add(sub, "dvc-yaml", cmd_dvc_yaml, "write the DVC pipeline (dvc.yaml) of a config", config=False)
+    p.add_argument("--configfile", default="config/config.yaml", help="pipeline config the stages run and track")
+    p.add_argument("--out", default="dvc.yaml")
     return parser
 
 

@@ -5,23 +5,22 @@ import json
 from regionreasoner.config import stage_params
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
+from regionreasoner.report.targets import (
+    ALL_FIGURE_NAMES,
+    FIGURE_NAMES,
+    TABLE_NAMES,
+    figure_files,
+    paper_pdf,
+    table_files,
+)
 
 BENCHES = list(CFG.benchmarks)
 MODELS = CFG.model_ids()
-TABLE_NAMES = [
-    "table1_detection",
-    "table2_segmentation",
-    "table3_ablation_detection",
-    "table4_ablation_segmentation",
-    "table6_bench_stats",
-    "table10_single_round",
-    "table11_alpha_beta",
-    "table_training",
-]
-FIGURE_NAMES = ["fig_per_round", "fig_reward_curves", "fig_qualitative"]
-TABLES_MD = expand(f"{R}/tables/{{name}}.md", name=TABLE_NAMES)
-TABLES_TEX = expand(f"{R}/tables/{{name}}.tex", name=TABLE_NAMES)
-FIGURES = expand(f"{R}/figures/{{name}}.png", name=FIGURE_NAMES + ["fig_turns_per_round"])
+TABLES_MD = [str(table_files(config, name)[0]) for name in TABLE_NAMES]
+TABLES_TEX = [str(table_files(config, name)[1]) for name in TABLE_NAMES]
+FIGURES = [str(figure_files(config, name)[0]) for name in ALL_FIGURE_NAMES]
+FIGURES_PDF = [str(figure_files(config, name)[1]) for name in ALL_FIGURE_NAMES]
+PAPER_PDF = str(paper_pdf(config))
 
 
 wildcard_constraints:

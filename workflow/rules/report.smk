@@ -69,20 +69,22 @@ rule turns_per_round_figure:
 
 
 rule paper_pdf:
-    """paper/main.tex compiled with the generated tables and figures (needs latexmk; not in `all`)."""
+    """paper/main.tex compiled with the generated tables and figures (needs latexmk; one target, not in `all`)."""
     input:
         tex="paper/main.tex",
         tables=TABLES_TEX,
-        figures=[f.replace(".png", ".pdf") for f in FIGURES],
+        figures=FIGURES_PDF,
     output:
-        pdf=f"{R}/paper/main.pdf",
+        pdf=PAPER_PDF,
     params:
-        results=lambda wc, input: os.path.abspath(os.path.dirname(os.path.dirname(input.tables[0]))),
+        results=os.path.abspath(R),
         outdir=lambda wc, output: os.path.abspath(os.path.dirname(output.pdf)),
     log:
         f"{R}/logs/paper_pdf.log",
+    benchmark:
+        f"{R}/benchmarks/paper_pdf.tsv"
     conda:
         "../../envs/report.yaml"
     shell:
-        "cd paper && latexmk -pdf -interaction=nonstopmode -outdir={params.outdir} "
-        "-usepretex='\\def\\resultsdir{{{params.results}}}' main.tex > {log} 2>&1"
+        "latexmk -pdf -cd -interaction=nonstopmode -halt-on-error -outdir={params.outdir} "
+        "-usepretex='\\def\\resultsdir{{{params.results}}}' {input.tex} > {log} 2>&1"

@@ -1,0 +1,259 @@
+"""The DVC pipeline (dvc.yaml) written from a config, so one definition serves both scales.
+
+Snakemake builds; DVC versions what it built. Each DVC stage runs Snakemake on the targets of one
+artifact group with ``--allowed-rules`` naming the group's own rules: upstream outputs are files DVC
+has checked out, never jobs this stage could rerun, and DVC deletes a stage's outputs before running
+it, so Snakemake rebuilds exactly those. The stage list follows the config: one stage per GRPO
+variant, one evaluation stage per model that the config evaluates or that a table or figure reads,
+a fetch stage per released checkpoint evaluated, and no SFT stage when nothing starts from the
+warm-up. Table and figure stages depend on exactly the files their builders declare
+(``table_inputs``, ``figure_inputs``), and every stage tracks whole config sections as params (the
+slices Snakemake reruns jobs on, ``config.STAGE_SECTIONS``), so a key added to a section is tracked
+without editing this module. Editing the config's structure (variants, models, table rows) means
+writing dvc.yaml again: ``regionreasoner dvc-yaml --configfile <config>``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from regionreasoner.config import STAGE_SECTIONS, PipelineConfig, load_config
+from regionreasoner.io import atomic_write_text
+from regionreasoner.report.figures import figure_inputs
+from regionreasoner.report.tables import table_inputs
+from regionreasoner.report.targets import (
+    ALL_FIGURE_NAMES,
+    NOTEBOOK_FIGURE_NAMES,
+    TABLE_NAMES,
+    figure_files,
+    table_files,
+)
+
+# The Snakefile sits at the top level, so Snakemake does not find workflow/profiles/default by
+# itself: name it (local cores, every rerun trigger).
+SNAKEMAKE = "snakemake --workflow-profile workflow/profiles/default"
+RANDOM = "random"  # the random-object baseline's model id (rule evaluate_random)
+TRAIN_CODE = ["src/regionreasoner/train", "src/regionreasoner/models"]
+EVAL_MODES = ("multi", "single")
+
+
+class Pipeline:
+    """Stages of one config; paths are the config's, params are read from ``config_file``."""
+
+    def __init__(self, config_file: str | Path) -> None:
+        self.config_file = str(config_file)
+        self.cfg: PipelineConfig = load_config(config_file)
+        self.raw: dict[str, Any] = yaml.safe_load(Path(config_file).read_text())
+        self.r = self.cfg.results
+        self.sm = f"{SNAKEMAKE} --configfile {self.config_file}"
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def params(self, *stages: str, extra: tuple[str, ...] = ()) -> list[dict[str, list[str]]]:
+        """Whole config sections the Snakemake stages read (``STAGE_SECTIONS``), plus ``extra``.
+
+        DVC cannot address keys with dots, which variant names carry (``a1.0_b0.5``), so the GRPO
+        section is tracked key by key without ``variants``: each variant rides in its stage's
+        command instead (see ``grpo``)."""
+        keys: list[str] = []
+        for key in [k for stage in stages for k in STAGE_SECTIONS[stage]] + list(extra):
+            if key == "grpo.*":
+                keys += [f"grpo.{k}" for k in self.raw["grpo"] if k != "variants"]
+            else:
+                keys.append(key)
+        return [{self.config_file: list(dict.fromkeys(keys))}]
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.r, *parts])
+
+    def run(self, rules: str, *targets: str) -> str:
+        return f"{self.sm} --allowed-rules {rules} -- {' '.join(targets)}"
+
+    def uses_sft(self) -> bool:
+        """Whether any GRPO variant starts from the SFT warm-up (``grpo_init`` in common.smk)."""
+        return any(self.cfg.sft.enabled if v.sft is None else v.sft for v in self.cfg.grpo.variants.values())
+
+    def grpo_init(self, variant: str) -> str:
+        use_sft = self.cfg.grpo.variants[variant].sft
+        return "sft" if (self.cfg.sft.enabled if use_sft is None else use_sft) else "base"
+
+    def evaluated_models(self) -> list[str]:
+        """``evaluate.models`` and every model a table or figure reads, in first-mention order."""
+        eval_dir = Path(self.path("eval"))
+        read = [Path(p).relative_to(eval_dir).parts[0]
+                for p in self.report_inputs() if Path(p).is_relative_to(eval_dir)]
+        return list(dict.fromkeys([*self.cfg.evaluate.models, *read]))
+
+    def report_inputs(self) -> list[str]:
+        config = self.cfg.model_dump()
+        return [p for name in TABLE_NAMES for p in table_inputs(config, name)] + [
+            p for name in ALL_FIGURE_NAMES for p in figure_inputs(config, name)]
+
+    # ---- stages -------------------------------------------------------------------------------
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "desc": "Refer datasets (procedural scenes, or COCO + refer downloads at paper scale)",
+            # --until/--omit-from: the jobs upstream of the dialogue builders, whatever the source.
+            "cmd": f"{self.sm} --until build_bench build_train --omit-from build_bench build_train",
+            "deps": ["src/regionreasoner/data", "src/regionreasoner/images.py", "workflow/rules/data.smk"],
+            "params": self.params("data", extra=("benchmarks",)),
+            "outs": [self.path("data")],
+        }
+
+    def bench(self) -> dict[str, Any]:
+        return {
+            "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets and training turns",
+            # data's rules rerun only when their params or code change, which the data stage tracks.
+            "cmd": f"{self.sm} --until build_single merge_train",
+            "deps": [self.path("data"), "workflow/rules/bench.smk", "src/regionreasoner/dialogs",
+                     "src/regionreasoner/data/refer.py"],
+            "params": self.params("bench", "train_data", extra=("seed",)),
+            "outs": [self.path("bench"), self.path("train")],
+        }
+
+    def base_model(self) -> dict[str, Any]:
+        tiny = self.cfg.model.base == "tiny"
+        return {
+            "desc": "The base checkpoint (tiny Qwen2.5-VL built locally, or the hub model)",
+            "cmd": self.run("build_model" if tiny else "prepare_model", self.path("models", "base")),
+            "deps": ([self.path("train", "turns.jsonl")] if tiny else []) + ["src/regionreasoner/models",
+                                                                            "workflow/rules/model.smk"],
+            "params": self.params("model"),
+            "outs": [self.path("models", "base")],
+        }
+
+    def released(self, names: list[str]) -> dict[str, Any]:
+        """``fetch_released@<name>``: a released checkpoint that a table evaluates without training."""
+        model = self.path("models", "released-${item}")
+        return {"foreach": names, "do": {
+            "desc": "A released checkpoint, evaluated without training",
+            "cmd": self.run("fetch_released", model),
+            "deps": ["src/regionreasoner/models", "workflow/rules/model.smk"],
+            "params": [{self.config_file: ["model.released"]}],
+            "outs": [model],
+        }}
+
+    def sft(self) -> dict[str, Any]:
+        return {
+            "desc": "SFT warm-up checkpoint",
+            "cmd": self.run("sft", self.path("models", "sft")),
+            "deps": [self.path("models", "base"), self.path("train", "turns.jsonl"), *TRAIN_CODE,
+                     "workflow/rules/sft.smk"],
+            "params": self.params("sft"),
+            "outs": [self.path("models", "sft")],
+            "plots": [{self.path("train_metrics", "sft.csv"): {"x": "step", "y": "loss"}}],
+        }
+
+    def grpo(self) -> dict[str, Any]:
+        """``grpo@<variant>`` for each variant of the config, read when DVC runs (``vars``).
+
+        A variant's reward terms and weights ride in its command, after the shell comment sign:
+        DVC params cannot address keys with dots (``a1.0_b0.5``), but a changed command reruns
+        the stage just the same, and a variant added to the config gets its stage."""
+        inits = {self.grpo_init(v) for v in self.cfg.grpo.variants}
+        if len(inits) > 1:
+            raise ValueError(f"{self.config_file}: GRPO variants start from different checkpoints ({sorted(inits)}); "
+                             "the DVC pipeline expects one starting checkpoint for all variants")
+        model = self.path("models", "grpo-${key}")
+        return {"foreach": "${grpo.variants}", "do": {
+            "desc": "GRPO checkpoint of one reward variant (Tables 1-4, 11)",
+            "cmd": self.run("grpo", model) + "  # variant: ${item}",
+            "deps": [self.path("models", inits.pop()), self.path("train", "turns.jsonl"), *TRAIN_CODE,
+                     "src/regionreasoner/rewards", "workflow/rules/grpo.smk"],
+            "params": self.params("grpo"),
+            "outs": [model],
+            "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
+        }}
+
+    def runs(self) -> list[str]:
+        return [f"{bench}.{mode}" for bench in self.cfg.benchmarks for mode in EVAL_MODES]
+
+    def evaluate(self, models: list[str]) -> dict[str, Any]:
+        """``evaluate@<model>`` for each model evaluated (the random baseline has its own stage)."""
+        metrics = [self.path("eval", "${item}", f"{run}.json") for run in self.runs()]
+        return {"foreach": models, "do": {
+            "desc": "Every benchmark, multi- and single-round, for one model (Tables 1-4, 10, 11)",
+            "cmd": self.run("evaluate", *metrics),
+            "deps": [self.path("models", "${item}"), self.path("bench"), "src/regionreasoner/evaluate",
+                     "src/regionreasoner/rewards", "src/regionreasoner/models", "workflow/rules/evaluate.smk"],
+            "params": self.params("evaluate"),
+            # Only the metric JSON files are metrics; predictions are plain outputs.
+            "outs": [self.path("eval", "${item}", f"{run}.predictions.jsonl") for run in self.runs()],
+            "metrics": metrics,
+        }}
+
+    def evaluate_random(self) -> dict[str, Any]:
+        return {
+            "desc": "The random-object baseline (chance level) beside the models' rows",
+            "cmd": self.run("evaluate_random", "evaluate_random"),
+            "deps": [self.path("data"), self.path("bench"), "src/regionreasoner/evaluate", "workflow/rules/evaluate.smk"],
+            "params": [{self.config_file: ["seed"]}],
+            "outs": [self.path("eval", RANDOM, f"{run}.predictions.jsonl") for run in self.runs()],
+            "metrics": [self.path("eval", RANDOM, f"{run}.json") for run in self.runs()],
+        }
+
+    def table(self, name: str) -> dict[str, Any]:
+        outs = [str(p) for p in table_files(self.cfg.model_dump(), name)]
+        return {
+            "desc": f"{name} from the files it declares, beside the reported numbers",
+            "cmd": self.run(f"table_{name}", *outs),
+            "deps": [*table_inputs(self.cfg.model_dump(), name), "src/regionreasoner/report/tables.py",
+                     "workflow/rules/report.smk"],
+            "params": self.params("report"),
+            "outs": outs,
+        }
+
+    def figure(self, name: str) -> dict[str, Any]:
+        png, pdf = (str(p) for p in figure_files(self.cfg.model_dump(), name))
+        inputs = figure_inputs(self.cfg.model_dump(), name)
+        notebook = name in NOTEBOOK_FIGURE_NAMES
+        # Bench records name their images, which lie under the data directory.
+        images = [self.path("data")] if any(p.startswith(self.path("bench", "")) for p in inputs) and not notebook else []
+        code = (["workflow/notebooks/turns_per_round.py.ipynb"] if notebook else []) + [
+            "src/regionreasoner/report/figures.py", "src/regionreasoner/report/tables.py", "workflow/rules/report.smk"]
+        stage = {
+            "desc": f"{name} from the files it declares" + (", drawn by a Jupyter notebook" if notebook else ""),
+            "cmd": self.run("turns_per_round_figure" if notebook else f"figure_{name}", png),
+            "deps": [*inputs, *images, *code],
+            "outs": [png, pdf],
+        }
+        if not notebook:
+            stage["params"] = self.params("report")
+        return stage
+
+    def stages(self) -> dict[str, dict[str, Any]]:
+        stages = {"data": self.data(), "bench": self.bench(), "base_model": self.base_model()}
+        models = self.evaluated_models()
+        released = [n for n in self.cfg.model.released if f"released-{n}" in models]
+        if released:
+            stages["fetch_released"] = self.released(released)
+        if self.uses_sft() or "sft" in models:
+            stages["sft"] = self.sft()
+        stages["grpo"] = self.grpo()
+        stages["evaluate"] = self.evaluate([m for m in models if m != RANDOM])
+        if RANDOM in models:
+            stages["evaluate_random"] = self.evaluate_random()
+        stages |= {name: self.table(name) for name in TABLE_NAMES}
+        stages |= {name: self.figure(name) for name in ALL_FIGURE_NAMES}
+        return stages
+
+
+def dvc_yaml(config_file: str | Path) -> str:
+    """The text of dvc.yaml for ``config_file`` (a header, then the stages)."""
+    header = (
+        f"# Written by `regionreasoner dvc-yaml --configfile {config_file}` (src/regionreasoner/dvcyaml.py):\n"
+        "# edit the config and write this file again rather than editing it. See docs/cluster.md.\n"
+    )
+    pipeline = Pipeline(config_file)
+    # vars: the config itself, for the GRPO stages' foreach over its variants.
+    body = yaml.safe_dump({"vars": [str(config_file)], "stages": pipeline.stages()}, sort_keys=False, width=110)
+    return header + body
+
+
+def write_dvc_yaml(config_file: str | Path, out: Path) -> None:
+    atomic_write_text(out, dvc_yaml(config_file))
