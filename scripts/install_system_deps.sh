@@ -14,16 +14,13 @@ PACKAGES=(slurmctld slurmd slurm-client munge chromium latexmk texlive-latex-bas
 BINARIES=(slurmctld=slurmctld slurmd=slurmd sbatch=slurm-client squeue=slurm-client munged=munge
           chromium=chromium latexmk=latexmk pdflatex=texlive-latex-base pdftotext=poppler-utils
           pdftoppm=poppler-utils)
-# root's daemons live in /usr/sbin, which a user's PATH may lack
-PATH="$PATH:/usr/sbin"
 
 missing_binaries() {
-    local pair out=()
+    local pair out=""
     for pair in "${BINARIES[@]}"; do
-        command -v "${pair%%=*}" >/dev/null 2>&1 || out+=("${pair%%=*} (Debian package ${pair#*=})")
+        command -v "${pair%%=*}" >/dev/null 2>&1 || out+="${out:+, }${pair%%=*} (package ${pair#*=})"
     done
-    local IFS=,
-    echo "${out[*]:-}"
+    echo "$out"
 }
 
 # Exit 0, or 1 under CI=true, after saying what is missing and why.
