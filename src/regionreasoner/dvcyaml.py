@@ -4,18 +4,17 @@ Snakemake builds; DVC versions what it built. Each DVC stage runs Snakemake on t
 artifact group with ``--allowed-rules`` naming the group's own rules: upstream outputs are files DVC
 has checked out, never jobs this stage could rerun, and DVC deletes a stage's outputs before running
 it, so Snakemake rebuilds exactly those. The stage list follows the config: one stage per GRPO
-variant, one evaluation stage per model that the config evaluates or that a table or figure reads,
-a fetch stage per released checkpoint evaluated, and no SFT stage when nothing starts from the
-warm-up. Table and figure stages depend on exactly the files their builders declare
-(``table_inputs``, ``figure_inputs``), and every stage tracks whole config sections as params (the
-slices Snakemake reruns jobs on, ``config.STAGE_SECTIONS``), so a key added to a section is tracked
-without editing this module. Editing the config's structure (variants, models, table rows) means
-writing dvc.yaml again: ``regionreasoner dvc-yaml --configfile <config>``.
+variant (a ``foreach`` over the config's variants, read when DVC runs), one evaluation stage per
+model that the config evaluates or that a table or figure reads, a fetch stage per released
+checkpoint evaluated, and no SFT stage when nothing starts from the warm-up. Table and figure stages
+depend on exactly the files their builders declare (``table_inputs``, ``figure_inputs``), and every
+stage tracks whole config sections as params (the slices Snakemake reruns jobs on,
+``config.STAGE_SECTIONS``), so no module here lists settings one by one. After adding models, table
+rows or GRPO keys to a config, write dvc.yaml again: ``regionreasoner dvc-yaml --configfile <config>``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +72,8 @@ class Pipeline:
     def run(self, rules: str, *targets: str) -> str:
         return f"{self.sm} --allowed-rules {rules} -- {' '.join(targets)}"
 
-    def uses_sft(self) -> bool:
-        """Whether any GRPO variant starts from the SFT warm-up (``grpo_init`` in common.smk)."""
-        return any(self.cfg.sft.enabled if v.sft is None else v.sft for v in self.cfg.grpo.variants.values())
-
     def grpo_init(self, variant: str) -> str:
+        """The checkpoint a variant starts from, as ``grpo_init`` in workflow/rules/common.smk."""
         use_sft = self.cfg.grpo.variants[variant].sft
         return "sft" if (self.cfg.sft.enabled if use_sft is None else use_sft) else "base"
 
@@ -154,16 +150,15 @@ class Pipeline:
 
         A variant's reward terms and weights ride in its command, after the shell comment sign:
         DVC params cannot address keys with dots (``a1.0_b0.5``), but a changed command reruns
-        the stage just the same, and a variant added to the config gets its stage."""
-        inits = {self.grpo_init(v) for v in self.cfg.grpo.variants}
-        if len(inits) > 1:
-            raise ValueError(f"{self.config_file}: GRPO variants start from different checkpoints ({sorted(inits)}); "
-                             "the DVC pipeline expects one starting checkpoint for all variants")
+        the stage just the same, and a variant added to the config gets its stage. The stages
+        share one body, so when variants start from different checkpoints (``variants.<v>.sft``)
+        each depends on all of them: an over-approximation that can rerun, never go stale."""
+        inits = sorted({self.grpo_init(v) for v in self.cfg.grpo.variants})
         model = self.path("models", "grpo-${key}")
         return {"foreach": "${grpo.variants}", "do": {
             "desc": "GRPO checkpoint of one reward variant (Tables 1-4, 11)",
             "cmd": self.run("grpo", model) + "  # variant: ${item}",
-            "deps": [self.path("models", inits.pop()), self.path("train", "turns.jsonl"), *TRAIN_CODE,
+            "deps": [*(self.path("models", init) for init in inits), self.path("train", "turns.jsonl"), *TRAIN_CODE,
                      "src/regionreasoner/rewards", "workflow/rules/grpo.smk"],
             "params": self.params("grpo"),
             "outs": [model],
@@ -216,15 +211,13 @@ class Pipeline:
         images = [self.path("data")] if any(p.startswith(self.path("bench", "")) for p in inputs) and not notebook else []
         code = (["workflow/notebooks/turns_per_round.py.ipynb"] if notebook else []) + [
             "src/regionreasoner/report/figures.py", "src/regionreasoner/report/tables.py", "workflow/rules/report.smk"]
-        stage = {
+        return {
             "desc": f"{name} from the files it declares" + (", drawn by a Jupyter notebook" if notebook else ""),
             "cmd": self.run("turns_per_round_figure" if notebook else f"figure_{name}", png),
             "deps": [*inputs, *images, *code],
+            "params": self.params("report"),
             "outs": [png, pdf],
         }
-        if not notebook:
-            stage["params"] = self.params("report")
-        return stage
 
     def stages(self) -> dict[str, dict[str, Any]]:
         stages = {"data": self.data(), "bench": self.bench(), "base_model": self.base_model()}
@@ -232,7 +225,7 @@ class Pipeline:
         released = [n for n in self.cfg.model.released if f"released-{n}" in models]
         if released:
             stages["fetch_released"] = self.released(released)
-        if self.uses_sft() or "sft" in models:
+        if "sft" in models or any(self.grpo_init(v) == "sft" for v in self.cfg.grpo.variants):
             stages["sft"] = self.sft()
         stages["grpo"] = self.grpo()
         stages["evaluate"] = self.evaluate([m for m in models if m != RANDOM])
