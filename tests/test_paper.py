@@ -21,7 +21,7 @@ def test_paper_pdf_shows_a_reproduced_table1_number(built_pipeline):
         if shutil.which(tool) is None:
             missing_system_dependency(f"{tool} not installed: the paper PDF cannot be built or read")
     pdf = built_pipeline / RESULTS / PAPER_PDF
-    snakemake(built_pipeline, "--configfile", "config/test.yaml", str(pdf.relative_to(built_pipeline)))
+    snakemake(built_pipeline, str(pdf.relative_to(built_pipeline)), "--configfile", "config/test.yaml")
 
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     metrics = json.loads((built_pipeline / RESULTS / "eval" / "grpo-full" / "refcocog.multi.json").read_text())
