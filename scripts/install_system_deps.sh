@@ -3,13 +3,15 @@
 #   slurmctld, slurmd, slurm-client, munge   tests/test_slurm.py (a loopback SLURM cluster)
 #   chromium                                 tests/test_pipeline.py (screenshot of the HTML report)
 #   latexmk, texlive-latex-base,             tests/test_paper.py (results/paper/main.pdf: booktabs and
-#   texlive-latex-recommended, poppler-utils caption come from -recommended; pdftotext, pdftoppm)
+#   texlive-latex-recommended, lmodern,      caption come from -recommended, vector fonts from
+#   poppler-utils                            lmodern; pdftotext, pdftoppm)
 # Idempotent: installs only what is missing, as root with apt-get (after `apt-get update`).
 # Outside CI a dependency that cannot be installed is reported and the tests needing it skip.
 # Under CI=true it fails the run, naming what is missing: CI must not go green on skipped tests.
 set -u
 
-PACKAGES=(slurmctld slurmd slurm-client munge chromium latexmk texlive-latex-base texlive-latex-recommended poppler-utils)
+PACKAGES=(slurmctld slurmd slurm-client munge chromium latexmk texlive-latex-base texlive-latex-recommended lmodern
+          poppler-utils)
 # binary=package, the binaries the tests call
 BINARIES=(slurmctld=slurmctld slurmd=slurmd sbatch=slurm-client squeue=slurm-client munged=munge
           chromium=chromium latexmk=latexmk pdflatex=texlive-latex-base pdftotext=poppler-utils
@@ -20,6 +22,8 @@ missing_binaries() {
     for pair in "${BINARIES[@]}"; do
         command -v "${pair%%=*}" >/dev/null 2>&1 || out+="${out:+, }${pair%%=*} (package ${pair#*=})"
     done
+    # a font package, no binary: ask TeX's own file search
+    kpsewhich lmodern.sty >/dev/null 2>&1 || out+="${out:+, }lmodern.sty (package lmodern)"
     echo "$out"
 }
 
