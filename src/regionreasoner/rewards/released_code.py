@@ -1,4 +1,4 @@
-"""The authors' released reward, reimplemented from its behaviour (PAPER.md section 5, last bullet).
+"""The authors' released reward, reimplemented from its behaviour (docs/method.md section 5, last bullet).
 
 Behaviour of ``train/verl/utils/reward_score/region_reasoner.py`` in lmsdss/RegionReasoner
 (commit f34dbfc), where the total is ``format + accuracy + non_repeat + consistency``, unweighted
@@ -167,7 +167,12 @@ def citation_score(text: str, problem: str | None) -> float:
 
 # ---------------------------------------------------------------- accuracy
 def _iou_plus_one(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(M, N) IoU with the +1 pixel convention on raw arrays (may raise like NumPy does)."""
+    """(M, N) IoU with the +1 pixel convention on raw arrays (may raise like NumPy does).
+
+    Deliberately not ``dialogs.geometry.box_iou``: the released reward counts a box's pixels
+    inclusively (width ``x2 - x1 + 1``) and lets NumPy's division rules decide degenerate cases;
+    reproducing that reward means keeping its IoU, not the evaluation's.
+    """
     px1, py1, px2, py2 = (pred[:, k : k + 1] for k in range(4))
     tx1, ty1, tx2, ty2 = (truth[:, k : k + 1].T for k in range(4))
     width = np.maximum(0, np.minimum(px2, tx2) - np.maximum(px1, tx1) + 1)
