@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -298,14 +299,16 @@ def consistency_score(text: str, problem: str | None) -> float:
 
 
 # ---------------------------------------------------------------- TRL reward functions
-def _problems(kwargs: dict[str, Any], count: int) -> list[str | None]:
-    return [p if isinstance(p, str) else None for p in column(kwargs, "problem", count)]
+def _per_problem(score: Callable[[str, str | None], float], completions: list[Any],
+                 kwargs: dict[str, Any]) -> list[float]:
+    """``score(text, problem)`` of each completion; a missing or non-text problem counts as None."""
+    problems = [p if isinstance(p, str) else None for p in column(kwargs, "problem", len(completions))]
+    return [score(completion_text(c), p) for c, p in zip(completions, problems)]
 
 
 def released_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released tag scores (scene + focus + think + answer), in [0, 2.3]."""
-    problems = _problems(kwargs, len(completions))
-    return [tags_score(completion_text(c), p) for c, p in zip(completions, problems)]
+    return _per_problem(tags_score, completions, kwargs)
 
 
 def released_answer_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
@@ -315,8 +318,7 @@ def released_answer_format_reward(completions: list[Any], **kwargs: Any) -> list
 
 def released_citation_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released thinking-bbox citation reward, in [0, 2]."""
-    problems = _problems(kwargs, len(completions))
-    return [citation_score(completion_text(c), p) for c, p in zip(completions, problems)]
+    return _per_problem(citation_score, completions, kwargs)
 
 
 def released_accuracy_reward(completions: list[Any], solution: list[Any] | None = None,
@@ -335,8 +337,7 @@ def released_non_repeat_reward(completions: list[Any], **kwargs: Any) -> list[fl
 
 def released_consistency_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released consistency, in [0, 2.08]; 0 without a problem text."""
-    problems = _problems(kwargs, len(completions))
-    return [consistency_score(completion_text(c), p) for c, p in zip(completions, problems)]
+    return _per_problem(consistency_score, completions, kwargs)
 
 
 RELEASED_TERMS = (
