@@ -83,9 +83,9 @@ def intersection_area(a: Box, b: Box) -> float:
 
 
 def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes in continuous coordinates (paper section 7).
+    """Intersection over union of two boxes in continuous coordinates (docs/method.md section 7).
 
-    The one IoU of the evaluator, the dialogue builders and the accuracy reward. Degenerate boxes
+    The one IoU of the evaluator (AP@0.5) and the accuracy reward (R_base). Degenerate boxes
     (x2 <= x1 or y2 <= y1) have area 0, so their IoU with anything is 0; so is the IoU of input
     whose arithmetic overflows (a zero, negative or non-finite union, or a non-finite ratio), which
     model output in the accuracy reward can produce. The released reward's ``+1`` pixel IoU is a
