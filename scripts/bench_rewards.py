@@ -5,7 +5,7 @@ Usage: python scripts/bench_rewards.py [--count 4000] [--batch 64] [--seed 0]
 Completions are synthetic but realistic (four tagged blocks, a 60-150 word reasoning that cites
 boxes, one or two answer objects, some malformed), all distinct so the key-noun cache does not
 flatter the figures; they are scored in TRL-sized batches through ``score_completions``. The
-``paper`` variants use the offline lexicon noun extractor (``spacy_model=None``). Targets (issue 4):
+``paper`` variants use the offline lexicon noun extractor (``spacy_model=None``). Targets:
 >= 2,000 completions/s for ``paper``, >= 10,000/s for ``released_code``, < 1 s per 1 MB completion.
 Rates use the process's CPU time (robust to other jobs on a shared machine); wall-clock rates are
 printed beside them. Not a test: figures depend on the machine; record them in docs/benchmarks.md.

@@ -1,4 +1,4 @@
-"""A real single-node SLURM cluster on loopback, started and stopped by the tests (DESIGN.md, SLURM).
+"""A real single-node SLURM cluster on loopback, started and stopped by the tests (docs/cluster.md).
 
 Debian's munged, slurmctld and slurmd run as child processes of the test: nothing is started through
 systemd and every daemon is stopped in ``stop()``, also when a test fails. The node pretends to be a

@@ -54,6 +54,12 @@ def test_box_iou_is_continuous_without_plus_one() -> None:
     assert box_iou([0, 0, 0, 0], [0, 0, 0, 0]) == 0.0
 
 
+def test_box_iou_is_zero_for_degenerate_and_overflowing_boxes() -> None:
+    assert box_iou([10, 0, 0, 10], [0, 0, 10, 10]) == 0.0  # inverted: area 0, no overlap
+    assert box_iou([0, 0, 0, 5], [0, 0, 0, 5]) == 0.0  # zero width: empty union
+    assert box_iou([0, 0, 1e308, 1e308], [0, 0, 1e308, 1e308]) == 0.0  # inf - inf: no finite ratio
+
+
 # Relations --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -244,9 +250,9 @@ def test_datasheet_reports_table6_layout_beside_reported(synth: Path, tmp_path: 
     assert sum(stats["relation_templates"].values()) == stats["cited_turns"]
     assert set(stats["categories"]) <= {"circle", "square", "triangle"}
     text = sheet.read_text()
-    assert "| reported (Table 6) | 715 | 2355 | 715 | 715 | 310 |" in text
+    assert "|  | reported: paper | 715 | 2355 | 715 | 715 | 310 | 260 | 160 | 110 | 85 |" in text
     assert "| R1 | R2 | R3 | R4 | R5 | R6 | R7 |" in text
-    assert "reported (Table 6)" in capsys.readouterr().out
+    assert "reported: paper" in capsys.readouterr().out
 
 
 # Training turns ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Turn-by-turn evaluation: later turns cite the model's OWN earlier box (PAPER.md section 7)."""
+"""Turn-by-turn evaluation: later turns cite the model's OWN earlier box (docs/method.md section 7)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ class ScriptedGenerator:
     frame: int = 100
     asked: list[str] = field(default_factory=list)
 
-    def answer(self, image_paths, questions):
+    def answer(self, image_paths, questions, progress=None):
         self.asked += list(questions)
+        if progress is not None:
+            progress.update(len(questions))
         return [self.script.get(q, "no idea") for q in questions]
 
 
@@ -61,6 +63,12 @@ def test_ground_truth_is_cited_only_when_nothing_was_predicted(tmp_path):
     run_bench(_bench(tmp_path), generator, segmenter=None)
     # ground truth [0,0,100,50] in original pixels is [0,0,50,50] in the 100x100 frame
     assert generator.asked[1] == "the cat next to bbox=[0,0,50,50]"
+
+
+def test_progress_counts_turns_per_batch_with_the_round(tmp_path, capsys):
+    run_bench(_bench(tmp_path), ScriptedGenerator({}), segmenter=None, desc="refcocog.multi")
+    err = capsys.readouterr().err
+    assert "refcocog.multi" in err and "2/2" in err and "round 2/2" in err
 
 
 def test_single_round_asks_every_turn_alone_by_its_sentence(tmp_path):

@@ -1,4 +1,4 @@
-"""Figures are drawn from pipeline outputs, reproducibly, PNG and PDF (issue 6)."""
+"""Figures are drawn from pipeline outputs, reproducibly, PNG and PDF."""
 
 from __future__ import annotations
 

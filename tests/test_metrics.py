@@ -1,4 +1,4 @@
-"""The evaluation protocol of PAPER.md section 7 on hand-computed cases (issue 6)."""
+"""The evaluation protocol of docs/method.md section 7 on hand-computed cases."""
 
 from __future__ import annotations
 

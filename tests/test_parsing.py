@@ -1,4 +1,4 @@
-"""Parsing of model output (PAPER.md section 4): correct on normal output, linear and total on hostile output."""
+"""Parsing of model output (docs/method.md section 4): correct on normal output, linear and total on hostile output."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hand-computed cases for every reward term and variant (PAPER.md section 5); arithmetic in comments."""
+"""Hand-computed cases for every reward term and variant (docs/method.md section 5); arithmetic in comments."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property tests: no generated or adversarial completion crashes a reward or leaves its range (issue 4).
+"""Property tests: no generated or adversarial completion crashes a reward or leaves its range.
 
 Each hypothesis example is a batch of BATCH completions, scored by every variant through
 ``score_completions`` (the TRL functions, batched as in training); MAX_EXAMPLES * BATCH >= 10,000

@@ -1,4 +1,4 @@
-"""Box+point segmenters (PAPER.md section 4): GrabCut offline, SAM2 behind the same interface."""
+"""Box+point segmenters (docs/method.md section 4): GrabCut offline, SAM2 behind the same interface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SLURM profile against a real scheduler: the reduced DAG runs through slurmctld/slurmd (issue 7).
+"""The SLURM profile against a real scheduler: the reduced DAG runs through slurmctld/slurmd.
 
 A single-node SLURM cluster is started on loopback by the ``slurm_cluster`` fixture (tests/slurm_cluster.py)
 and stopped when the module ends, also on failure. Snakemake runs with the unmodified

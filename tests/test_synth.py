@@ -1,4 +1,4 @@
-"""Synthetic refer scenes: real on-disk formats, DESIGN.md recipe, byte-identical per seed."""
+"""Synthetic refer scenes: real on-disk formats, the learnable recipe, byte-identical per seed."""
 
 from __future__ import annotations
 

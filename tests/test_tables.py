@@ -1,4 +1,4 @@
-"""Tables are built only from evaluation files and the reported numbers (issue 6)."""
+"""Tables are built only from evaluation files and the reported numbers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trainer configs, distributed launch and checkpoint discovery (PAPER.md section 6)."""
+"""Trainer configs, distributed launch and checkpoint discovery (docs/method.md section 6)."""
 
 from __future__ import annotations
 

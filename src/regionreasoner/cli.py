@@ -1,7 +1,7 @@
 """The ``regionreasoner`` command: one subcommand per pipeline stage, no logic of its own.
 
 Snakemake rules call these subcommands with explicit input and output paths; each subcommand
-parses its arguments and calls one library function (STYLE.md: thin entry points).
+parses its arguments and calls one library function (thin entry points: the logic stays testable without the CLI).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def cmd_build_model(args: argparse.Namespace) -> None:
     tiny = cfg.model.tiny.model_dump()
     tiny["mrope_section"] = tuple(tiny["mrope_section"])
     build_tiny_model(
-        Path(args.turns), Path(args.out), TinyModelConfig(**tiny), PromptConfig(**cfg.prompt.model_dump()),
+        Path(args.turns), Path(args.out), TinyModelConfig(**tiny), PromptConfig.from_config(cfg),
         cfg.model.frame, cfg.seed,
     )
 
@@ -167,7 +167,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     runs = dict(_pair(item) for item in args.run)
     evaluate_model(
         Path(args.model), runs, Path(args.out_dir),
-        PromptConfig(**cfg.prompt.model_dump()), cfg.model.frame, e.max_new_tokens, e.batch_size,
+        PromptConfig.from_config(cfg), cfg.model.frame, e.max_new_tokens, e.batch_size,
         make_segmenter(e.segmenter),
     )
 

@@ -2,7 +2,7 @@
 
 Snakemake reads the same YAML file as its ``config`` and DVC reads it as ``params``; the models
 below are the schema (exported to workflow/schemas/config.schema.json). A bad value fails with a
-message naming the key and what is allowed, before any rule runs (DESIGN.md, reliability rules).
+message naming the key and what is allowed, before any rule runs.
 Paper scale is a second file (config/paper.yaml), not a code branch.
 """
 
@@ -15,8 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
-REWARD_VARIANTS = ("paper", "full", "base_only", "ref_cite", "ref_cite_consist", "released_code")
-RELATIONS = ("next_to", "above", "below", "left_of", "right_of", "inside", "overlapping", "touching")
+from regionreasoner.dialogs.relations import RELATIONS
+from regionreasoner.rewards.names import VARIANTS as REWARD_VARIANTS
+
+RELATION_KEYS = tuple(RELATIONS)
 
 
 class Strict(BaseModel):
@@ -64,7 +66,7 @@ class BenchConfig(Strict):
     source: Literal["built", "released"] = Field(default="built", description="build from refer files or use the authors' files")
     released: ReleasedBench = Field(default_factory=ReleasedBench)
     max_rounds: int = Field(ge=1, le=20)
-    relations: list[Literal[RELATIONS]] = Field(min_length=1)  # type: ignore[valid-type]
+    relations: list[Literal[RELATION_KEYS]] = Field(min_length=1)  # type: ignore[valid-type]
 
 
 class TrainDataConfig(Strict):

@@ -1,4 +1,4 @@
-"""Images as the model sees them: RGB, resized to the square frame (PAPER.md sections 3-4)."""
+"""Images as the model sees them: RGB, resized to the square frame (docs/method.md sections 3-4)."""
 
 from __future__ import annotations
 

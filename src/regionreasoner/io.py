@@ -2,7 +2,7 @@
 
 Every artifact of the pipeline is written to a temporary name in the destination directory and
 renamed into place only when complete, so a killed job never leaves a half file that Snakemake or
-DVC would mistake for a finished output (DESIGN.md, reliability rules).
+DVC would mistake for a finished output.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RegionDial-Bench test dialogues and training turns (PAPER.md sections 2-3)."""
+"""RegionDial-Bench test dialogues and training turns (docs/method.md sections 2-3)."""
 
 
 if CFG.bench.source == "released":
@@ -21,9 +21,9 @@ if CFG.bench.source == "released":
         input:
             root=f"{R}/data/released_bench",
         output:
-            bench=f"{R}/bench/{{bench}}.json",
-            datasheet=f"{R}/bench/{{bench}}.datasheet.md",
-            datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
+            bench=paths.bench_file(R, "{bench}"),
+            datasheet=paths.datasheet(R, "{bench}", ".md"),
+            datasheet_json=paths.datasheet(R, "{bench}"),
         params:
             raw=lambda wc, input: f"{input.root}/{CFG.bench.released.files[wc.bench]}",
         log:
@@ -41,9 +41,9 @@ else:
         input:
             unpack(refer_inputs),
         output:
-            bench=f"{R}/bench/{{bench}}.json",
-            datasheet=f"{R}/bench/{{bench}}.datasheet.md",
-            datasheet_json=f"{R}/bench/{{bench}}.datasheet.json",
+            bench=paths.bench_file(R, "{bench}"),
+            datasheet=paths.datasheet(R, "{bench}", ".md"),
+            datasheet_json=paths.datasheet(R, "{bench}"),
         params:
             config=CONFIG,
             splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].test_splits),
@@ -65,9 +65,9 @@ else:
 rule build_single:
     """The single-round protocol of Table 10: every turn asked alone by its referring sentence."""
     input:
-        bench=f"{R}/bench/{{bench}}.json",
+        bench=paths.bench_file(R, "{bench}"),
     output:
-        bench=f"{R}/bench/{{bench}}.single.json",
+        bench=paths.bench_file(R, "{bench}", "single"),
     log:
         f"{R}/logs/build_single/{{bench}}.log",
     conda:

@@ -2,6 +2,7 @@
 
 import json
 
+from regionreasoner import paths
 from regionreasoner.config import stage_params
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
@@ -56,7 +57,7 @@ def refer_files(bench):
 
 
 def model_dir(model):
-    return f"{R}/models/{model}"
+    return paths.model_dir(R, model)
 
 
 def grpo_init(variant):
@@ -72,9 +73,9 @@ def refer_inputs(wc):
 
 
 # evaluation runs: every benchmark, multi-round (RegionDial-Bench) and single-round (Table 10)
-RUNS = [f"{bench}.{mode}" for bench in BENCHES for mode in ("multi", "single")]
+RUN_PAIRS = [(bench, mode) for bench in BENCHES for mode in paths.MODES]
+RUNS = [paths.run_name(bench, mode) for bench, mode in RUN_PAIRS]
 
 
 def run_bench_file(run):
-    bench, mode = run.split(".")
-    return f"{R}/bench/{bench}.json" if mode == "multi" else f"{R}/bench/{bench}.single.json"
+    return paths.bench_file(R, *run.split("."))

@@ -1,4 +1,4 @@
-"""Evaluation of every model on every benchmark, multi-round and single-round (PAPER.md s7).
+"""Evaluation of every model on every benchmark, multi-round and single-round (docs/method.md section 7).
 
 One job per model loads it once and runs every benchmark file: multi-round dialogues with
 predicted-reference propagation, and the single-round protocol of Table 10.
@@ -10,8 +10,8 @@ rule evaluate:
         model=lambda wc: model_dir(wc.model),
         benches=[run_bench_file(run) for run in RUNS],
     output:
-        predictions=[f"{R}/eval/{{model}}/{run}.predictions.jsonl" for run in RUNS],
-        metrics=[f"{R}/eval/{{model}}/{run}.json" for run in RUNS],
+        predictions=[paths.eval_predictions(R, "{model}", bench, mode) for bench, mode in RUN_PAIRS],
+        metrics=[paths.eval_metrics(R, "{model}", bench, mode) for bench, mode in RUN_PAIRS],
     params:
         config=CONFIG,
         runs=" ".join(f"{run}={run_bench_file(run)}" for run in RUNS),
@@ -36,8 +36,8 @@ rule evaluate_random:
         benches=[run_bench_file(run) for run in RUNS],
         instances=[refer_files(bench)["instances"] for bench in BENCHES],
     output:
-        predictions=[f"{R}/eval/random/{run}.predictions.jsonl" for run in RUNS],
-        metrics=[f"{R}/eval/random/{run}.json" for run in RUNS],
+        predictions=[paths.eval_predictions(R, "random", bench, mode) for bench, mode in RUN_PAIRS],
+        metrics=[paths.eval_metrics(R, "random", bench, mode) for bench, mode in RUN_PAIRS],
     params:
         runs=" ".join(f"{run}={run_bench_file(run)}" for run in RUNS),
         instances=" ".join(f"{bench}={refer_files(bench)['instances']}" for bench in BENCHES),

@@ -7,8 +7,8 @@ rule grpo:
         model=lambda wc: grpo_init(wc.variant),
         train=f"{R}/train/turns.jsonl",
     output:
-        model=directory(f"{R}/models/grpo-{{variant}}"),
-        metrics=f"{R}/train_metrics/grpo-{{variant}}.csv",
+        model=directory(model_dir("grpo-{variant}")),
+        metrics=paths.train_metrics(R, "grpo-{variant}"),
     params:
         config=CONFIG,
         cfg=lambda wc: params_of("grpo", variant=wc.variant),

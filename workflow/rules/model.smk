@@ -38,7 +38,7 @@ else:
 rule fetch_released:
     """A released checkpoint (VisionReasoner-7B, Seg-Zero-7B, RegionReasoner-7B) for evaluation only."""
     output:
-        model=directory(f"{R}/models/released-{{name}}"),
+        model=directory(model_dir("released-{name}")),
     params:
         config=CONFIG,
         source=lambda wc: CFG.model.released[wc.name],

@@ -8,7 +8,7 @@ rule sft:
         train=f"{R}/train/turns.jsonl",
     output:
         model=directory(model_dir("sft")),
-        metrics=f"{R}/train_metrics/sft.csv",
+        metrics=paths.train_metrics(R, "sft"),
     params:
         config=CONFIG,
         cfg=lambda wc: params_of("sft"),

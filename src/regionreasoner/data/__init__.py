@@ -1,1 +1,1 @@
-"""Data layer: downloads, safe refer loading and synthetic scenes (PAPER.md section 1)."""
+"""Data layer: downloads, safe refer loading and synthetic scenes (docs/method.md section 1)."""

@@ -1,4 +1,4 @@
-"""Verified, resumable downloads of the paper-scale data (PAPER.md section 1; DESIGN.md reliability).
+"""Verified, resumable downloads of the paper-scale data (docs/method.md section 1).
 
 ``manifest.yaml`` lists each file with its URL, sha256, size and where to extract it. A download
 goes to ``<file>.part``, resumes with an HTTP Range request after a dropped connection, retries a

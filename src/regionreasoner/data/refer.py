@@ -1,4 +1,4 @@
-"""Safe, validated loading of referring-expression data (PAPER.md section 1).
+"""Safe, validated loading of referring-expression data (docs/method.md section 1).
 
 RefCOCO / RefCOCO+ / RefCOCOg ship ``refs(<splitBy>).p`` (a Python pickle) beside a COCO
 ``instances.json``; captions come from COCO ``captions_train2014.json``. A pickle from the internet

@@ -1,13 +1,12 @@
-"""Procedural referring-expression scenes in the real on-disk formats (DESIGN.md, embedded default).
+"""Procedural referring-expression scenes in the real on-disk formats (the embedded default's data).
 
 The embedded default must run the same parser, dialogue builder, trainers and evaluator as the
-paper run (PAPER.md section 1), so the scenes are written exactly as COCO train2014 + refer +
+paper run (docs/method.md section 1), so the scenes are written exactly as COCO train2014 + refer +
 captions are: ``images/COCO_train2014_{id:012d}.jpg``, ``instances.json``, ``refs(<splitBy>).p``
-and ``captions.json``. The scene recipe is the one DESIGN.md measured to be learnable by a tiny
-model on CPU: each cell of a grid has a solid background colour that encodes its position
-(R = 60 + 40 * col, G = 60 + 40 * row, B = 128), ``min_objects`` to ``max_objects`` objects
-(DESIGN.md measured 2-4; the embedded default adds one-object scenes), one per cell, drawn 4 px
-inside it, shapes circle / square / triangle, saturated colours unique within an image, and
+and ``captions.json``. The scene recipe is chosen so that a tiny model can learn it on a CPU in
+minutes: each cell of a grid has a solid background colour that encodes its position
+(R = 60 + 40 * col, G = 60 + 40 * row, B = 128), ``min_objects`` to ``max_objects`` objects (one
+to four in the embedded default), one per cell, drawn 4 px inside it, shapes circle / square / triangle, saturated colours unique within an image, and
 cell-aligned boxes (the object's box is its cell).
 """
 
@@ -52,7 +51,7 @@ class SceneObject:
 
 
 def cell_background(row: int, col: int) -> tuple[int, int, int]:
-    """Background colour of a cell: the position cue that makes the scenes learnable (DESIGN.md)."""
+    """Background colour of a cell: the position cue that makes the scenes learnable."""
     return (60 + 40 * col, 60 + 40 * row, 128)
 
 
@@ -81,7 +80,7 @@ def polygon_area(flat: list[float]) -> float:
 
 
 def caption(objects: list[SceneObject]) -> str:
-    """Global scene text (the <scene> target, PAPER.md section 5): "a red circle and a blue square on ..."."""
+    """Global scene text (the <scene> target, docs/method.md section 5): "a red circle and a blue square on ..."."""
     names = [f"a {obj.colour} {obj.shape}" for obj in objects]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"{listed} on a coloured grid."

@@ -1,1 +1,1 @@
-"""RegionDial dialogues: the benchmark and training turns built from refer data (PAPER.md sections 2-3)."""
+"""RegionDial dialogues: the benchmark and training turns built from refer data (docs/method.md sections 2-3)."""

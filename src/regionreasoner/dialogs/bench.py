@@ -1,4 +1,4 @@
-"""RegionDial-Bench: multi-round referring dialogues from refer test splits (PAPER.md section 2).
+"""RegionDial-Bench: multi-round referring dialogues from refer test splits (docs/method.md section 2).
 
 Construction protocol (documented for reviewers in docs/data.md):
 
@@ -69,7 +69,7 @@ def plan_dialogue(image: ReferImage, seed: int, max_rounds: int, relations: Sequ
 
 
 def render_turn(image: ReferImage, turns: list[PlannedTurn], index: int, coco: COCO) -> dict[str, Any]:
-    """A planned turn -> the bench record turn (SPEC.md): question with the GT cited box in pixels."""
+    """A planned turn -> the bench record turn (docs/method.md section 2): question with the GT cited box in pixels."""
     turn = turns[index]
     ann = coco.anns[turn.target.ann_id]
     box = list(image.boxes[turn.target.ann_id])
@@ -106,7 +106,7 @@ def build_bench(
     reported: dict | None = None,
     min_rounds: int = 2,
 ) -> None:
-    """Write RegionDial-Bench dialogues of ``splits`` to ``out`` (JSON list, SPEC.md record schema).
+    """Write RegionDial-Bench dialogues of ``splits`` to ``out`` (JSON list, the record schema of docs/method.md section 2).
 
     With ``datasheet``, also write its statistics as Markdown there and as JSON beside it
     (``.json``); ``reported`` (a reported_numbers.yaml ``table6_turns_per_round`` entry) is shown

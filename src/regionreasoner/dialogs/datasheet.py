@@ -1,7 +1,7 @@
-"""Datasheet of a RegionDial-Bench build: the statistics of PAPER.md Table 6 and more.
+"""Datasheet of a RegionDial-Bench build: the statistics of the paper's Table 6 and more.
 
-Reviewers asked for the construction protocol and the statistics of the benchmark (PAPER.md
-section 2); the released files also differ from Table 6. The datasheet is computed from the
+Reviewers asked for the construction protocol and the statistics of the benchmark (paper
+section 2, docs/method.md); the released files also differ from Table 6. The datasheet is computed from the
 written dialogues themselves, so it describes exactly what the evaluator reads, and it prints the
 reported Table 6 numbers beside ours when they are given.
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from regionreasoner.dialogs.relations import RELATIONS, question_template
 from regionreasoner.io import atomic_write_json, atomic_write_text
+from regionreasoner.report import tables
 
 PAPER_ROUNDS = 7
 """Table 6 reports rounds R1..R7."""
@@ -74,23 +75,13 @@ def describe_bench(
     return stats
 
 
-def _row(name: str, images: Any, turns: Any, rounds: list[Any]) -> str:
-    return "| " + " | ".join([name, str(images), str(turns), *map(str, rounds)]) + " |"
-
-
 def table6(stats: Mapping[str, Any]) -> str:
-    """Table 6 layout: images, turns and turns per round R1..R7 (ours; reported beside when known)."""
-    columns = max(PAPER_ROUNDS, len(stats["turns_per_round"]))
-    header = "| | images | turns | " + " | ".join(f"R{r}" for r in range(1, columns + 1)) + " |"
-    lines = [header, "|" + "---|" * (columns + 3)]
-    ours = stats["turns_per_round"] + [0] * (columns - len(stats["turns_per_round"]))
-    lines.append(_row("ours", stats["images"], stats["turns"], ours))
-    reported = stats.get("reported")
-    if reported:
-        rounds = list(reported.get("rounds", []))
-        rounds += ["-"] * (columns - len(rounds))
-        lines.append(_row("reported (Table 6)", reported.get("images", "-"), reported.get("turns", "-"), rounds))
-    return "\n".join(lines)
+    """Turns per round R1..R7 in the layout of the paper's Table 6, the reported numbers beside
+    when known (the same renderer as the report's ``table6_bench_stats``)."""
+    rounds = max(PAPER_ROUNDS, len(stats["turns_per_round"]))
+    table = tables.bench_stats_table(rounds, [("this build", stats, stats.get("reported"))],
+                                     "Images, turns and turns per round (the paper's Table 6 layout).")
+    return tables.render_markdown(table).rstrip("\n")
 
 
 def _counts_table(title: str, counts: Mapping[str, int]) -> list[str]:
@@ -117,7 +108,7 @@ def render_markdown(stats: Mapping[str, Any]) -> str:
         "",
         _provenance(stats["settings"]),
         "",
-        "## Turns per round (PAPER.md Table 6 layout)",
+        "## Turns per round",
         "",
         table6(stats),
         "",

@@ -1,7 +1,7 @@
 """Box geometry shared by the dialogue builders and the evaluator.
 
-Boxes are ``[x1, y1, x2, y2]`` in continuous coordinates (no +1 pixel term, PAPER.md section 7).
-The model works in a square ``frame`` (840 px in the paper, PAPER.md section 3; the image size in the
+Boxes are ``[x1, y1, x2, y2]`` in continuous coordinates (no +1 pixel term, docs/method.md section 7).
+The model works in a square ``frame`` (840 px in the paper, docs/method.md section 3; the image size in the
 embedded default): an image of ``width`` x ``height`` is resized to ``frame`` x ``frame`` without
 keeping the aspect ratio, so x scales by ``frame / width`` and y by ``frame / height``.
 """
@@ -29,7 +29,7 @@ def int_box(box: Box) -> list[int]:
 
 
 def render_box(box: Box) -> str:
-    """``bbox=[x1,y1,x2,y2]`` with integer coordinates, the citation format of PAPER.md section 2."""
+    """``bbox=[x1,y1,x2,y2]`` with integer coordinates, the citation format of docs/method.md section 2."""
     return "bbox=[{},{},{},{}]".format(*int_box(box))
 
 
@@ -56,7 +56,7 @@ def to_frame(box: Box, width: int, height: int, frame: int) -> list[int]:
 
 
 def from_frame(box: Box, width: int, height: int, frame: int) -> list[float]:
-    """Frame box -> original-pixel box (``W / frame``, ``H / frame``; PAPER.md section 3)."""
+    """Frame box -> original-pixel box (``W / frame``, ``H / frame``; docs/method.md section 3)."""
     sx, sy = width / frame, height / frame
     return [float(v * s) for v, s in zip(box, (sx, sy, sx, sy), strict=True)]
 
@@ -83,10 +83,20 @@ def intersection_area(a: Box, b: Box) -> float:
 
 
 def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes, continuous coordinates (PAPER.md section 7)."""
+    """Intersection over union of two boxes in continuous coordinates (docs/method.md section 7).
+
+    The one IoU of the evaluator (AP@0.5) and the accuracy reward (R_base). Degenerate boxes
+    (x2 <= x1 or y2 <= y1) have area 0, so their IoU with anything is 0; so is the IoU of input
+    whose arithmetic overflows (a zero, negative or non-finite union, or a non-finite ratio), which
+    model output in the accuracy reward can produce. The released reward's ``+1`` pixel IoU is a
+    different function on purpose (``rewards.released_code``).
+    """
     inter = intersection_area(a, b)
     union = box_area(a) + box_area(b) - inter
-    return inter / union if union > 0 else 0.0
+    if not union > 0:
+        return 0.0
+    iou = float(inter / union)
+    return iou if math.isfinite(iou) else 0.0
 
 
 def box_centre(box: Box) -> tuple[float, float]:
@@ -112,8 +122,21 @@ def _inside_polygon(x: float, y: float, flat: Sequence[float]) -> bool:
     return inside
 
 
-def _encoded(segmentation: Any, box: Box, width: int, height: int) -> dict[str, Any]:
+def compressed_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:
     """COCO segmentation (polygons, uncompressed or compressed RLE) -> pycocotools compressed RLE.
+
+    The one conversion of the bench builders and the evaluator; ``counts`` may be str or bytes.
+    """
+    if isinstance(segmentation, list):
+        return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    if isinstance(segmentation.get("counts"), list):
+        return mask_utils.frPyObjects(segmentation, height, width)
+    counts = segmentation["counts"]
+    return {"size": segmentation["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def _encoded(segmentation: Any, box: Box, width: int, height: int) -> dict[str, Any]:
+    """An annotation's segmentation as compressed RLE.
 
     Polygons with fewer than three points (a few exist in COCO) are dropped; an annotation left
     with none is represented by its box.
@@ -121,12 +144,8 @@ def _encoded(segmentation: Any, box: Box, width: int, height: int) -> dict[str, 
     if isinstance(segmentation, list):
         polygons = [list(map(float, p)) for p in segmentation if len(p) >= 6]
         x1, y1, x2, y2 = box
-        polygons = polygons or [[x1, y1, x2, y1, x2, y2, x1, y2]]
-        return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-    if isinstance(segmentation.get("counts"), list):
-        return mask_utils.frPyObjects(segmentation, height, width)
-    counts = segmentation["counts"]
-    return {"size": segmentation["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+        segmentation = polygons or [[x1, y1, x2, y1, x2, y2, x1, y2]]
+    return compressed_rle(segmentation, height, width)
 
 
 def segmentation_rle(segmentation: Any, box: Box, width: int, height: int) -> dict[str, Any]:
@@ -136,7 +155,7 @@ def segmentation_rle(segmentation: Any, box: Box, width: int, height: int) -> di
 
 
 def point_inside(segmentation: Any, box: Box, width: int, height: int) -> list[float]:
-    """A point inside the target (SPEC.md ``points``): the box centre when it lies in the mask
+    """A point inside the target (the record's ``points``): the box centre when it lies in the mask
     (always for convex shapes such as the synthetic ones), else the mask pixel centre nearest to it.
     """
     cx, cy = box_centre(box)

@@ -1,4 +1,4 @@
-"""The eight relation templates of RegionDial (PAPER.md section 3), each decided from geometry.
+"""The eight relation templates of RegionDial (docs/method.md section 3), each decided from geometry.
 
 A later turn cites an earlier region by its box with one of: next to / above / below / to the left
 of / to the right of / inside / overlapping with / touching. The paper gives only the phrases; the
@@ -39,7 +39,7 @@ RELATIONS: dict[str, str] = {
     "overlapping": "overlapping with",
     "touching": "touching",
 }
-"""Template key -> phrase, in the paper's order (PAPER.md section 3)."""
+"""Template key -> phrase, in the paper's order (docs/method.md section 3)."""
 
 TOUCH_TOLERANCE = 1.0
 """Pixels two box sides may be apart and still touch (annotations are not pixel-exact)."""
@@ -48,7 +48,7 @@ NEAR_FRACTION = 0.5
 """``next_to`` holds up to this fraction of the smaller object's shorter side apart."""
 
 REF_BOX = "{ref_box}"
-"""Placeholder for the cited box in question templates (SPEC.md, bench record)."""
+"""Placeholder for the cited box in question templates (docs/data.md)."""
 
 
 def _overlaps(t: Box, r: Box) -> tuple[float, float]:
@@ -182,6 +182,6 @@ def choose_citation(
 
 
 def question_template(relation: str, sentence: str, unique: bool) -> str:
-    """The question of a citing turn with the literal ``{ref_box}`` placeholder (SPEC.md)."""
+    """The question of a citing turn with the literal ``{ref_box}`` placeholder (docs/data.md)."""
     subject = "the object" if unique else sentence
     return f"{subject} {RELATIONS[relation]} {REF_BOX}"

@@ -1,7 +1,7 @@
 """The authors' released RegionDial-Bench files as benchmark records (``bench.source: released``).
 
 The released test sets (hub dataset lmsdss/regionreasoner_test_data, raw/{refcocoplus,refcocog}
-_multi_turn.json, PAPER.md sections 1-2) hold ``image_id``, ``image_path`` and turns with
+_multi_turn.json, docs/method.md sections 1-2) hold ``image_id``, ``image_path`` and turns with
 ``question``, ``bboxes``, optional ``context_from_turn``, ``ann_ids`` and RLE ``masks``. Converting
 them to the records the builder writes lets the same evaluator, metrics and datasheet run on the
 paper's own benchmark, so a user can compare it with the rebuilt one (they differ: 2,289 / 4,115

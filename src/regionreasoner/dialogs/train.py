@@ -1,10 +1,10 @@
-"""Training turns of RegionDial (PAPER.md section 3), one RL/SFT sample per line.
+"""Training turns of RegionDial (docs/method.md section 3), one RL/SFT sample per line.
 
 Every ref gives a round-1 turn asking its sentence. For ``cited_fraction`` of the refs (a seeded
 draw per ref) a round-2 turn asks for the same target again, now citing another referred object of
 the image by its ground-truth box with a relation that truly holds (``relations.py``), in the
 question style of the benchmark. Boxes and points are in the model's ``frame`` (840 px in the
-paper, the image size in the embedded default), rounded to integers (SPEC.md "Training turns").
+paper, the image size in the embedded default), rounded to integers (docs/data.md, "Training turns").
 
 The paper's turns come from multi-object prompts ("'a' and 'b'") split into sub-queries; refer
 sentences name one object, so here the second object of a turn is another ref of the same image.

@@ -1,1 +1,1 @@
-"""Evaluation: turn-by-turn dialogue runs, segmenters and the metrics of PAPER.md section 7."""
+"""Evaluation: turn-by-turn dialogue runs, segmenters and the metrics of docs/method.md section 7."""

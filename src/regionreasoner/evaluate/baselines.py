@@ -2,7 +2,7 @@
 
 A model that finds *some* object but not *which* one scores the random-object baseline: each turn
 answers the box and mask of an annotated object of the image drawn uniformly. The embedded default's
-tiny model must be read against it (DESIGN.md: picking a random object scores about 0.36 there).
+tiny model must be read against it (docs/benchmarks.md has its measured scores).
 One draw over about 60 dialogues missed the 32-draw mean by up to 14 points at round 1, so the
 metrics are the mean over ``draws`` seeded draws: chance as an expectation, not as one sample.
 """

@@ -1,9 +1,10 @@
-"""Turn-by-turn evaluation of RegionDial-Bench with predicted-reference propagation (PAPER.md s7).
+"""Turn-by-turn evaluation of RegionDial-Bench with predicted-reference propagation (docs/method.md section 7).
 
 A later turn cites an earlier turn's region. At test time that citation is the model's OWN box for
 the cited turn (ground truth only when it predicted nothing), so a wrong early answer misleads the
 later ones: that is what makes later rounds hard and what the per-round tables measure. Dialogues
-are run round by round, each round one batch of greedy generations across all dialogues.
+are run round by round, each round batches of greedy generations across all dialogues; a progress
+bar on stderr (the job's log under results/logs/evaluate/) advances per batch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from regionreasoner.runtime import limit_threads
 
 @dataclass
 class Generator:
-    """Greedy batched generation with one model (PAPER.md section 4: greedy decoding)."""
+    """Greedy batched generation with one model (docs/method.md section 4: greedy decoding)."""
 
     model: Any
     processor: Any
@@ -47,7 +48,8 @@ class Generator:
         return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
 
     @torch.no_grad()
-    def answer(self, image_paths: Sequence[str], questions: Sequence[str]) -> list[str]:
+    def answer(self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None = None) -> list[str]:
+        """Greedy answers in batches of ``batch_size``; ``progress`` advances by each batch's size."""
         texts = []
         for start in range(0, len(questions), self.batch_size):
             chunk = slice(start, start + self.batch_size)
@@ -59,6 +61,8 @@ class Generator:
             inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt").to(self.model.device)
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
             texts += self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            if progress is not None:
+                progress.update(len(prompts))
         return texts
 
 
@@ -122,12 +126,15 @@ def _prediction(
     }
 
 
-def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None) -> list[dict[str, Any]]:
+def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None,
+              desc: str = "turns") -> list[dict[str, Any]]:
     """Predictions for every turn, round by round, citing the model's own earlier boxes."""
     state = DialogueState()
     predictions: list[dict[str, Any]] = []
     rounds = max((len(d["conversational_turns"]) for d in bench), default=0)
-    for r in tqdm(range(rounds), desc="rounds", unit="round"):
+    progress = tqdm(total=sum(len(d["conversational_turns"]) for d in bench), desc=desc, unit="turn")
+    for r in range(rounds):
+        progress.set_postfix_str(f"round {r + 1}/{rounds}")
         active = [d for d, dialogue in enumerate(bench) if r < len(dialogue["conversational_turns"])]
         questions = []
         for d in active:
@@ -135,12 +142,13 @@ def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segm
             cited = turn.get("context_from_turn")
             box = state.cited_box(d, bench[d], cited, generator.frame) if cited is not None else None
             questions.append(question_for(bench[d], r, box))
-        completions = generator.answer([bench[d]["image_path"] for d in active], questions)
+        completions = generator.answer([bench[d]["image_path"] for d in active], questions, progress)
         for d, question, completion in zip(active, questions, completions, strict=True):
             objects = parse_answer(completion)
             if objects:
                 state.frame_boxes[(d, r)] = int_box(objects[0]["bbox_2d"])
             predictions.append(_prediction(d, bench[d], r, question, completion, objects, generator.frame, segmenter))
+    progress.close()
     return predictions
 
 
@@ -174,7 +182,7 @@ def evaluate_model(
     results = {}
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
-        predictions = run_bench(bench, generator, segmenter)
+        predictions = run_bench(bench, generator, segmenter, desc=run)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
         metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path))
         print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  format {metrics['format_rate']:.1f}%")

@@ -1,4 +1,4 @@
-"""Scores a predictions file against RegionDial-Bench (PAPER.md section 7).
+"""Scores a predictions file against RegionDial-Bench (docs/method.md section 7).
 
 The protocol, kept separate from generation so it can be audited and re-run on any predictions:
 
@@ -25,23 +25,11 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from regionreasoner.dialogs.geometry import Box, box_iou, compressed_rle
 from regionreasoner.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 
 PASS_THRESHOLDS = ("0.3", "0.5", "0.7", "0.9")
 AP_THRESHOLD = 0.5
-
-Box = Sequence[float]
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """IoU of two [x1, y1, x2, y2] boxes in continuous coordinates (area = (x2-x1)*(y2-y1))."""
-    inter_w = min(a[2], b[2]) - max(a[0], b[0])
-    inter_h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(inter_w, 0.0) * max(inter_h, 0.0)
-    area_a = max(a[2] - a[0], 0.0) * max(a[3] - a[1], 0.0)
-    area_b = max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
-    union = area_a + area_b - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def best_box_iou(predicted: Iterable[Box], targets: Iterable[Box]) -> float:
@@ -54,17 +42,11 @@ def decode_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
     """Decode a COCO segmentation (RLE with str/bytes or list counts, or polygons) to a bool mask.
 
     ``None`` decodes to an empty mask: a turn without a predicted mask scores as if it predicted
-    nothing (issue 6).
+    nothing.
     """
     if segmentation is None:
         return np.zeros((height, width), dtype=bool)
-    if isinstance(segmentation, list):  # polygons
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get("counts"), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(segmentation, *segmentation["size"])
-    else:
-        counts = segmentation["counts"]
-        rle = {"size": list(segmentation["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    rle = compressed_rle(segmentation, height, width)
     mask = mask_utils.decode(rle).astype(bool)
     if mask.shape != (height, width):
         raise ValueError(f"mask of size {mask.shape} does not match the image size {(height, width)}")
@@ -77,7 +59,7 @@ def mask_intersection_union(predicted: np.ndarray, target: np.ndarray) -> tuple[
 
 
 def mask_iou(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Mask IoU; an empty union counts 0 (PAPER.md section 7, issue 6)."""
+    """Mask IoU; an empty union counts 0 (docs/method.md section 7)."""
     inter, union = mask_intersection_union(predicted, target)
     return inter / union if union else 0.0
 
@@ -182,7 +164,7 @@ def score_turn(dialogue: dict[str, Any], index: int, prediction: dict[str, Any] 
 
 
 def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -> dict[str, Any]:
-    """Metrics of a predictions JSONL against a bench JSON (PAPER.md section 7; issue 6 formats).
+    """Metrics of a predictions JSONL against a bench JSON (docs/method.md section 7).
 
     Returns (and writes to ``out`` atomically when given) ``turns``, ``ap50``, ``giou``, ``ciou``,
     ``pass``, ``per_round``, plus ``dialogues``, ``predicted_turns`` (turns with a prediction line)

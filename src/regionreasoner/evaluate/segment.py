@@ -1,4 +1,4 @@
-"""Box+point prompted segmenters behind one interface (PAPER.md section 4).
+"""Box+point prompted segmenters behind one interface (docs/method.md section 4).
 
 The paper turns each answered object into a mask with SAM2 (sam2-hiera-large) prompted with the
 object's box and point, keeps the top-scoring mask and ORs the objects' masks. SAM2 needs weights
@@ -154,7 +154,7 @@ def segment_objects(
     boxes: Sequence[Sequence[float]],
     points: Sequence[Sequence[float] | None] | None = None,
 ) -> np.ndarray:
-    """One mask per answered object, OR-ed into the turn's mask (PAPER.md section 4).
+    """One mask per answered object, OR-ed into the turn's mask (docs/method.md section 4).
 
     ``points[i]`` prompts ``boxes[i]``; missing points (a shorter list or ``None``) prompt by box only.
     """

@@ -1,7 +1,7 @@
 """Qwen2.5-VL processing without the video processor.
 
 The stock ``Qwen2_5_VLProcessor`` insists on a video processor, which needs torchvision; PyPI's
-torchvision does not load beside the CPU torch wheel (DESIGN.md). RegionReasoner uses still images
+torchvision does not load beside the CPU torch wheel. RegionReasoner uses still images
 only, so this subclass keeps Qwen2.5-VL's image path and chat template and drops video. The
 image processor is the PIL backend, which needs no torchvision either. Paper-scale checkpoints load
 their own image processor and tokenizer into the same class.

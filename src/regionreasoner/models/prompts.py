@@ -1,4 +1,4 @@
-"""Prompt and target format of RegionReasoner (PAPER.md section 4).
+"""Prompt and target format of RegionReasoner (docs/method.md section 4).
 
 The model answers in four tagged parts, ``<scene>``, ``<focus>``, ``<think>`` and ``<answer>``;
 the rewards (section 5) read each part, so the SFT targets and the GRPO prompts must agree with
@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regionreasoner.dialogs.geometry import int_box, render_box
 from regionreasoner.dialogs.relations import RELATIONS
+
+if TYPE_CHECKING:
+    from regionreasoner.config import PipelineConfig
 
 TAGS = ("scene", "focus", "think", "answer")
 
@@ -28,8 +31,9 @@ class PromptConfig:
     instruction: str = ""
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> PromptConfig:
-        return cls(**config["prompt"])
+    def from_config(cls, cfg: PipelineConfig) -> PromptConfig:
+        """The validated ``prompt`` section: the one way every stage builds its prompt."""
+        return cls(**cfg.prompt.model_dump())
 
 
 def user_text(question: str, prompt: PromptConfig) -> str:

@@ -1,4 +1,4 @@
-"""Paper-scale checkpoints: the base model and the released baselines (PAPER.md sections 1, 7).
+"""Paper-scale checkpoints: the base model and the released baselines (docs/method.md sections 1, 7).
 
 Only paper-scale runs reach the hub; the embedded default builds its model locally and never
 calls this. A local folder is copied as is, so a cluster without internet can point the config

@@ -1,4 +1,4 @@
-"""A tiny Qwen2.5-VL built locally: the embedded default's model (DESIGN.md, one code path).
+"""A tiny Qwen2.5-VL built locally: the embedded default's model (one code path with the paper scale).
 
 The paper fine-tunes Qwen2.5-VL-7B-Instruct. The embedded default keeps the same architecture
 class, processor, chat template and output format but at about a million parameters with random
@@ -41,7 +41,7 @@ ANSWER_PIECES = ['[{"bbox_2d":[', '],"point_2d":[', "]}]", ']},{"bbox_2d":[', "b
 
 @dataclass(frozen=True)
 class TinyModelConfig:
-    """Sizes of the tiny model; the defaults are the measured 3-minute recipe of DESIGN.md."""
+    """Sizes of the tiny model; the defaults train on a CPU in minutes (docs/benchmarks.md)."""
 
     image_size: int = 112
     text_hidden: int = 128

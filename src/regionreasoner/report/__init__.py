@@ -1,1 +1,1 @@
-"""Tables and figures of the paper rebuilt from evaluation outputs, beside the reported numbers (issue 6)."""
+"""Tables and figures of the paper rebuilt from evaluation outputs, beside the reported numbers."""

@@ -1,4 +1,4 @@
-"""The paper's figures rebuilt from pipeline outputs (issue 6).
+"""The paper's figures rebuilt from pipeline outputs.
 
 Four figures, each declared once in ``FIGURES`` with the files it reads (``figure_inputs``, the
 Snakefile's rule inputs) and how it draws them (``build_figure``):
@@ -31,6 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from regionreasoner import paths
 from regionreasoner.io import atomic_path, read_jsonl
 from regionreasoner.report.tables import (
     REPORTED,
@@ -38,6 +39,7 @@ from regionreasoner.report.tables import (
     bench_label,
     datasheet_path,
     eval_path,
+    fifths,
     results_dir,
     train_metrics_path,
 )
@@ -126,16 +128,14 @@ def read_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 def fifth_segments(points: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
-    """(first step, last step, mean) of each fifth of the run, sized as the training table's fifths.
-
-    Per-step rewards swing with each step's prompts; the fifth means show the trend. Fifths hold
-    ``len // 5`` steps (at least one) like ``tables.fifth_means``, and the last one ends the run.
+    """(first step, last step, mean) of each fifth of the run (``tables.fifths``, the training
+    table's windows). Per-step rewards swing with each step's prompts; the fifth means show the trend.
     """
-    if not points:
-        return []
-    k = max(1, len(points) // 5)
-    starts = [i * k for i in range(4) if i * k < len(points) - k] + [len(points) - k]
-    return [(points[s][0], points[s + k - 1][0], sum(v for _, v in points[s : s + k]) / k) for s in starts]
+    segments = []
+    for window in fifths(len(points)):
+        part = points[window]
+        segments.append((part[0][0], part[-1][0], sum(v for _, v in part) / len(part)))
+    return segments
 
 
 def _draw_reward_curves(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Figure:
@@ -177,12 +177,12 @@ def qualitative_choice(config: dict[str, Any]) -> tuple[str, str]:
 
 def predictions_path(config: dict[str, Any], model: str, bench: str, mode: str = "multi") -> Path:
     """Per-turn predictions JSONL written by the evaluator."""
-    return results_dir(config) / "eval" / model / f"{bench}.{mode}.predictions.jsonl"
+    return Path(paths.eval_predictions(str(results_dir(config)), model, bench, mode))
 
 
 def bench_path(config: dict[str, Any], bench: str) -> Path:
     """The RegionDial-Bench dialogues of ``bench``."""
-    return results_dir(config) / "bench" / f"{bench}.json"
+    return Path(paths.bench_file(str(results_dir(config)), bench))
 
 
 def _qualitative_inputs(config: dict[str, Any]) -> list[Path]:

@@ -1,7 +1,7 @@
-"""The paper's tables rebuilt from evaluation outputs, beside the reported numbers (issue 6).
+"""The paper's tables rebuilt from evaluation outputs, beside the reported numbers.
 
-Every reproduced number is read from an evaluation JSON ({results}/eval/{model}/{bench}.{mode}.json,
-written by ``evaluate.metrics.score_predictions``) or a bench datasheet; the only typed numbers are
+Every reproduced number is read from an evaluation JSON (``paths.eval_metrics``, written by
+``evaluate.metrics.score_predictions``) or a bench datasheet; the only typed numbers are
 the paper's, in paper/reported_numbers.yaml. Each table is declared once in ``TABLES``: the files it
 reads (``table_inputs``, which the Snakefile uses as the rule's inputs) and how it lays them out
 (``build_table``); a table may read only the files it declares, so the DAG cannot go stale.
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from regionreasoner import paths
 from regionreasoner.io import atomic_write_text
 
 REPORTED = Path("paper/reported_numbers.yaml")
@@ -42,17 +43,17 @@ def results_dir(config: dict[str, Any]) -> Path:
 
 def eval_path(config: dict[str, Any], model: str, bench: str, mode: str = "multi") -> Path:
     """Metrics of ``model`` on ``bench`` in ``mode`` (multi | single)."""
-    return results_dir(config) / "eval" / model / f"{bench}.{mode}.json"
+    return Path(paths.eval_metrics(str(results_dir(config)), model, bench, mode))
 
 
 def train_metrics_path(config: dict[str, Any], model: str) -> Path:
     """Training curves of ``model`` (sft or grpo-{variant}) as written by the trainers."""
-    return results_dir(config) / "train_metrics" / f"{model}.csv"
+    return Path(paths.train_metrics(str(results_dir(config)), model))
 
 
 def datasheet_path(config: dict[str, Any], bench: str) -> Path:
     """Statistics of a built RegionDial-Bench (Table 6)."""
-    return results_dir(config) / "bench" / f"{bench}.datasheet.json"
+    return Path(paths.datasheet(str(results_dir(config)), bench))
 
 
 def bench_label(config: dict[str, Any], bench: str) -> str:
@@ -260,20 +261,32 @@ def _datasheet_inputs(config: dict[str, Any]) -> list[Path]:
     return [datasheet_path(config, b) for b in config["benchmarks"]]
 
 
-def _bench_stats(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
-    """Table 6: images, turns and turns per round of each built benchmark (datasheets read defensively)."""
-    rounds = _max_rounds(config)
-    table = Table("", ["Benchmark", "Source", "Images", "Turns"] + [f"R{r}" for r in range(1, rounds + 1)])
+def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]],
+                      caption: str = "") -> Table:
+    """The Table 6 layout, used by the report and by each bench datasheet.
+
+    ``benches`` holds (label, datasheet statistics, reported ``{images, turns, rounds}`` or None);
+    each benchmark gets its reproduced row and, where the paper reports it, the paper's row and the
+    difference. Rounds R1..``rounds`` are columns; missing rounds show ``-``.
+    """
+    table = Table(caption, ["Benchmark", "Source", "Images", "Turns"] + [f"R{r}" for r in range(1, rounds + 1)])
     rows: list[list[str]] = []
-    for bench in config["benchmarks"]:
-        sheet = reader.json(datasheet_path(config, bench))
+    for label, sheet, paper in benches:
         per_round = sheet.get("turns_per_round") or sheet.get("rounds") or []
         ours = [sheet.get("images"), sheet.get("turns")] + _padded(per_round, rounds)
-        paper = reported.get("table6_turns_per_round", {}).get(bench)
         paper_values = [paper["images"], paper["turns"]] + _padded(paper["rounds"], rounds) if paper else None
-        rows += compared_rows(bench_label(config, bench), "reproduced", ours, paper_values, "paper" if paper else None)
+        rows += compared_rows(label, "reproduced", ours, paper_values, "paper" if paper else None)
     table.groups.append((None, rows))
     return table
+
+
+def _bench_stats(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    """Table 6: images, turns and turns per round of each built benchmark (datasheets read defensively)."""
+    papers = reported.get("table6_turns_per_round", {})
+    return bench_stats_table(_max_rounds(config), [
+        (bench_label(config, bench), reader.json(datasheet_path(config, bench)), papers.get(bench))
+        for bench in config["benchmarks"]
+    ])
 
 
 def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
@@ -291,13 +304,25 @@ def _training_inputs(config: dict[str, Any]) -> list[Path]:
             for p in [train_metrics_path(config, m)] + [eval_path(config, m, b) for b in config["benchmarks"]]]
 
 
+def fifths(count: int) -> list[slice]:
+    """The five windows over ``count`` logged steps that the training table and the reward-curve
+    figure both use: ``count // 5`` steps each (at least one), the first starting the run and the
+    last ending it; fewer than five windows when the run has fewer than five steps."""
+    if count == 0:
+        return []
+    k = max(1, count // 5)
+    starts = [i * k for i in range(4) if i * k < count - k] + [count - k]
+    return [slice(s, s + k) for s in starts]
+
+
 def fifth_means(rows: list[dict[str, str]], column: str) -> tuple[float | None, float | None]:
-    """Mean of ``column`` over the first and the last fifth of the logged steps (at least one step each)."""
+    """Mean of ``column`` over the first and the last fifth of the logged steps."""
     values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
     if not values:
         return None, None
-    k = max(1, len(values) // 5)
-    return sum(values[:k]) / k, sum(values[-k:]) / k
+    windows = fifths(len(values))
+    first, last = values[windows[0]], values[windows[-1]]
+    return sum(first) / len(first), sum(last) / len(last)
 
 
 def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:

@@ -1,30 +1,37 @@
-"""Reward functions of RegionReasoner (PAPER.md section 5), one plain TRL function per term.
+"""Reward functions of RegionReasoner (docs/method.md section 5), one plain TRL function per term.
 
 Paper terms: ``format_reward``, ``non_repeat_reward``, ``accuracy_reward`` (R_base),
 ``citation_reward`` (R_ref), ``consistency_reward`` (R_cons with the logic prior); the released
 code's terms live in ``released_code``. Variants by name: ``reward_functions`` in ``variants``.
 """
 
-from regionreasoner.rewards.accuracy import accuracy_reward
-from regionreasoner.rewards.citation import citation_reward
-from regionreasoner.rewards.consistency import consistency_reward
-from regionreasoner.rewards.format import format_reward, non_repeat_reward
-from regionreasoner.rewards.nouns import key_nouns
-from regionreasoner.rewards.parsing import cited_boxes, extract_tag, parse_answer
-from regionreasoner.rewards.variants import VARIANTS, reward_file, reward_functions, score_completions
+from __future__ import annotations
 
-__all__ = [
-    "VARIANTS",
-    "accuracy_reward",
-    "cited_boxes",
-    "citation_reward",
-    "consistency_reward",
-    "extract_tag",
-    "format_reward",
-    "key_nouns",
-    "non_repeat_reward",
-    "parse_answer",
-    "reward_file",
-    "reward_functions",
-    "score_completions",
-]
+import importlib
+from typing import Any
+
+# Public name -> submodule. Loaded on first access (PEP 562), so that importing a light submodule
+# such as ``rewards.names`` (the config schema does) does not load spaCy and SciPy.
+_EXPORTS = {
+    "VARIANTS": "names",
+    "accuracy_reward": "accuracy",
+    "cited_boxes": "parsing",
+    "citation_reward": "citation",
+    "consistency_reward": "consistency",
+    "extract_tag": "parsing",
+    "format_reward": "format",
+    "key_nouns": "nouns",
+    "non_repeat_reward": "format",
+    "parse_answer": "parsing",
+    "reward_file": "variants",
+    "reward_functions": "variants",
+    "score_completions": "variants",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

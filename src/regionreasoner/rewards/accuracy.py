@@ -1,4 +1,4 @@
-"""Accuracy term of R_base (PAPER.md section 5; VisionReasoner's matching reward).
+"""Accuracy term of R_base (docs/method.md section 5; VisionReasoner's matching reward).
 
 Predicted and ground-truth objects are matched one to one by the Hungarian algorithm
 (``scipy.optimize.linear_sum_assignment``) on the cost
@@ -6,8 +6,8 @@ Predicted and ground-truth objects are matched one to one by the Hungarian algor
 predicted box])``; the reward is ``(3 * matches - matched cost) / max(K, N)`` for K predicted and N
 ground-truth objects, so it lies in [0, 3]. Thresholds are in frame pixels: the paper's 840 px frame
 uses 0.5 / 10 px / 30 px (the defaults); a smaller frame (the tiny model's 112 px) should scale
-them. IoU is the continuous one of the evaluation (no +1 pixel; the released code's differs, see
-released_code.py). K counts every item of the answer list, so invalid or surplus objects dilute
+them. IoU is the evaluation's, ``dialogs.geometry.box_iou`` (continuous, no +1 pixel; the released
+code's differs, see released_code.py). K counts every item of the answer list, so invalid or surplus objects dilute
 the reward instead of being ignored.
 """
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from regionreasoner.dialogs.geometry import box_iou
 from regionreasoner.rewards.parsing import (
     Answer,
     answer_of,
@@ -37,16 +37,6 @@ GroundTruth = list[tuple[Box, Point | None]]
 IOU_THRESHOLD = 0.5
 L1_THRESHOLD = 10.0
 POINT_THRESHOLD = 30.0
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Continuous IoU of two ``[x1, y1, x2, y2]`` boxes (0 for degenerate or overflowing input)."""
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    if not union > 0:
-        return 0.0
-    iou = inter / union
-    return iou if math.isfinite(iou) else 0.0
 
 
 def ground_truth(solution: Any, row: int = 0) -> GroundTruth:

@@ -1,4 +1,4 @@
-"""Reference-citation reward R_ref (PAPER.md section 5).
+"""Reference-citation reward R_ref (docs/method.md section 5).
 
 For a turn whose question cites reference boxes B_ref, with h the ``<think>`` text:
 ``R_ref = lambda * kw(h) + mu * |S(h) ∩ B_ref| / max(|S(h)|, 1)``, multiplied by eta when some

@@ -1,4 +1,4 @@
-"""Global-local consistency reward R_cons with its logic prior (PAPER.md section 5).
+"""Global-local consistency reward R_cons with its logic prior (docs/method.md section 5).
 
 ``Ov(X, Y) = |K(X) ∩ K(Y)| / max(|K(X)|, 1)`` with K(.) the key nouns (nouns.py), and
 ``R_cons = w_s * Ov(scene, think) + w_f * [B_ref nonempty] * Ov(focus, think) + w_l * logic(think)``

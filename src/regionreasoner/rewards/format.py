@@ -1,9 +1,9 @@
-"""Format and non-repeat terms of R_base (PAPER.md section 5; VisionReasoner's base reward).
+"""Format and non-repeat terms of R_base (docs/method.md section 5; VisionReasoner's base reward).
 
 ``format_reward`` = structure + answer validity, in [0, 3]:
   * structure (0 or 1): the completion is exactly ``<scene>..</scene><focus>..</focus>
     <think>..</think><answer>..</answer>`` in this order, separated only by whitespace (the output
-    format of PAPER.md section 4; VisionReasoner's term checks ``<think>..</think><answer>..</answer>``);
+    format of docs/method.md section 4; VisionReasoner's term checks ``<think>..</think><answer>..</answer>``);
   * answer validity (0 to 2): mean over the answer's objects of [bbox_2d is 4 finite numbers with
     x1 < x2, y1 < y2] + [point_2d is 2 finite numbers]; 0 when the answer is not a JSON list.
 ``non_repeat_reward`` (0 or 1): 0 when, splitting the completion at ".", two or more sentences

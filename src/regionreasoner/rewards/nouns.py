@@ -1,4 +1,4 @@
-"""Key-noun extraction K(.) for the consistency reward (PAPER.md section 5, R_cons).
+"""Key-noun extraction K(.) for the consistency reward (docs/method.md section 5, R_cons).
 
 K(text) = the lowercased, lemmatised nouns of ``text`` with stop words removed. With a trained
 spaCy pipeline (``en_core_web_sm`` at paper scale) nouns come from its part-of-speech tagger and
@@ -28,7 +28,7 @@ from spacy.util import filter_spans, is_package
 log = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000
-"""K(.) reads at most this many characters of a text: a 2,000-token response (PAPER.md section 6)
+"""K(.) reads at most this many characters of a text: a 2,000-token response (docs/method.md section 6)
 is about 8,000 characters, and spaCy refuses texts over ``nlp.max_length``."""
 _CACHE_SIZE = 16_384
 _CACHE_MAX_CHARS = 4_096
@@ -193,5 +193,5 @@ def noun_extractor(
 def key_nouns(
     texts: list[str], *, spacy_model: str | None = None, noun_lexicon: Sequence[str] | None = None
 ) -> list[frozenset[str]]:
-    """K(.) of each text, batched through ``nlp.pipe`` and cached (PAPER.md section 5)."""
+    """K(.) of each text, batched through ``nlp.pipe`` and cached (docs/method.md section 5)."""
     return noun_extractor(spacy_model, tuple(noun_lexicon or ()))(list(texts))

@@ -1,9 +1,9 @@
-"""Parsing of model output (PAPER.md section 4) shared by the rewards and the evaluator.
+"""Parsing of model output (docs/method.md section 4) shared by the rewards and the evaluator.
 
 The model answers ``<scene>..</scene><focus>..</focus><think>..</think><answer>[...]</answer>``.
 Every function here runs in time linear in the input and never raises: a completion is hostile
 input produced during a multi-day GPU run, and a crash or a catastrophic regular expression there
-would cost the run (issue 4). Tags are located with ``str.find`` rather than lazy regular
+would cost the run. Tags are located with ``str.find`` rather than lazy regular
 expressions, which are quadratic on unclosed or repeated tags.
 """
 
@@ -239,7 +239,7 @@ def cited_boxes(text: str) -> list[tuple[int, int, int, int]]:
     """Boxes cited as ``bbox=[x1,y1,x2,y2]`` or ``bbox [..]`` (any case), in order of appearance.
 
     Coordinates are rounded to integers so that citations compare as integer tuples
-    (PAPER.md section 5, R_ref); coordinates beyond 1e9 in magnitude are ignored.
+    (docs/method.md section 5, R_ref); coordinates beyond 1e9 in magnitude are ignored.
     """
     if not isinstance(text, str):
         return []

@@ -1,4 +1,4 @@
-"""The authors' released reward, reimplemented from its behaviour (PAPER.md section 5, last bullet).
+"""The authors' released reward, reimplemented from its behaviour (docs/method.md section 5, last bullet).
 
 Behaviour of ``train/verl/utils/reward_score/region_reasoner.py`` in lmsdss/RegionReasoner
 (commit f34dbfc), where the total is ``format + accuracy + non_repeat + consistency``, unweighted
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -167,7 +168,12 @@ def citation_score(text: str, problem: str | None) -> float:
 
 # ---------------------------------------------------------------- accuracy
 def _iou_plus_one(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(M, N) IoU with the +1 pixel convention on raw arrays (may raise like NumPy does)."""
+    """(M, N) IoU with the +1 pixel convention on raw arrays (may raise like NumPy does).
+
+    Deliberately not ``dialogs.geometry.box_iou``: the released reward counts a box's pixels
+    inclusively (width ``x2 - x1 + 1``) and lets NumPy's division rules decide degenerate cases;
+    reproducing that reward means keeping its IoU, not the evaluation's.
+    """
     px1, py1, px2, py2 = (pred[:, k : k + 1] for k in range(4))
     tx1, ty1, tx2, ty2 = (truth[:, k : k + 1].T for k in range(4))
     width = np.maximum(0, np.minimum(px2, tx2) - np.maximum(px1, tx1) + 1)
@@ -293,14 +299,16 @@ def consistency_score(text: str, problem: str | None) -> float:
 
 
 # ---------------------------------------------------------------- TRL reward functions
-def _problems(kwargs: dict[str, Any], count: int) -> list[str | None]:
-    return [p if isinstance(p, str) else None for p in column(kwargs, "problem", count)]
+def _per_problem(score: Callable[[str, str | None], float], completions: list[Any],
+                 kwargs: dict[str, Any]) -> list[float]:
+    """``score(text, problem)`` of each completion; a missing or non-text problem counts as None."""
+    problems = [p if isinstance(p, str) else None for p in column(kwargs, "problem", len(completions))]
+    return [score(completion_text(c), p) for c, p in zip(completions, problems)]
 
 
 def released_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released tag scores (scene + focus + think + answer), in [0, 2.3]."""
-    problems = _problems(kwargs, len(completions))
-    return [tags_score(completion_text(c), p) for c, p in zip(completions, problems)]
+    return _per_problem(tags_score, completions, kwargs)
 
 
 def released_answer_format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
@@ -310,8 +318,7 @@ def released_answer_format_reward(completions: list[Any], **kwargs: Any) -> list
 
 def released_citation_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released thinking-bbox citation reward, in [0, 2]."""
-    problems = _problems(kwargs, len(completions))
-    return [citation_score(completion_text(c), p) for c, p in zip(completions, problems)]
+    return _per_problem(citation_score, completions, kwargs)
 
 
 def released_accuracy_reward(completions: list[Any], solution: list[Any] | None = None,
@@ -330,8 +337,7 @@ def released_non_repeat_reward(completions: list[Any], **kwargs: Any) -> list[fl
 
 def released_consistency_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released consistency, in [0, 2.08]; 0 without a problem text."""
-    problems = _problems(kwargs, len(completions))
-    return [consistency_score(completion_text(c), p) for c, p in zip(completions, problems)]
+    return _per_problem(consistency_score, completions, kwargs)
 
 
 RELEASED_TERMS = (

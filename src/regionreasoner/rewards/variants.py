@@ -1,5 +1,5 @@
 """Reward variants by name: the paper's R(t) = R_base + alpha*R_ref + beta*R_cons, its ablations,
-and the released code's total (PAPER.md section 5; Tables 3, 4 and 11).
+and the released code's total (docs/method.md section 5; Tables 3, 4 and 11).
 
 ``reward_functions`` returns TRL reward functions with the weights for ``GRPOConfig.reward_weights``;
 each function's ``__name__`` is its term name, so TRL logs ``rewards/<name>/mean`` per term.
@@ -34,12 +34,11 @@ from regionreasoner.rewards.accuracy import (
 from regionreasoner.rewards.citation import citation_reward
 from regionreasoner.rewards.consistency import W_LOGIC, consistency_reward
 from regionreasoner.rewards.format import format_reward, non_repeat_reward
+from regionreasoner.rewards.names import VARIANTS
 from regionreasoner.rewards.released_code import RELEASED_TERMS
 
 log = logging.getLogger(__name__)
 
-PAPER_VARIANTS = ("paper", "full", "base_only", "ref_cite", "ref_cite_consist")
-VARIANTS = (*PAPER_VARIANTS, "released_code")
 
 RewardFunction = Callable[..., list[float]]
 

@@ -1,1 +1,1 @@
-"""Training stages: SFT warm-up and GRPO with TRL (PAPER.md section 6)."""
+"""Training stages: SFT warm-up and GRPO with TRL (docs/method.md section 6)."""

@@ -1,7 +1,7 @@
 """Resolve the pipeline config into the TRL trainer configs (what TRL actually receives).
 
 TRL's defaults differ from the paper (GRPOConfig: beta 0.0, loss_type "dapo", 8 generations, ...),
-so every hyper-parameter of PAPER.md section 6 is set here from the config file, never left to a
+so every hyper-parameter of docs/method.md section 6 is set here from the config file, never left to a
 library default. ``regionreasoner show-config`` prints the result.
 """
 
@@ -14,6 +14,7 @@ import torch
 from trl import GRPOConfig, SFTConfig
 
 from regionreasoner.config import GRPOSection, PipelineConfig, SFTSection, TrainerCommon
+from regionreasoner.rewards.variants import RewardFunction, reward_functions
 
 
 def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, Any]:
@@ -54,8 +55,24 @@ def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
     return SFTConfig(**kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False)
 
 
+def variant_rewards(cfg: PipelineConfig, variant: str) -> tuple[list[RewardFunction], list[float]]:
+    """The reward functions and weights of a GRPO variant, with the frame's accuracy thresholds."""
+    spec = cfg.grpo.variants[variant]
+    r = cfg.rewards
+    return reward_functions(
+        spec.rewards,
+        spec.alpha,
+        spec.beta,
+        iou_threshold=r.iou_threshold,
+        l1_threshold=r.l1_threshold,
+        point_threshold=r.point_threshold,
+        spacy_model=r.spacy_model,
+        noun_lexicon=r.noun_lexicon or None,
+    )
+
+
 def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weights: list[float]) -> GRPOConfig:
-    """GRPOConfig for one reward variant; every PAPER.md section 6 value is explicit."""
+    """GRPOConfig for one reward variant; every docs/method.md section 6 value is explicit."""
     section: GRPOSection = cfg.grpo
     if variant not in section.variants:
         raise KeyError(f"grpo variant {variant!r} is not in config grpo.variants ({sorted(section.variants)})")
@@ -86,8 +103,6 @@ def resolved(cfg: PipelineConfig, stage: str, variant: str | None = None) -> dic
     if stage == "sft":
         args = sft_config(cfg, out)
     elif stage == "grpo":
-        from regionreasoner.train.grpo import variant_rewards
-
         name = variant or next(iter(cfg.grpo.variants))
         _, weights = variant_rewards(cfg, name)
         args = grpo_config(cfg, name, out, weights)

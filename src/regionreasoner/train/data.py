@@ -1,7 +1,7 @@
 """Training turns as TRL datasets.
 
 Images are loaded lazily and resized to the square frame the model sees (840x840 in the paper,
-PAPER.md section 3), so box coordinates in questions and answers mean the same pixels in training,
+docs/method.md section 3), so box coordinates in questions and answers mean the same pixels in training,
 in the rewards and at evaluation.
 """
 

@@ -1,4 +1,4 @@
-"""GRPO with TRL's GRPOTrainer and the paper's structured rewards (PAPER.md sections 5-6).
+"""GRPO with TRL's GRPOTrainer and the paper's structured rewards (docs/method.md sections 5-6).
 
 Each reward term is a plain TRL reward function from regionreasoner.rewards; the variant named in
 config ``grpo.variants`` chooses the terms and their weights (alpha, beta), so each ablation row of
@@ -14,27 +14,10 @@ from trl import GRPOTrainer
 from regionreasoner.config import PipelineConfig
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig
-from regionreasoner.rewards.variants import reward_functions
-from regionreasoner.train.configs import grpo_config
+from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.runner import train_and_save, work_dir_for
-
-
-def variant_rewards(cfg: PipelineConfig, variant: str):
-    """The reward functions and weights of a GRPO variant, with the frame's accuracy thresholds."""
-    spec = cfg.grpo.variants[variant]
-    r = cfg.rewards
-    return reward_functions(
-        spec.rewards,
-        spec.alpha,
-        spec.beta,
-        iou_threshold=r.iou_threshold,
-        l1_threshold=r.l1_threshold,
-        point_threshold=r.point_threshold,
-        spacy_model=r.spacy_model,
-        noun_lexicon=r.noun_lexicon or None,
-    )
 
 
 def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
@@ -48,7 +31,7 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         reward_funcs=funcs,
         args=grpo_config(cfg, variant, work_dir_for(out_dir), weights),
         train_dataset=grpo_dataset(
-            turns, PromptConfig.from_config(cfg.model_dump()), frame, cfg.grpo.prompts, cfg.seed
+            turns, PromptConfig.from_config(cfg), frame, cfg.grpo.prompts, cfg.seed
         ),
         processing_class=processor,
     )

@@ -3,7 +3,7 @@
 On a CPU (the embedded default) training runs in-process. With ``gpus > 0`` and CUDA present, the
 command re-executes itself under ``accelerate launch`` with the envs/accelerate config named in the
 config (DDP, DeepSpeed ZeRO-2/3). Under SLURM, one task per node runs one launcher; the node count,
-this node's rank and the main node's address come from the SLURM environment (DESIGN.md, SLURM).
+this node's rank and the main node's address come from the SLURM environment (docs/cluster.md).
 """
 
 from __future__ import annotations

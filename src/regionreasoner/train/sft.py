@@ -1,6 +1,6 @@
 """SFT warm-up with TRL's SFTTrainer.
 
-The paper trains GRPO straight from Qwen2.5-VL-7B-Instruct (PAPER.md section 6), which already
+The paper trains GRPO straight from Qwen2.5-VL-7B-Instruct (docs/method.md section 6), which already
 answers in boxes; a random-init tiny model must first learn the four-part output format, so the
 warm-up is ON in the embedded default and OFF in config/paper.yaml (an optional ablation there).
 """
@@ -30,7 +30,7 @@ def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, m
     trainer = SFTTrainer(
         model=model,
         args=sft_config(cfg, work_dir_for(out_dir)),
-        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg.model_dump()), frame, cfg.sft.target_style),
+        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style),
         processing_class=processor,
     )
     card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
