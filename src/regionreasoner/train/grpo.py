@@ -13,7 +13,7 @@ from trl import GRPOTrainer
 
 from regionreasoner.config import PipelineConfig
 from regionreasoner.models.processor import load_processor
-from regionreasoner.models.prompts import PromptConfig
+from regionreasoner.models.prompts import training_prompt
 from regionreasoner.rewards.variants import reward_functions
 from regionreasoner.train.configs import grpo_config
 from regionreasoner.train.data import grpo_dataset
@@ -48,7 +48,7 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         reward_funcs=funcs,
         args=grpo_config(cfg, variant, work_dir_for(out_dir), weights),
         train_dataset=grpo_dataset(
-            turns, PromptConfig.from_config(cfg.model_dump()), frame, cfg.grpo.prompts, cfg.seed
+            turns, training_prompt(cfg.model_dump()), frame, cfg.grpo.prompts, cfg.seed
         ),
         processing_class=processor,
     )
