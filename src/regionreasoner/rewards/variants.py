@@ -34,7 +34,6 @@ from regionreasoner.rewards.accuracy import (
 from regionreasoner.rewards.citation import citation_reward
 from regionreasoner.rewards.consistency import W_LOGIC, consistency_reward
 from regionreasoner.rewards.format import format_reward, non_repeat_reward
-from regionreasoner.rewards.nouns import require_spacy_model
 from regionreasoner.rewards.released_code import RELEASED_TERMS
 
 log = logging.getLogger(__name__)
@@ -86,8 +85,6 @@ def reward_functions(
         functions.append(citation_reward)
         weights.append(float(alpha))
     if variant in ("ref_cite_consist", "paper", "full"):
-        if spacy_model is not None:
-            require_spacy_model(spacy_model)  # before training starts, not at the first reward call
         w_l = 0.0 if variant == "ref_cite_consist" else W_LOGIC
         functions.append(_term(consistency_reward, w_l=w_l, spacy_model=spacy_model,
                                noun_lexicon=tuple(noun_lexicon or ())))

@@ -14,6 +14,7 @@ from trl import GRPOTrainer
 from regionreasoner.config import PipelineConfig
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import training_prompt
+from regionreasoner.rewards.nouns import require_spacy_model
 from regionreasoner.rewards.variants import reward_functions
 from regionreasoner.train.configs import grpo_config
 from regionreasoner.train.data import grpo_dataset
@@ -40,6 +41,8 @@ def variant_rewards(cfg: PipelineConfig, variant: str):
 def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
     """GRPO from ``model_path`` (a saved folder: the KL reference model is rebuilt from it)."""
     limit_threads()
+    if cfg.rewards.spacy_model is not None:
+        require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
     processor = load_processor(model_path, frame)
