@@ -170,7 +170,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     evaluate_model(
         Path(args.model), runs, Path(args.out_dir),
         prompt_for_model(cfg.model_dump(), model_id), cfg.model.frame, section.get("max_new_tokens") or e.max_new_tokens,
-        e.batch_size, make_segmenter(e.segmenter),
+        e.batch_size, make_segmenter(e.segmenter), cfg.model.attn_implementation,
     )
 
 

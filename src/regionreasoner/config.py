@@ -91,6 +91,11 @@ class ModelConfig(Strict):
     frame: PositiveInt
     tiny: TinyConfig
     released: dict[str, str] = Field(default_factory=dict, description="released checkpoints: name -> hub id")
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = Field(
+        default=None,
+        description="attention kernel for training and evaluation (transformers' attn_implementation); "
+        "null: transformers' default. flash_attention_2 needs the flash-attn package (envs/train.yaml, envs/eval.yaml)",
+    )
 
 
 class ModelPrompt(Strict):

@@ -41,9 +41,11 @@ class Generator:
     batch_size: int
 
     @classmethod
-    def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int) -> Generator:
+    def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int,
+             attn_implementation: str | None = None) -> Generator:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
 
@@ -198,6 +200,7 @@ def evaluate_model(
     max_new_tokens: int,
     batch_size: int,
     segmenter: Segmenter | None,
+    attn_implementation: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate one model on several benchmark files (loaded once).
 
@@ -205,7 +208,7 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
-    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size)
+    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation)
     results = {}
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
