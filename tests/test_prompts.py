@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import jinja2
 import pytest
 import yaml
 
 from regionreasoner.cli import main
 from regionreasoner.config import load_config
+from regionreasoner.models.processor import CHAT_TEMPLATE
 from regionreasoner.models.prompts import build_messages, prompt_for_model, training_prompt
 from tests.conftest import REPO
 
@@ -62,3 +64,25 @@ def test_cited_box_needs_four_numbers(capsys, box):
     args = ["--model", "base", "--question", "x {ref_box}", "--cited-box", box]
     assert main(["show-prompt", "--configfile", str(PAPER), *args]) == 1
     assert "--cited-box expects x1,y1,x2,y2" in capsys.readouterr().err
+
+
+def _render(messages):
+    return jinja2.Template(CHAT_TEMPLATE).render(messages=messages, add_generation_prompt=True)
+
+
+def test_no_system_message_renders_as_the_default_system_message():
+    cfg = load_config(PAPER).model_dump()
+    released = build_messages("a dog", prompt_for_model(cfg, "released-regionreasoner"))
+    explicit = [{"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant."}]}, *released]
+    assert _render(released) == _render(explicit)
+
+
+def test_training_prompt_renders_as_the_authors_image_token_prompt():
+    cfg = load_config(PAPER).model_dump()
+    section = cfg["prompt"]["train"]
+    # rl_dataset.py: user text "<image>\n..." whose <image> becomes the vision tokens
+    theirs = section["template"].format(Question="a dog", **section["fill"]).replace(
+        "<image>", "<|vision_start|><|image_pad|><|vision_end|>")
+    expected = (f"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{theirs}<|im_end|>\n"
+                "<|im_start|>assistant\n")
+    assert _render(build_messages("A dog.", training_prompt(cfg))) == expected

@@ -16,6 +16,7 @@ from typing import Any
 
 from regionreasoner.dialogs.geometry import int_box, render_box
 from regionreasoner.dialogs.relations import RELATIONS
+from regionreasoner.dialogs.released import PLACEHOLDER, released_box_text
 
 TAGS = ("scene", "focus", "think", "answer")
 
@@ -87,8 +88,7 @@ def user_text(question: str, prompt: PromptConfig) -> str:
     if prompt.template is not None:
         if prompt.lowercase:
             question = question.lower()
-        text = prompt.template.format(**{prompt.question_field: question.strip(prompt.strip) if prompt.strip else question},
-                                      **dict(prompt.fill))
+        text = prompt.template.format(**{prompt.question_field: question.strip(prompt.strip)}, **dict(prompt.fill))
         return text.removeprefix(IMAGE_MARKER)
     text = prompt.user.format(question=question)
     return f"{text} {prompt.instruction}".strip() if prompt.instruction else text
@@ -148,8 +148,6 @@ def fill_cited_box(question: str, box: Sequence[float]) -> str:
     built ones hold ``{ref_box}`` (filled as ``bbox=[x1,y1,x2,y2]``). A question without either is
     returned as written.
     """
-    from regionreasoner.dialogs.released import PLACEHOLDER, released_box_text
-
     if PLACEHOLDER in question:
         return question.replace(PLACEHOLDER, released_box_text(list(box)))
     return question.replace("{ref_box}", render_box(box))
