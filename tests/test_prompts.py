@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from regionreasoner.cli import main
-from regionreasoner.config import load_config
+from regionreasoner.config import ConfigError, load_config, validate_config
 from regionreasoner.models.processor import CHAT_TEMPLATE
 from regionreasoner.models.prompts import build_messages, prompt_for_model, training_prompt
 from tests.conftest import REPO
@@ -86,3 +86,14 @@ def test_training_prompt_renders_as_the_authors_image_token_prompt():
     expected = (f"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{theirs}<|im_end|>\n"
                 "<|im_start|>assistant\n")
     assert _render(build_messages("A dog.", training_prompt(cfg))) == expected
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda models: models["released-visionreasoner"].update(question_field="query"), "has no placeholder {query}"),
+    (lambda models: models.update({"released-nothing": dict(models["released-visionreasoner"])}), "matches no model id"),
+])
+def test_model_prompts_that_cannot_apply_are_config_errors(change, message):
+    raw = yaml.safe_load(PAPER.read_text())
+    change(raw["prompt"]["models"])
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw, "paper.yaml")

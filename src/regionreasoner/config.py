@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 REWARD_VARIANTS = ("paper", "full", "base_only", "ref_cite", "ref_cite_consist", "released_code")
 RELATIONS = ("next_to", "above", "below", "left_of", "right_of", "inside", "overlapping", "touching")
@@ -118,6 +118,12 @@ class ModelPrompt(Strict):
         except (ValueError, IndexError) as err:
             raise ValueError(f"not a format string ({err}); write literal braces as {{{{ }}}}") from None
         return value
+
+    @model_validator(mode="after")
+    def _asks_the_question(self) -> ModelPrompt:
+        if "{" + self.question_field + "}" not in self.template:
+            raise ValueError(f"template has no placeholder {{{self.question_field}}} (question_field) for the question")
+        return self
 
 
 class _Placeholders(dict):
