@@ -160,16 +160,15 @@ def _pair(item: str) -> tuple[str, Path]:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.dialogue import evaluate_model
     from regionreasoner.evaluate.segment import make_segmenter
-    from regionreasoner.models.prompts import model_prompt_section, prompt_for_model
+    from regionreasoner.models.prompts import max_new_tokens_for, prompt_for_model
 
     cfg = _config(args)
     e = cfg.evaluate
     runs = dict(_pair(item) for item in args.run)
     model_id = args.model_id or Path(args.model).name
-    section = model_prompt_section(cfg.model_dump(), model_id) or {}
     evaluate_model(
         Path(args.model), runs, Path(args.out_dir),
-        prompt_for_model(cfg.model_dump(), model_id), cfg.model.frame, section.get("max_new_tokens") or e.max_new_tokens,
+        prompt_for_model(cfg.model_dump(), model_id), cfg.model.frame, max_new_tokens_for(cfg.model_dump(), model_id),
         e.batch_size, make_segmenter(e.segmenter), cfg.model.attn_implementation,
     )
 

@@ -71,6 +71,12 @@ def model_prompt_section(config: Mapping[str, Any], model_id: str) -> Mapping[st
     return next((section for pattern, section in models.items() if fnmatch.fnmatchcase(model_id, pattern)), None)
 
 
+def max_new_tokens_for(config: Mapping[str, Any], model_id: str) -> int:
+    """The generation limit of ``model_id``: its prompt's own, else ``evaluate.max_new_tokens``."""
+    section = model_prompt_section(config, model_id) or {}
+    return section.get("max_new_tokens") or config["evaluate"]["max_new_tokens"]
+
+
 def prompt_for_model(config: Mapping[str, Any], model_id: str) -> PromptConfig:
     """The prompt model ``model_id`` is evaluated with: its own template, else the default."""
     section = model_prompt_section(config, model_id)
@@ -162,7 +168,12 @@ def show_prompt(config: Mapping[str, Any], model_id: str, question: str, cited_b
     if cited_box is not None:
         question = fill_cited_box(question, cited_box)
     prompt = prompt_for_model(config, model_id)
-    lines = [f"# {model_id}: {prompt.source or 'default prompt (prompt.system, prompt.user, prompt.instruction)'}"]
+    frame = config["model"]["frame"]
+    lines = [
+        f"# {model_id}: {prompt.source or 'default prompt (prompt.system, prompt.user, prompt.instruction)'}",
+        f"# image resized to {frame}x{frame} (bilinear); greedy decoding, at most "
+        f"{max_new_tokens_for(config, model_id)} new tokens",
+    ]
     if prompt.system is None:
         lines.append("# no system message is sent; the Qwen2.5-VL chat template then adds 'You are a helpful assistant.'")
     lines.append(json.dumps(build_messages(question, prompt), indent=1, ensure_ascii=False))
