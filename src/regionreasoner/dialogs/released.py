@@ -66,8 +66,7 @@ def _target_rle(mask: Any, box: list[float], width: int, height: int) -> dict[st
     of ``height`` rows of ``width`` values is a dense mask here too.
     """
     if isinstance(mask, list) and len(mask) == height and all(isinstance(row, list) and len(row) == width for row in mask):
-        rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=bool).astype(np.uint8)))
-        return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+        mask = mask_utils.encode(np.asfortranarray((np.asarray(mask) != 0).astype(np.uint8)))
     return segmentation_rle(mask, box, width, height)
 
 
