@@ -7,6 +7,7 @@ import pickle
 
 import pytest
 
+from regionreasoner.config import load_config
 from regionreasoner.io import read_jsonl
 from regionreasoner.rewards import (
     VARIANTS,
@@ -22,7 +23,9 @@ from regionreasoner.rewards import (
 )
 from regionreasoner.rewards import released_code as released
 from regionreasoner.rewards.consistency import logic_prior
-from regionreasoner.rewards.nouns import noun_extractor, plural_forms
+from regionreasoner.rewards.nouns import MissingSpacyModel, noun_extractor, plural_forms
+from regionreasoner.train.grpo import run_grpo
+from tests.conftest import REPO
 
 GT = [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}]
 PROBLEM = "the blue square, to the right of bbox=[0,0,28,28]"
@@ -193,10 +196,23 @@ def test_extra_nouns_extend_the_lexicon_and_plurals_are_generated():
     assert plural_forms("sheep") == ("sheep",)
 
 
-def test_missing_spacy_pipeline_falls_back_to_lexicon(caplog):
-    extractor = noun_extractor("no_such_spacy_pipeline_xyz", ())
-    assert extractor.name == "lexicon"
-    assert "not installed" in caplog.text
+def test_missing_spacy_pipeline_stops_with_the_install_command():
+    with pytest.raises(MissingSpacyModel, match=r"python -m spacy download no_such_spacy_pipeline_xyz"):
+        noun_extractor("no_such_spacy_pipeline_xyz", ())
+
+
+def test_paper_config_noun_step_without_the_spacy_model_stops_before_training(monkeypatch, tmp_path):
+    # whether or not en_core_web_sm is installed here, the paper config must refuse to compute K(.)
+    # without it rather than switch to the lexicon, and GRPO must stop before it loads anything
+    monkeypatch.setattr("regionreasoner.rewards.nouns.is_package", lambda name: False)
+    noun_extractor.cache_clear()
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    assert cfg.rewards.spacy_model == "en_core_web_sm"
+    with pytest.raises(MissingSpacyModel, match=r"`python -m spacy download en_core_web_sm`"):
+        key_nouns(["a man on a horse"], spacy_model=cfg.rewards.spacy_model)
+    with pytest.raises(MissingSpacyModel, match=r"`python -m spacy download en_core_web_sm`"):
+        run_grpo(cfg, "full", tmp_path / "no_model", tmp_path / "no_turns.jsonl", tmp_path / "out", tmp_path / "m.csv")
+    noun_extractor.cache_clear()
 
 
 def test_logic_prior_sums_word_classes_and_is_capped():

@@ -160,16 +160,39 @@ def _pair(item: str) -> tuple[str, Path]:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.dialogue import evaluate_model
     from regionreasoner.evaluate.segment import make_segmenter
-    from regionreasoner.models.prompts import PromptConfig
+    from regionreasoner.models.prompts import max_new_tokens_for, prompt_for_model
 
     cfg = _config(args)
     e = cfg.evaluate
     runs = dict(_pair(item) for item in args.run)
+    model_id = args.model_id or Path(args.model).name
     evaluate_model(
         Path(args.model), runs, Path(args.out_dir),
-        PromptConfig.from_config(cfg), cfg.model.frame, e.max_new_tokens, e.batch_size,
-        make_segmenter(e.segmenter),
+        prompt_for_model(cfg, model_id), cfg.model.frame, max_new_tokens_for(cfg, model_id),
+        e.batch_size, make_segmenter(e.segmenter), cfg.model.attn_implementation,
     )
+
+
+def _cited_box(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    values = text.split(",")
+    try:
+        box = [float(v) for v in values]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise ValueError(f"--cited-box expects x1,y1,x2,y2, got {text!r}")
+    return box
+
+
+def cmd_show_prompt(args: argparse.Namespace) -> None:
+    from regionreasoner.models.prompts import show_prompt
+
+    cfg = load_config(args.configfile)
+    if args.model not in cfg.model_ids():
+        raise ValueError(f"{args.configfile}: unknown model id {args.model!r} (known: {', '.join(cfg.model_ids())})")
+    print(show_prompt(cfg, args.model, args.question, _cited_box(args.cited_box)))
 
 
 def cmd_baseline_random(args: argparse.Namespace) -> None:
@@ -300,8 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "evaluate", cmd_evaluate, "multi-round evaluation with predicted-reference propagation")
     p.add_argument("--model", required=True)
+    p.add_argument("--model-id", help="model id choosing the prompt (prompt.models); default: the --model folder name")
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+
+    p = _add(sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)",
+             config=False)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--model", required=True, help="model id, e.g. released-regionreasoner")
+    p.add_argument("--question", required=True, help="the turn's question as the bench holds it")
+    p.add_argument("--cited-box", help="x1,y1,x2,y2 written into the question's cited-box placeholder")
 
     p = _add(sub, "baseline-random", cmd_baseline_random, "random-object baseline (chance level)", config=False)
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs (NAME = bench.mode)")

@@ -8,12 +8,13 @@ Paper scale is a second file (config/paper.yaml), not a code branch.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 from regionreasoner.dialogs.relations import RELATIONS
 from regionreasoner.rewards.names import VARIANTS as REWARD_VARIANTS
@@ -92,12 +93,57 @@ class ModelConfig(Strict):
     frame: PositiveInt
     tiny: TinyConfig
     released: dict[str, str] = Field(default_factory=dict, description="released checkpoints: name -> hub id")
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = Field(
+        default=None,
+        description="attention kernel for training and evaluation (transformers' attn_implementation); "
+        "null: transformers' default. flash_attention_2 needs the flash-attn package (envs/train.yaml, envs/eval.yaml)",
+    )
+
+
+class ModelPrompt(Strict):
+    """A prompt carried verbatim from the code a model was trained or evaluated with."""
+
+    source: str = Field(description="repository@commit and file the template is copied from")
+    system: str | None = Field(default=None, description="system message; null: none (the chat template's default)")
+    template: str = Field(description="verbatim text; a leading '<image>' marks where the image goes")
+    question_field: str = Field(default="Question", description="placeholder of the template that takes the question")
+    fill: dict[str, str] = Field(default_factory=dict, description="other placeholders, with their verbatim values")
+    lowercase: bool = Field(default=False, description="the question is lower-cased before it is filled in")
+    strip: str = Field(default="", description="characters stripped from both ends of the question")
+    max_new_tokens: PositiveInt | None = Field(default=None, description="generation limit; null: evaluate.max_new_tokens")
+
+    @field_validator("template")
+    @classmethod
+    def _fills(cls, value: str) -> str:
+        try:
+            value.format_map(_Placeholders())
+        except (ValueError, IndexError) as err:
+            raise ValueError(f"not a format string ({err}); write literal braces as {{{{ }}}}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _asks_the_question(self) -> ModelPrompt:
+        if "{" + self.question_field + "}" not in self.template:
+            raise ValueError(f"template has no placeholder {{{self.question_field}}} (question_field) for the question")
+        return self
+
+
+class _Placeholders(dict):
+    """Accepts every placeholder name, so a template's syntax can be checked before its values are known."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class PromptSection(Strict):
     system: str
     user: str
     instruction: str = ""
+    train: ModelPrompt | None = Field(default=None, description="GRPO training prompt; null: system + user + instruction")
+    models: dict[str, ModelPrompt] = Field(
+        default_factory=dict,
+        description="evaluation prompt per model id (fnmatch patterns such as 'grpo-*'); others use system + user + instruction",
+    )
 
     @field_validator("user")
     @classmethod
@@ -226,6 +272,8 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
     for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows"):
         named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
     bad = [f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known]
+    bad += [f"  prompt.models.{pattern}: matches no model id (known: {sorted(known)})"
+            for pattern in cfg.prompt.models if not fnmatch.filter(known, pattern)]
     if bad:
         raise ConfigError("\n".join([f"{source}: invalid configuration", *bad]))
 

@@ -26,7 +26,8 @@ rule evaluate:
     conda:
         "../../envs/eval.yaml"
     shell:
-        "regionreasoner evaluate --config {params.config} --model {input.model} --run {params.runs} "
+        "regionreasoner evaluate --config {params.config} --model {input.model} --model-id {wildcards.model} "
+        "--run {params.runs} "
         "--out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"
 
 

@@ -32,6 +32,15 @@ def _lengths(texts: list[str]) -> dict[str, float]:
     }
 
 
+def _is_unique_citation(turn: Mapping[str, Any]) -> bool:
+    """Whether a cited turn asks "the object <relation> {ref_box}" (the relation alone identifies it).
+
+    Released questions are free text: a turn whose relation phrase is unknown is never unique.
+    """
+    relation = turn["relation"]
+    return relation in RELATIONS and turn["question_template"] == question_template(relation, "", unique=True)
+
+
 def describe_bench(
     dialogues: list[dict[str, Any]],
     categories: Mapping[int, str],
@@ -63,7 +72,8 @@ def describe_bench(
         "later_turns": len(later),
         "cited_turns": len(cited),
         "uncited_later_turns": len(later) - len(cited),
-        "unique_citations": sum(t["question_template"] == question_template(t["relation"], "", unique=True) for t in cited),
+        "unique_citations": sum(_is_unique_citation(t) for t in cited),
+        "cited_without_relation_phrase": relation_counts.get(None, 0),
         "cited_turn_distance": {str(k): distances[k] for k in sorted(distances)},
         "relation_templates": {key: relation_counts.get(key, 0) for key in RELATIONS},
         "categories": dict(sorted(category_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -93,7 +103,8 @@ def _counts_table(title: str, counts: Mapping[str, int]) -> list[str]:
 
 def _provenance(s: Mapping[str, Any]) -> str:
     if s.get("source") == "released":
-        return f"Converted from the authors' released file `{s['file']}` (`bench.source: released`)."
+        counts = ", ".join(f"{key.replace('_', ' ')}: {n}" for key, n in s.get("citations", {}).items())
+        return f"Converted from the authors' released file `{s['file']}` (`bench.source: released`). Citations: {counts}."
     return (
         f"Built from `{s['refs']}` + `{s['instances']}`, splits {', '.join(s['splits'])}, seed {s['seed']}, "
         f"{s['min_rounds']} to {s['max_rounds']} rounds, relations: {', '.join(s['relations'])}. "
@@ -114,7 +125,8 @@ def render_markdown(stats: Mapping[str, Any]) -> str:
         "",
         f"Later turns: {stats['later_turns']}; citing an earlier turn: {stats['cited_turns']} "
         f"(the relation alone identifies the target in {stats['unique_citations']}); asked plainly "
-        f"(no relation holds with any earlier target): {stats['uncited_later_turns']}.",
+        f"(no relation holds with any earlier target): {stats['uncited_later_turns']}. Cited turns whose "
+        f"question uses none of the eight relation phrases: {stats['cited_without_relation_phrase']}.",
         "",
         "## Relation templates",
         "",

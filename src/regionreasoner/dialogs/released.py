@@ -1,26 +1,53 @@
 """The authors' released RegionDial-Bench files as benchmark records (``bench.source: released``).
 
 The released test sets (hub dataset lmsdss/regionreasoner_test_data, raw/{refcocoplus,refcocog}
-_multi_turn.json, docs/method.md sections 1-2) hold ``image_id``, ``image_path`` and turns with
-``question``, ``bboxes``, optional ``context_from_turn``, ``ann_ids`` and RLE ``masks``. Converting
-them to the records the builder writes lets the same evaluator, metrics and datasheet run on the
-paper's own benchmark, so a user can compare it with the rebuilt one (they differ: 2,289 / 4,115
-turns released against 2,355 / 4,405 reported).
+_multi_turn.json, docs/method.md sections 1-2) are read exactly as the authors' evaluation reads them
+(lmsdss/RegionReasoner @ f34dbfcbc9871121bcb5fe48c26da61b828aa4e6,
+test/evaluation/evaluation_multi_segmentation.py): a JSON list of dialogues with ``image_id``,
+``image_path`` and ``conversational_turns``; each turn has ``question`` and ``bboxes`` (the first
+box is the target), optionally ``context_from_turn`` (the index of the cited turn), ``ann_ids``
+and ``masks`` (the first mask is the target). Any other key is ignored, as there.
+
+A cited turn's question holds the literal placeholder ``<box>{context_bbox}</box>``. At test
+time the authors replace it by ``str(box)``, the model's own box for the cited turn in original
+pixels (``[x1, y1, x2, y2]``, integers), or by the cited turn's ground-truth box when that turn has
+no prediction (no box predicted, or it is not asked yet: a few released turns cite themselves or a
+later turn). A cited turn without the placeholder, and a placeholder in a turn that cites nothing,
+are asked as written. The converted turns keep that protocol: ``question_template`` holds the
+question with ``{ref_box}`` in place of the placeholder and ``ref_box_format`` says to write the box
+the authors' way (``released_box_text``); the evaluator fills it and counts ground-truth fallbacks.
 """
 
 from __future__ import annotations
 
 import json
-import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from pycocotools import mask as mask_utils
+
 from regionreasoner.dialogs.datasheet import describe_bench, write_datasheet
-from regionreasoner.dialogs.geometry import point_inside, segmentation_rle
+from regionreasoner.dialogs.geometry import int_box, point_inside, segmentation_rle
 from regionreasoner.dialogs.relations import RELATIONS, REF_BOX
 from regionreasoner.io import atomic_write_json
 
-_CITED_BOX = re.compile(r"bbox\s*=?\s*\[[^\]]{0,80}\]")
+PLACEHOLDER = "<box>{context_bbox}</box>"
+"""The cited-box placeholder of the released questions, replaced as a whole (tags included)."""
+
+RELEASED_FORMAT = "released"
+"""``ref_box_format`` of converted turns: the cited box is written by ``released_box_text``."""
+
+
+def released_box_text(box: list[float]) -> str:
+    """A cited box written as the authors' evaluation writes it: ``str`` of a list of integers.
+
+    Their predicted boxes are ``int(v * factor + 0.5)`` of the model's output, so ``[12, 30, 96,
+    200]`` with ", " separators and no ``bbox=`` prefix; the released ground-truth boxes are
+    integers already.
+    """
+    return str(int_box(box))
 
 
 def _relation(question: str) -> str | None:
@@ -32,45 +59,78 @@ def _relation(question: str) -> str | None:
     return None
 
 
-def _turn(raw: Path, index: int, number: int, turn: dict[str, Any], width: int, height: int) -> dict[str, Any]:
-    where = f"{raw}: dialogue {index} turn {number}"
+def _target_rle(mask: Any, box: list[float], width: int, height: int) -> dict[str, Any]:
+    """A released target mask as compressed RLE: COCO RLE / polygons, or a dense 0/1 array.
+
+    The authors read ``np.array(turn["masks"][0])`` as an image-sized boolean mask, so a nested list
+    of ``height`` rows of ``width`` values is a dense mask here too.
+    """
+    if isinstance(mask, list) and len(mask) == height and all(isinstance(row, list) and len(row) == width for row in mask):
+        mask = mask_utils.encode(np.asfortranarray((np.asarray(mask) != 0).astype(np.uint8)))
+    return segmentation_rle(mask, box, width, height)
+
+
+def _turn(where: str, number: int, turns: int, turn: dict[str, Any], width: int, height: int) -> dict[str, Any]:
+    where = f"{where} turn {number}"
     try:
-        question, boxes, masks = turn["question"], turn["bboxes"], turn.get("masks") or []
+        question, boxes = turn["question"], turn["bboxes"]
     except KeyError as err:
         raise ValueError(f"{where} has no {err.args[0]!r}") from None
     if not boxes:
         raise ValueError(f"{where} has no target box")
     cited = turn.get("context_from_turn")
-    if cited is not None and not 0 <= int(cited) < number:
-        raise ValueError(f"{where}: context_from_turn {cited} does not point to an earlier turn")
+    if cited is not None and not (isinstance(cited, int) and 0 <= cited < turns):
+        raise ValueError(f"{where}: context_from_turn {cited!r} is not a turn of this dialogue (0..{turns - 1})")
     box = [float(v) for v in boxes[0]]
-    segmentation = masks[0] if masks else [[box[0], box[1], box[2], box[1], box[2], box[3], box[0], box[3]]]
-    template = _CITED_BOX.sub(REF_BOX, question, count=1) if cited is not None else None
+    masks = [_target_rle(m, box, width, height) for m in turn.get("masks") or []]
+    ann_ids = list(turn.get("ann_ids") or [-1])
+    filled = cited is not None and PLACEHOLDER in question
     return {
         "question": question,
-        "question_template": template if template and REF_BOX in template else None,
+        "question_template": question.replace(PLACEHOLDER, REF_BOX) if filled else None,
+        "ref_box_format": RELEASED_FORMAT,
         "relation": _relation(question) if cited is not None else None,
-        "context_from_turn": int(cited) if cited is not None else None,
+        "context_from_turn": cited,
         "bboxes": [[float(v) for v in b] for b in boxes],
-        "points": [point_inside(segmentation, box, width, height)],
-        "ann_ids": list(turn.get("ann_ids") or [-1]),
-        "ref_id": int((turn.get("ann_ids") or [-1])[0]),
+        "points": [point_inside(masks[0] if masks else [], box, width, height)],
+        "ann_ids": ann_ids,
+        "ref_id": ann_ids[0],
         "sent": question,
-        "masks": [segmentation_rle(m, box, width, height) for m in masks],
+        "masks": masks,
     }
 
 
-def _size(record: dict[str, Any], image: Path) -> tuple[int, int]:
-    """Width and height: from the masks' RLE size when present, else from the image file."""
-    for turn in record["conversational_turns"]:
-        for mask in turn.get("masks") or []:
-            if isinstance(mask, dict) and "size" in mask:
-                height, width = mask["size"]
-                return int(width), int(height)
+def _size(image: Path) -> tuple[int, int]:
+    """Width and height of the image file (the evaluator opens it anyway)."""
     from PIL import Image
 
     with Image.open(image) as handle:
         return handle.size
+
+
+def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> Path:
+    """The record's image path under ``image_root``; a clear error when it is absent."""
+    where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
+    if "image_path" not in record:
+        raise ValueError(f"{where} has no 'image_path'")
+    image = Path(image_root) / record["image_path"]
+    if not image.is_file():
+        raise FileNotFoundError(f"{where}: image not found at {image} (is --images the folder the released image_path values are relative to?)")
+    return image
+
+
+def placeholder_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How the released questions cite: what the evaluator fills and what it asks as written."""
+    counts: Counter[str] = Counter()
+    for record in records:
+        for number, turn in enumerate(record["conversational_turns"]):
+            cited, holds = turn.get("context_from_turn"), PLACEHOLDER in turn["question"]
+            counts["cited_with_placeholder"] += cited is not None and holds
+            counts["cited_without_placeholder"] += cited is not None and not holds
+            counts["placeholder_without_citation"] += cited is None and holds
+            counts["cites_itself_or_a_later_turn"] += cited is not None and cited >= number
+    return {key: counts[key] for key in ("cited_with_placeholder", "cited_without_placeholder",
+                                         "placeholder_without_citation", "cites_itself_or_a_later_turn")}
 
 
 def convert_released(raw: Path, image_root: Path, out: Path, datasheet: Path | None = None,
@@ -84,15 +144,20 @@ def convert_released(raw: Path, image_root: Path, out: Path, datasheet: Path | N
         raise ValueError(f"{raw}: expected a list of dialogues")
     dialogues = []
     for index, record in enumerate(records):
-        image = Path(image_root) / record["image_path"]
-        width, height = _size(record, image)
-        turns = [_turn(raw, index, n, t, width, height) for n, t in enumerate(record["conversational_turns"])]
-        dialogues.append({"image_id": record["image_id"], "image_path": str(image), "width": width,
-                          "height": height, "conversational_turns": turns})
+        if not isinstance(record, dict) or not isinstance(record.get("conversational_turns"), list):
+            raise ValueError(f"{raw}: dialogue {index} has no 'conversational_turns' list")
+        image = _image(raw, image_root, index, record)
+        width, height = _size(image)
+        where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
+        turns = record["conversational_turns"]
+        dialogues.append({
+            "image_id": record.get("image_id"), "image_path": str(image), "width": width, "height": height,
+            "conversational_turns": [_turn(where, n, len(turns), t, width, height) for n, t in enumerate(turns)],
+        })
     atomic_write_json(out, dialogues)
-    print(f"converted {len(dialogues)} released dialogues from {raw} to {out}")
+    counts = placeholder_counts(records)
+    print(f"converted {len(dialogues)} released dialogues from {raw} to {out}; citations: {counts}")
     if datasheet is not None:
         categories = {t["ann_ids"][0]: "unknown" for d in dialogues for t in d["conversational_turns"]}
-        stats = describe_bench(dialogues, categories, {"source": "released", "file": str(raw)}, reported)
-        write_datasheet(Path(datasheet), stats)
-
+        settings = {"source": "released", "file": str(raw), "citations": counts}
+        write_datasheet(Path(datasheet), describe_bench(dialogues, categories, settings, reported))

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from transformers import AutoModelForImageTextToText
 
 from regionreasoner.dialogs.geometry import from_frame, int_box, render_box, to_frame
+from regionreasoner.dialogs.released import RELEASED_FORMAT, released_box_text
 from regionreasoner.evaluate.metrics import write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original
@@ -41,9 +42,11 @@ class Generator:
     batch_size: int
 
     @classmethod
-    def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int) -> Generator:
+    def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int,
+             attn_implementation: str | None = None) -> Generator:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
 
@@ -77,20 +80,36 @@ class DialogueState:
 
     frame_boxes: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
-    def cited_box(self, d: int, dialogue: dict[str, Any], cited: int, frame: int) -> list[int]:
-        """The model's own box for the cited turn, or the ground truth if it predicted nothing."""
+    def cited_box(self, d: int, dialogue: dict[str, Any], cited: int, frame: int,
+                  pixels: bool = False) -> tuple[list[int], bool]:
+        """The model's own box for the cited turn, or the ground truth if it has no prediction.
+
+        Returns the box (in the model's frame, or in original pixels when ``pixels``) and whether
+        it is the ground truth. The evaluation counts those fallbacks per run.
+        """
+        w, h = dialogue["width"], dialogue["height"]
         if (d, cited) in self.frame_boxes:
-            return self.frame_boxes[(d, cited)]
+            box = self.frame_boxes[(d, cited)]
+            return (int_box(from_frame(box, w, h, frame)) if pixels else box), False
         truth = dialogue["conversational_turns"][cited]["bboxes"][0]
-        return to_frame(truth, dialogue["width"], dialogue["height"], frame)
+        return (int_box(truth) if pixels else to_frame(truth, w, h, frame)), True
+
+
+def _released_format(turn: dict[str, Any]) -> bool:
+    return turn.get("ref_box_format") == RELEASED_FORMAT
 
 
 def question_for(dialogue: dict[str, Any], index: int, cited_box: list[int] | None) -> str:
-    """The turn's question with the cited region written in the model's frame."""
+    """The turn's question with the cited region filled in.
+
+    Built benches write ``bbox=[x1,y1,x2,y2]`` in the model's frame; the authors' released files
+    (``ref_box_format: released``) get the box in original pixels written as their evaluation does.
+    """
     turn = dialogue["conversational_turns"][index]
     if turn.get("context_from_turn") is None or not turn.get("question_template"):
         return turn["question"]
-    return turn["question_template"].replace("{ref_box}", render_box(cited_box))
+    text = released_box_text(cited_box) if _released_format(turn) else render_box(cited_box)
+    return turn["question_template"].replace("{ref_box}", text)
 
 
 def _prediction(
@@ -136,20 +155,38 @@ def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segm
     for r in range(rounds):
         progress.set_postfix_str(f"round {r + 1}/{rounds}")
         active = [d for d, dialogue in enumerate(bench) if r < len(dialogue["conversational_turns"])]
-        questions = []
+        questions, sources = [], []
         for d in active:
             turn = bench[d]["conversational_turns"][r]
-            cited = turn.get("context_from_turn")
-            box = state.cited_box(d, bench[d], cited, generator.frame) if cited is not None else None
+            box, source = None, None
+            if turn.get("context_from_turn") is not None and turn.get("question_template"):
+                box, truth = state.cited_box(d, bench[d], turn["context_from_turn"], generator.frame,
+                                             pixels=_released_format(turn))
+                source = "ground_truth" if truth else "prediction"
             questions.append(question_for(bench[d], r, box))
+            sources.append(source)
         completions = generator.answer([bench[d]["image_path"] for d in active], questions, progress)
-        for d, question, completion in zip(active, questions, completions, strict=True):
+        for d, question, completion, source in zip(active, questions, completions, sources, strict=True):
             objects = parse_answer(completion)
             if objects:
                 state.frame_boxes[(d, r)] = int_box(objects[0]["bbox_2d"])
-            predictions.append(_prediction(d, bench[d], r, question, completion, objects, generator.frame, segmenter))
+            line = _prediction(d, bench[d], r, question, completion, objects, generator.frame, segmenter)
+            predictions.append({**line, "cited_box_source": source})
     progress.close()
     return predictions
+
+
+def citation_counts(predictions: list[dict[str, Any]]) -> dict[str, int]:
+    """Turns whose question was filled with a cited box, and how many got the ground truth.
+
+    The ground truth stands in only where the cited turn has no prediction (nothing parsed, or not
+    asked yet); a high count means the later turns were helped, so it is reported with the metrics.
+    """
+    sources = [p.get("cited_box_source") for p in predictions]
+    return {
+        "cited_turns_filled": sum(s is not None for s in sources),
+        "cited_ground_truth_fallbacks": sum(s == "ground_truth" for s in sources),
+    }
 
 
 def single_round_bench(bench: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -171,6 +208,7 @@ def evaluate_model(
     max_new_tokens: int,
     batch_size: int,
     segmenter: Segmenter | None,
+    attn_implementation: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate one model on several benchmark files (loaded once).
 
@@ -178,13 +216,14 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
-    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size)
+    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation)
     results = {}
     for run, bench_path in runs.items():
         bench = json.loads(Path(bench_path).read_text())
         predictions = run_bench(bench, generator, segmenter, desc=run)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
-        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path))
+        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path),
+                                      **citation_counts(predictions))
         print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  format {metrics['format_rate']:.1f}%")
         results[run] = metrics
     return results

@@ -7,6 +7,9 @@ a fallback reads nouns from a lexicon with ``spacy.blank("en")`` and a PhraseMat
 category names, common scene nouns and the synthetic shapes, with generated plurals and a small
 alias/lemma table, mapped to one canonical singular form.
 
+A configured pipeline that is not installed stops the run with the install command: the fallback
+is chosen only by ``rewards.spacy_model: null``, never silently.
+
 Fallback limits (documented in docs/rewards.md): it knows only lexicon nouns; it has no
 part-of-speech tags, so a lexicon word used as another part of speech still counts ("orange
 shirt" yields ``orange``, "remote cabin" yields ``remote``); plurals beyond the generated rules and
@@ -15,7 +18,6 @@ the alias table are missed.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -24,8 +26,6 @@ from functools import lru_cache
 import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.util import filter_spans, is_package
-
-log = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000
 """K(.) reads at most this many characters of a text: a 2,000-token response (docs/method.md section 6)
@@ -170,23 +170,37 @@ class CachedNounExtractor:
         return [found.get(t, frozenset()) for t in texts]
 
 
+class MissingSpacyModel(ValueError):
+    """The configured spaCy pipeline is not installed.
+
+    A paper-scale run must never switch silently to the offline lexicon: K(.) would change and so
+    would R_cons and every GRPO model trained with it.
+    """
+
+
+def require_spacy_model(spacy_model: str) -> None:
+    """Stop with the install command when ``spacy_model`` is not an installed package."""
+    if not is_package(spacy_model):
+        raise MissingSpacyModel(
+            f"spaCy pipeline {spacy_model!r} (config rewards.spacy_model) is not installed; install it with "
+            f"`python -m spacy download {spacy_model}` in the training environment (envs/train.yaml lists it), "
+            "or set rewards.spacy_model: null to use the offline lexicon on purpose"
+        )
+
+
 @lru_cache(maxsize=8)
 def noun_extractor(
     spacy_model: str | None = None, noun_lexicon: tuple[str, ...] = ()
 ) -> CachedNounExtractor:
-    """The K(.) to use: ``spacy_model`` when it is an installed package, else the lexicon fallback.
+    """The K(.) to use: the installed ``spacy_model``, or the lexicon fallback when it is ``None``.
 
-    ``spacy_model=None`` selects the fallback directly (tiny CPU configs); a configured model that
-    is not installed falls back with a warning naming the install command. ``noun_lexicon`` adds
-    dataset nouns (e.g. category names) to the fallback lexicon.
+    ``spacy_model=None`` selects the fallback (tiny CPU configs); a configured model that is not
+    installed raises MissingSpacyModel naming the install command. ``noun_lexicon`` adds dataset
+    nouns (e.g. category names) to the fallback lexicon.
     """
     if spacy_model is not None:
-        if is_package(spacy_model):
-            return CachedNounExtractor(SpacyNounExtractor(spacy_model))
-        log.warning(
-            "spaCy pipeline %r is not installed; key nouns fall back to the offline lexicon "
-            "(install it with: python -m spacy download %s)", spacy_model, spacy_model,
-        )
+        require_spacy_model(spacy_model)
+        return CachedNounExtractor(SpacyNounExtractor(spacy_model))
     return CachedNounExtractor(LexiconNounExtractor(noun_lexicon))
 
 

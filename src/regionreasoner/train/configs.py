@@ -46,13 +46,20 @@ def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, An
     }
 
 
+def _model_init_kwargs(cfg: PipelineConfig) -> dict[str, Any] | None:
+    """How TRL loads the model from its path: the attention kernel when the config names one."""
+    attn = cfg.model.attn_implementation
+    return {"attn_implementation": attn} if attn else None
+
+
 def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
     """SFTConfig for the warm-up: completion-only loss on the rendered four-part target."""
     section: SFTSection = cfg.sft
     kwargs = _common(section, cfg.seed, output_dir)
     if section.lr_scheduler_type == "cosine_with_min_lr":
         kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": section.min_lr_rate}
-    return SFTConfig(**kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False)
+    return SFTConfig(**kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False,
+                     model_init_kwargs=_model_init_kwargs(cfg))
 
 
 def variant_rewards(cfg: PipelineConfig, variant: str) -> tuple[list[RewardFunction], list[float]]:
@@ -94,6 +101,7 @@ def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weig
         vllm_mode="colocate",
         remove_unused_columns=False,
         log_completions=False,
+        model_init_kwargs=_model_init_kwargs(cfg),
     )
 
 

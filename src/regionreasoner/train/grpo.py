@@ -13,7 +13,8 @@ from trl import GRPOTrainer
 
 from regionreasoner.config import PipelineConfig
 from regionreasoner.models.processor import load_processor
-from regionreasoner.models.prompts import PromptConfig
+from regionreasoner.models.prompts import training_prompt
+from regionreasoner.rewards.nouns import require_spacy_model
 from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
 from regionreasoner.runtime import limit_threads
@@ -23,6 +24,8 @@ from regionreasoner.train.runner import train_and_save, work_dir_for
 def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
     """GRPO from ``model_path`` (a saved folder: the KL reference model is rebuilt from it)."""
     limit_threads()
+    if cfg.rewards.spacy_model is not None:
+        require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
     processor = load_processor(model_path, frame)
@@ -31,7 +34,7 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         reward_funcs=funcs,
         args=grpo_config(cfg, variant, work_dir_for(out_dir), weights),
         train_dataset=grpo_dataset(
-            turns, PromptConfig.from_config(cfg), frame, cfg.grpo.prompts, cfg.seed
+            turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed
         ),
         processing_class=processor,
     )
