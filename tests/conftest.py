@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,19 @@ def built_pipeline(tmp_path_factory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("pipeline"))
     snakemake(workdir, "--configfile", "config/test.yaml")
     return workdir
+
+
+@dataclass
+class ScriptedGenerator:
+    """A stand-in for the evaluator's generator: answers from a script keyed by the question asked
+    (fixed earlier predictions), and records every question."""
+
+    script: dict[str, str]
+    frame: int = 100
+    asked: list[str] = field(default_factory=list)
+
+    def answer(self, image_paths, questions, progress=None):
+        self.asked += list(questions)
+        if progress is not None:
+            progress.update(len(questions))
+        return [self.script.get(q, "no idea") for q in questions]

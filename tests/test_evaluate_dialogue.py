@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from PIL import Image
 
 from regionreasoner.evaluate.dialogue import run_bench, single_round_bench
+from tests.conftest import ScriptedGenerator
 
 
 def _answer(box):
@@ -15,21 +14,6 @@ def _answer(box):
         f'<scene>s</scene><focus>f</focus><think>t</think><answer>[{{"bbox_2d":[{x1},{y1},{x2},{y2}],'
         f'"point_2d":[{(x1 + x2) // 2},{(y1 + y2) // 2}]}}]</answer>'
     )
-
-
-@dataclass
-class ScriptedGenerator:
-    """Answers from a script keyed by question; records every question it was asked."""
-
-    script: dict[str, str]
-    frame: int = 100
-    asked: list[str] = field(default_factory=list)
-
-    def answer(self, image_paths, questions, progress=None):
-        self.asked += list(questions)
-        if progress is not None:
-            progress.update(len(questions))
-        return [self.script.get(q, "no idea") for q in questions]
 
 
 def _bench(tmp_path):

@@ -9,7 +9,6 @@ converter ignores. The dialogues are our own.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from pycocotools import mask as mask_utils
 
 from regionreasoner.dialogs.released import convert_released
 from regionreasoner.evaluate.dialogue import citation_counts, run_bench
+from tests.conftest import ScriptedGenerator
 
 WIDTH, HEIGHT = 200, 120
 
@@ -74,19 +74,6 @@ def _answer(box):
     x1, y1, x2, y2 = box
     return (f'<scene>s</scene><focus>f</focus><think>t</think>'
             f'<answer>[{{"bbox_2d":[{x1},{y1},{x2},{y2}],"point_2d":[{x1},{y1}]}}]</answer>')
-
-
-@dataclass
-class ScriptedGenerator:
-    """Fixed earlier predictions, keyed by the question asked; records every question."""
-
-    script: dict[str, str]
-    frame: int = 100
-    asked: list[str] = field(default_factory=list)
-
-    def answer(self, image_paths, questions):
-        self.asked += list(questions)
-        return [self.script.get(q, "no idea") for q in questions]
 
 
 def test_released_file_keeps_rounds_and_citations_and_fills_the_placeholder_with_the_predicted_box(tmp_path):

@@ -265,7 +265,8 @@ def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any
                       caption: str = "") -> Table:
     """The Table 6 layout, used by the report and by each bench datasheet.
 
-    ``benches`` holds (label, datasheet statistics, reported ``{images, turns, rounds}`` or None);
+    ``benches`` holds (label, datasheet statistics, reported ``{images, turns, rounds}`` or None; a
+    released file reports only some of them);
     each benchmark gets its reproduced row and, where the paper reports it, the paper's row and the
     difference. Rounds R1..``rounds`` are columns; missing rounds show ``-``.
     """
@@ -274,7 +275,8 @@ def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any
     for label, sheet, paper in benches:
         per_round = sheet.get("turns_per_round") or sheet.get("rounds") or []
         ours = [sheet.get("images"), sheet.get("turns")] + _padded(per_round, rounds)
-        paper_values = [paper["images"], paper["turns"]] + _padded(paper["rounds"], rounds) if paper else None
+        paper_values = ([paper.get("images"), paper.get("turns")] + _padded(paper.get("rounds") or [], rounds)
+                        if paper else None)
         rows += compared_rows(label, "reproduced", ours, paper_values, "paper" if paper else None)
     table.groups.append((None, rows))
     return table
