@@ -69,6 +69,11 @@ def threads_per_process(section: TrainerCommon, processes: int, env: Mapping[str
     return max(1, granted // processes)
 
 
+def uses_gpus(section: TrainerCommon) -> bool:
+    """The stage asks for GPUs and this machine has them (else it trains on the CPU)."""
+    return section.gpus > 0 and torch.cuda.is_available()
+
+
 def launch_command(argv: Sequence[str], section: TrainerCommon, env: Mapping[str, str], on_gpu: bool) -> list[str]:
     """The launcher command line that runs ``argv`` (a regionreasoner command line) on every rank."""
     port = str(rendezvous_port(env))
@@ -97,7 +102,7 @@ def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str]) -> None
     """
     if any(marker in os.environ for marker in LAUNCHED_MARKERS):
         return
-    on_gpu = section.gpus > 0 and torch.cuda.is_available()
+    on_gpu = uses_gpus(section)
     processes = section.gpus if on_gpu else section.cpu_processes
     if processes <= 1 and not on_gpu:
         return
