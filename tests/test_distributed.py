@@ -24,6 +24,7 @@ from regionreasoner.train.checkpoints import latest_checkpoint
 from regionreasoner.train.launch import launch_command, rendezvous_port
 from tests.conftest import REPO, VENV_BIN, run
 
+R = "results-test"
 PAPER = load_config(REPO / "config" / "paper.yaml")
 DEFAULT = load_config(REPO / "config" / "config.yaml")
 
@@ -33,13 +34,15 @@ DEFAULT = load_config(REPO / "config" / "config.yaml")
 
 @pytest.fixture(scope="module")
 def two_ranks(built_pipeline, tmp_path_factory) -> Path:
-    """A workdir with the reduced run's base model, SFT model and training turns, and a config whose
-    SFT and GRPO each start two CPU processes."""
+    """A workdir with the reduced run's scenes, training turns, base and SFT models (the turns name
+    images by paths relative to it), and a config whose SFT and GRPO each start two CPU processes."""
     work = tmp_path_factory.mktemp("ranks")
-    for part in ("models/base", "models/sft", "train/turns.jsonl"):
-        src = built_pipeline / "results-test" / part
-        (work / part).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / part)
+    built = built_pipeline / "results-test"
+    (work / "results-test" / "models").mkdir(parents=True)
+    (work / "results-test" / "data").symlink_to(built / "data")  # read only
+    shutil.copytree(built / "train", work / "results-test" / "train")
+    for model in ("base", "sft"):
+        shutil.copytree(built / "models" / model, work / "results-test" / "models" / model)
     raw = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     raw["sft"].update(cpu_processes=2, max_steps=6, save_steps=2)
     raw["grpo"].update(cpu_processes=2)
@@ -50,8 +53,9 @@ def two_ranks(built_pipeline, tmp_path_factory) -> Path:
 
 def _train_command(stage: str, model: str, out: str) -> list[str]:
     variant = ["--variant", "full"] if stage == "grpo" else []
-    return [str(VENV_BIN / "regionreasoner"), stage, "--config", "ranks.yaml", *variant, "--model", model,
-            "--train", "train/turns.jsonl", "--out", f"models/{out}", "--metrics", f"metrics/{out}.csv"]
+    return [str(VENV_BIN / "regionreasoner"), stage, "--config", "ranks.yaml", *variant,
+            "--model", f"{R}/models/{model}", "--train", f"{R}/train/turns.jsonl",
+            "--out", f"{R}/models/{out}", "--metrics", f"{R}/train_metrics/{out}.csv"]
 
 
 def _assert_one_loadable_model(models: Path, name: str, step: int) -> dict:
@@ -70,15 +74,15 @@ def _logged_steps(metrics: Path) -> list[str]:
 
 
 def test_grpo_on_two_cpu_processes_writes_one_loadable_model(two_ranks):
-    proc = run(_train_command("grpo", "models/sft", "grpo-full"), two_ranks)
+    proc = run(_train_command("grpo", "sft", "grpo-full"), two_ranks)
     assert "torchrun --nnodes 1 --nproc_per_node 2" in proc.stdout
-    _assert_one_loadable_model(two_ranks / "models", "grpo-full", step=2)
-    assert _logged_steps(two_ranks / "metrics" / "grpo-full.csv") == ["1", "2"]
+    _assert_one_loadable_model(two_ranks / R / "models", "grpo-full", step=2)
+    assert _logged_steps(two_ranks / R / "train_metrics" / "grpo-full.csv") == ["1", "2"]
 
 
 def test_sft_on_two_cpu_processes_killed_after_a_checkpoint_resumes_there_on_both_ranks(two_ranks):
-    command = _train_command("sft", "models/base", "sft-ranks")
-    checkpoints = two_ranks / "models" / ".sft-ranks.checkpoints"
+    command = _train_command("sft", "base", "sft-ranks")
+    checkpoints = two_ranks / R / "models" / ".sft-ranks.checkpoints"
     log = two_ranks / "sft-ranks.log"
     with log.open("w") as out:
         job = subprocess.Popen(command, cwd=two_ranks, stdout=out, stderr=subprocess.STDOUT,
@@ -101,9 +105,9 @@ def test_sft_on_two_cpu_processes_killed_after_a_checkpoint_resumes_there_on_bot
                re.findall(r"\[rank (\d)/2\] resuming from \S+checkpoint-(\d+)", proc.stdout)}
     assert set(resumed) == {0, 1} and len(set(resumed.values())) == 1, proc.stdout[-3000:]
     assert resumed[0] >= reached
-    card = _assert_one_loadable_model(two_ranks / "models", "sft-ranks", step=6)
+    card = _assert_one_loadable_model(two_ranks / R / "models", "sft-ranks", step=6)
     assert card["resumed_from"].endswith(f"checkpoint-{resumed[0]}")
-    assert _logged_steps(two_ranks / "metrics" / "sft-ranks.csv") == [str(s) for s in range(1, 7)]
+    assert _logged_steps(two_ranks / R / "train_metrics" / "sft-ranks.csv") == [str(s) for s in range(1, 7)]
 
 
 # --- checkpoint layouts --------------------------------------------------------------------------
@@ -211,6 +215,7 @@ def test_cpu_run_in_process_unless_it_asks_for_more_ranks(monkeypatch):
     assert not started
     launch.relaunch_if_distributed(PAPER.grpo.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"])
     assert started and Path(started[0][0]).name == "torchrun"
+    monkeypatch.setattr(launch, "die_with_launcher", lambda: None)
     monkeypatch.setenv("LOCAL_RANK", "0")  # inside a launched rank: train here
     launch.relaunch_if_distributed(PAPER.grpo.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"])
     assert len(started) == 1

@@ -13,8 +13,10 @@ Every launch gets its own rendezvous port, so two trainings on one node never co
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -28,6 +30,7 @@ LAUNCHED_MARKERS = ("ACCELERATE_LAUNCHED", "LOCAL_RANK")
 # ports derived from a SLURM job id lie in [PORT_BASE, PORT_BASE + PORT_SPAN): above the common
 # service ports and below Linux's ephemeral range (32768+), which free_port draws from
 PORT_BASE, PORT_SPAN = 20000, 12000
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def port_is_free(port: int) -> bool:
@@ -94,6 +97,21 @@ def launch_command(argv: Sequence[str], section: TrainerCommon, env: Mapping[str
     return [*command, "-m", "regionreasoner.cli", *argv[1:]]
 
 
+def die_with_launcher() -> None:
+    """Make this rank die when its launcher does (Linux).
+
+    torchrun (also inside ``accelerate launch``) starts every rank in a session of its own, so a
+    launcher killed with SIGKILL (a local job killed by hand; SLURM kills the whole job step itself)
+    would leave its ranks training and writing checkpoints and the final model on their own, under
+    the rerun that follows.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the launcher died before the line above
+        os._exit(1)
+
+
 def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str]) -> None:
     """Replace this process by a launcher when the stage asks for several processes.
 
@@ -101,6 +119,7 @@ def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str]) -> None
     for a one-process run) this returns and training runs here.
     """
     if any(marker in os.environ for marker in LAUNCHED_MARKERS):
+        die_with_launcher()
         return
     on_gpu = uses_gpus(section)
     processes = section.gpus if on_gpu else section.cpu_processes
