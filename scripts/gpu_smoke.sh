@@ -48,11 +48,12 @@ EOF
 with_peak_memory() {
     local samples=$work/memory.$$.log
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$samples" &
-    local sampler=$!
-    "$@"
+    local sampler=$! status=0
+    "$@" || status=$?
     kill "$sampler"
     wait "$sampler" 2>/dev/null || true
     peak_mib=$(sort -n "$samples" | tail -1)
+    return "$status"
 }
 
 steps_per_second() {  # the Trainer's summary line in a training log

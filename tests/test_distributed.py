@@ -209,12 +209,14 @@ def test_cpu_run_in_process_unless_it_asks_for_more_ranks(monkeypatch):
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.delenv("ACCELERATE_LAUNCHED", raising=False)
     monkeypatch.setattr(launch.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what Snakemake granted the job
     started = []
-    monkeypatch.setattr(launch.os, "execv", lambda exe, args: started.append(args))
+    monkeypatch.setattr(launch.os, "execve", lambda exe, args, env: started.append((args, env)))
     launch.relaunch_if_distributed(PAPER.grpo, ["regionreasoner", "grpo"])  # gpus: 4 but no CUDA
     assert not started
     launch.relaunch_if_distributed(PAPER.grpo.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"])
-    assert started and Path(started[0][0]).name == "torchrun"
+    [(args, env)] = started
+    assert Path(args[0]).name == "torchrun" and env["OMP_NUM_THREADS"] == "1"  # 2 threads over 2 ranks
     monkeypatch.setattr(launch, "die_with_launcher", lambda: None)
     monkeypatch.setenv("LOCAL_RANK", "0")  # inside a launched rank: train here
     launch.relaunch_if_distributed(PAPER.grpo.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"])

@@ -126,8 +126,9 @@ def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str]) -> None
     if processes <= 1 and not on_gpu:
         return
     command = launch_command(argv, section, os.environ, on_gpu)
-    if not on_gpu:
-        os.environ["OMP_NUM_THREADS"] = str(threads_per_process(section, processes, os.environ))
+    env = dict(os.environ)
+    if not on_gpu:  # torchrun passes OMP_NUM_THREADS on to every rank
+        env["OMP_NUM_THREADS"] = str(threads_per_process(section, processes, os.environ))
     executable = shutil.which(command[0]) or os.path.join(os.path.dirname(sys.executable), command[0])
     print("launching:", " ".join(command), flush=True)
-    os.execv(executable, [executable, *command[1:]])
+    os.execve(executable, [executable, *command[1:]], env)
