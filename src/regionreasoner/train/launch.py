@@ -109,7 +109,7 @@ def die_with_launcher() -> None:
         return
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the launcher died before the line above
-        os._exit(1)
+        sys.exit("regionreasoner: the launcher of this rank has exited; not training on alone")
 
 
 def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str]) -> None:
