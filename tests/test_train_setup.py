@@ -12,7 +12,6 @@ from regionreasoner.config import load_config
 from regionreasoner.train.checkpoints import latest_checkpoint
 from regionreasoner.train.configs import grpo_config, sft_config
 from regionreasoner.train.data import prompt_pool
-from regionreasoner.train.launch import first_host, launch_command
 from tests.conftest import REPO
 
 PAPER = load_config(REPO / "config" / "paper.yaml")
@@ -69,20 +68,6 @@ def test_accelerate_configs_parse_with_accelerate(name):
 
 def test_paper_config_names_an_existing_accelerate_config():
     assert (REPO / PAPER.grpo.accelerate_config).is_file()
-
-
-def test_first_host_of_slurm_nodelist():
-    assert first_host("gpu[03-05,07],cpu1") == "gpu03"
-    assert first_host("node7") == "node7"
-
-
-def test_multi_node_launch_command_from_slurm_environment():
-    env = {"SLURM_NNODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu[12-13]", "MASTER_PORT": "29777"}
-    cmd = launch_command(["regionreasoner", "grpo", "--variant", "full"], 4, "envs/accelerate/deepspeed_zero2.yaml", env)
-    joined = " ".join(cmd)
-    assert cmd[:2] == ["accelerate", "launch"]
-    assert "--num_processes 8 --num_machines 2 --machine_rank 1 --main_process_ip gpu12 --main_process_port 29777" in joined
-    assert joined.endswith("-m regionreasoner.cli grpo --variant full")
 
 
 def _checkpoint(root: Path, step: int, complete: bool) -> None:

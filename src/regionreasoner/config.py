@@ -177,6 +177,11 @@ class TrainerCommon(Strict):
     accelerate_config: str | None = None
     gradient_checkpointing: bool = False
     bf16: bool = False
+    # processes and CPU threads of one training job (regionreasoner.train.launch)
+    threads: PositiveInt = Field(default=1, description="CPU threads of the job (Snakemake threads), split over its processes")
+    cpu_processes: PositiveInt = Field(
+        default=1, description="without GPUs: processes torchrun starts (gloo process group); 1: in-process"
+    )
 
 
 class SFTSection(TrainerCommon):
@@ -215,6 +220,7 @@ class EvaluateConfig(Strict):
     batch_size: PositiveInt
     max_new_tokens: PositiveInt
     models: list[str] = Field(min_length=1)
+    threads: PositiveInt = Field(default=1, description="CPU threads of one evaluation job (Snakemake threads)")
 
 
 class RowSpec(Strict):

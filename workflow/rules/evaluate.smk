@@ -18,7 +18,7 @@ rule evaluate:
         cfg=lambda wc: params_of("evaluate"),
     wildcard_constraints:
         model="|".join(m.replace(".", r"\.") for m in MODELS if m != "random"),
-    threads: 1
+    threads: CFG.evaluate.threads
     log:
         f"{R}/logs/evaluate/{{model}}.log",
     benchmark:

@@ -12,7 +12,7 @@ rule grpo:
     params:
         config=CONFIG,
         cfg=lambda wc: params_of("grpo", variant=wc.variant),
-    threads: 1  # tiny model: two variants side by side beat one on two threads
+    threads: CFG.grpo.threads
     resources:
         gpu=CFG.grpo.gpus,
     log:

@@ -12,7 +12,7 @@ rule sft:
     params:
         config=CONFIG,
         cfg=lambda wc: params_of("sft"),
-    threads: 2
+    threads: CFG.sft.threads
     resources:
         gpu=CFG.sft.gpus,
     log:

@@ -110,7 +110,11 @@ class Sam2Segmenter:
     embedding is cached so the objects of one turn (and the turns of one dialogue) share it.
     """
 
-    def __init__(self, model_id: str = "facebook/sam2-hiera-large", device: str | None = None) -> None:
+    def __init__(
+        self, model_id: str = "facebook/sam2-hiera-large", device: str | None = None, predictor: Any = None
+    ) -> None:
+        """``predictor``: an already built ``SAM2ImagePredictor`` instead of ``model_id``'s weights
+        (scripts/gpu_smoke.sh builds one with random weights from the package's own model config)."""
         try:
             from sam2.sam2_image_predictor import SAM2ImagePredictor
         except ImportError as err:
@@ -119,10 +123,12 @@ class Sam2Segmenter:
                 f"{model_id} are fetched from the Hugging Face hub on first use); "
                 "or set evaluate.segmenter: grabcut to run without weights"
             ) from err
-        import torch
+        if predictor is None:
+            import torch
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.predictor = SAM2ImagePredictor.from_pretrained(model_id, device=device)
+            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            predictor = SAM2ImagePredictor.from_pretrained(model_id, device=device)
+        self.predictor = predictor
         self._image_key: str | None = None
 
     def segment(self, image: np.ndarray, box: Sequence[float], point: Sequence[float] | None) -> np.ndarray:

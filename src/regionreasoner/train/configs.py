@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from trl import GRPOConfig, SFTConfig
 
 from regionreasoner.config import GRPOSection, PipelineConfig, SFTSection, TrainerCommon
 from regionreasoner.rewards.variants import RewardFunction, reward_functions
+from regionreasoner.train.launch import uses_gpus
 
 
 def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, Any]:
-    on_gpu = section.gpus > 0 and torch.cuda.is_available()
+    on_gpu = uses_gpus(section)
     return {
         "output_dir": str(output_dir),
         "max_steps": section.max_steps,

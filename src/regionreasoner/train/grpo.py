@@ -42,4 +42,4 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         "stage": "grpo", "variant": variant, "rewards": cfg.grpo.variants[variant].model_dump(),
         "init": str(model_path), "prompt_pool": cfg.grpo.prompts,
     }
-    train_and_save(trainer, processor, out_dir, metrics, card)
+    train_and_save(trainer, out_dir, metrics, card)

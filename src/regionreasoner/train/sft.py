@@ -34,4 +34,4 @@ def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, m
         processing_class=processor,
     )
     card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
-    train_and_save(trainer, processor, out_dir, metrics, card)
+    train_and_save(trainer, out_dir, metrics, card)
