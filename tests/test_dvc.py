@@ -1,11 +1,12 @@
 """DVC versions what Snakemake builds: push, wipe, pull, and nothing upstream is rebuilt.
 
 On a copy of the repository in a temporary directory (git init, dvc init, a local-directory remote),
-with the reduced config (config/test.yaml, cut to two GRPO variants) standing in for config/config.yaml
-and dvc.yaml written from it by ``regionreasoner dvc-yaml``. The whole reduced DAG is built once by Snakemake and recorded with ``dvc commit``
-(the cluster workflow: Snakemake executes, DVC records), then pushed. DVC does not keep mtimes:
-after a pull, ``snakemake --touch`` restores their order before anything is planned. Wall time: about 3-5 minutes on
-2 cores; the DAG runs once in full, plus one GRPO variant and what depends on it.
+with the reduced config (config/test.yaml, cut to two GRPO variants) standing in for
+config/config.yaml and dvc.yaml written from it by ``regionreasoner dvc-yaml``. The whole reduced
+DAG is built once by Snakemake and recorded with ``dvc commit`` (the cluster workflow: Snakemake
+executes, DVC records), then pushed. DVC does not keep mtimes: after a pull, ``snakemake --touch``
+restores their order before anything is planned. Wall time: about 3-5 minutes on 2 idle cores; the
+DAG runs once in full, plus one GRPO variant and what depends on it.
 """
 
 from __future__ import annotations

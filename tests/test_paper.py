@@ -27,7 +27,8 @@ def test_paper_pdf_shows_a_reproduced_table1_number(built_pipeline):
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     # Table 1's largest pooled AP@0.5 (a nonzero number: the random baseline's at the least)
     config = yaml.safe_load((built_pipeline / "config" / "test.yaml").read_text())
-    ap, model = max((json.loads((built_pipeline / RESULTS / "eval" / model / f"{bench}.multi.json").read_text())["ap50"], model)
+    eval_dir = built_pipeline / RESULTS / "eval"
+    ap, model = max((json.loads((eval_dir / model / f"{bench}.multi.json").read_text())["ap50"], model)
                     for model in config["report"]["table1_rows"] for bench in config["benchmarks"])
     assert ap > 0
     rows = [line for line in text.splitlines() if f"reproduced: {model}" in line]

@@ -186,7 +186,8 @@ class Pipeline:
         return {
             "desc": "The random-object baseline (chance level) beside the models' rows",
             "cmd": self.run("evaluate_random", "evaluate_random"),
-            "deps": [self.path("data"), self.path("bench"), "src/regionreasoner/evaluate", "workflow/rules/evaluate.smk"],
+            "deps": [self.path("data"), self.path("bench"), "src/regionreasoner/evaluate",
+                     "workflow/rules/evaluate.smk"],
             "params": [{self.config_file: ["seed"]}],
             "outs": [self.path("eval", RANDOM, f"{run}.predictions.jsonl") for run in self.runs()],
             "metrics": [self.path("eval", RANDOM, f"{run}.json") for run in self.runs()],
@@ -208,9 +209,11 @@ class Pipeline:
         inputs = figure_inputs(self.cfg.model_dump(), name)
         notebook = name in NOTEBOOK_FIGURE_NAMES
         # Bench records name their images, which lie under the data directory.
-        images = [self.path("data")] if any(p.startswith(self.path("bench", "")) for p in inputs) and not notebook else []
+        reads_bench = any(p.startswith(self.path("bench", "")) for p in inputs)
+        images = [self.path("data")] if reads_bench and not notebook else []
         code = (["workflow/notebooks/turns_per_round.py.ipynb"] if notebook else []) + [
-            "src/regionreasoner/report/figures.py", "src/regionreasoner/report/tables.py", "workflow/rules/report.smk"]
+            "src/regionreasoner/report/figures.py", "src/regionreasoner/report/tables.py",
+            "workflow/rules/report.smk"]
         return {
             "desc": f"{name} from the files it declares" + (", drawn by a Jupyter notebook" if notebook else ""),
             "cmd": self.run("turns_per_round_figure" if notebook else f"figure_{name}", png),
