@@ -1,4 +1,4 @@
-"""A tiny Qwen2.5-VL built locally: the embedded default's model (DESIGN.md, one code path).
+"""A tiny Qwen2.5-VL built locally: the embedded default's model (one code path with paper scale).
 
 The paper fine-tunes Qwen2.5-VL-7B-Instruct. The embedded default keeps the same architecture
 class, processor, chat template and output format but at about a million parameters with random
