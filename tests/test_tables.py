@@ -173,6 +173,7 @@ def test_training_summary_compares_first_and_last_fifth_of_steps(setup):
 
 def test_training_summary_shows_query_dependence_and_the_random_baseline(setup):
     config, reported = setup
+    config["report"]["table1_rows"]["random"] = {"label": "Random object (chance)", "reported_as": None}
     for bench, share in zip(BENCHES, (40.0, 60.0), strict=True):
         path = Path(config["results"]) / "eval" / "grpo-full" / f"{bench}.single.json"
         path.write_text(json.dumps(json.loads(path.read_text()) | {"query_dependence": {"images": 5, "share": share}}))

@@ -296,8 +296,13 @@ def _trained_models(config: dict[str, Any]) -> list[str]:
     return models + [f"grpo-{v}" for v in config["grpo"]["variants"]]
 
 
+def _training_rows(config: dict[str, Any]) -> list[str]:
+    """Trained models, then the random-object baseline where the config reports it (Table 1's rows)."""
+    return _trained_models(config) + [m for m in ("random",) if m in config["report"]["table1_rows"]]
+
+
 def _training_inputs(config: dict[str, Any]) -> list[Path]:
-    evals = [eval_path(config, m, b, mode) for m in _trained_models(config) + ["random"]
+    evals = [eval_path(config, m, b, mode) for m in _training_rows(config)
              for b in config["benchmarks"] for mode in ("multi", "single")]
     evals += [eval_path(config, m, b) for spec in config["report"].get("differences", [])
               for m in (spec["a"], spec["b"]) for b in config["benchmarks"]]
@@ -353,7 +358,7 @@ def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: 
     query dependence, beside the random-object baseline; then the configured differences with their noise."""
     header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
               "Format %", "R1 AP@0.5", "Query dep. %"]
-    rows = [_training_row(config, model, reader) for model in _trained_models(config) + ["random"]]
+    rows = [_training_row(config, model, reader) for model in _training_rows(config)]
     table = Table("", header, [(None, rows)], text_columns=1)
     differences = _difference_rows(config, reader)
     if differences:
