@@ -11,7 +11,7 @@ from regionreasoner.config import ConfigError, json_schema, load_config, stage_p
 from tests.conftest import REPO, copy_workflow, snakemake
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml", "learning.yaml"])
 def test_shipped_configs_validate(name):
     cfg = load_config(REPO / "config" / name)
     assert cfg.evaluate.models
@@ -39,6 +39,13 @@ def test_unknown_model_id_in_report_is_rejected():
     raw = _raw()
     raw["report"]["ablation_rows"]["base_only"] = "grpo-nonexistent"
     with pytest.raises(ConfigError, match=r"report\.ablation_rows\.base_only: unknown model id 'grpo-nonexistent'"):
+        validate_config(raw)
+
+
+def test_unknown_model_id_in_a_difference_is_rejected():
+    raw = _raw()
+    raw["report"]["differences"] = [{"a": "grpo-full", "b": "grpo-nonexistent", "turns": "round 1"}]
+    with pytest.raises(ConfigError, match=r"report\.differences\[0\]\.b: unknown model id 'grpo-nonexistent'"):
         validate_config(raw)
 
 

@@ -125,3 +125,20 @@ def test_decode_mask_reads_uncompressed_rle_and_polygons():
     assert decode_mask([[1, 1, 4, 1, 4, 3, 1, 3]], 4, 5).sum() > 0
     with pytest.raises(ValueError, match="does not match"):
         decode_mask(encode_mask(mask), 5, 5)
+
+
+def test_per_dialogue_outcomes_list_hits_and_citations_in_turn_order(tmp_path):
+    result = score_predictions(*write(tmp_path, PREDICTIONS))
+    assert result["per_dialogue"] == [{"hit": "100", "cited": "000"}, {"hit": "11", "cited": "00"}]
+
+
+def test_query_dependence_counts_images_whose_plain_answers_differ(tmp_path):
+    same = [{"image_id": 1, "turn": t, "boxes": [[0, 0, 4, 4]], "points": [], "mask": None} for t in range(3)]
+    same += [{"image_id": 2, "turn": t, "boxes": [[2, 2, 6, 6]], "points": [], "mask": None} for t in range(2)]
+    assert score_predictions(*write(tmp_path, same))["query_dependence"] == {"images": 2, "share": 0.0}
+    different = same[:4] + [{"image_id": 2, "turn": 1, "boxes": [[0, 0, 2, 2]], "points": [], "mask": None}]
+    assert score_predictions(*write(tmp_path, different))["query_dependence"] == {"images": 2, "share": 50.0}
+    # a turn that cites another turn's box is not asked plainly: image 2 keeps one plain turn and drops out
+    cited = json.loads(json.dumps(BENCH))
+    cited[1]["conversational_turns"][1]["context_from_turn"] = 0
+    assert score_predictions(*write(tmp_path, different, cited))["query_dependence"] == {"images": 1, "share": 0.0}

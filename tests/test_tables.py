@@ -50,7 +50,7 @@ def eval_metrics(value: float, rounds: int = 3) -> dict[str, Any]:
 def write_fixture(config: dict[str, Any]) -> None:
     """Evaluation JSONs for every model and mode, and a datasheet per benchmark."""
     results = Path(config["results"])
-    for i, model in enumerate(config["evaluate"]["models"]):
+    for i, model in enumerate(config["evaluate"]["models"] + ["random"]):
         for j, bench in enumerate(BENCHES):
             for mode in ("multi", "single"):
                 path = results / "eval" / model / f"{bench}.{mode}.json"
@@ -169,3 +169,31 @@ def test_training_summary_compares_first_and_last_fifth_of_steps(setup):
     assert cells[1:7] == ["10", "0.850", "0.050", "0.500", "8.500", "0.0"]
     # round-1 AP@0.5 of grpo-full (model index 2): (31 + 32) / 2 over the two benchmarks
     assert cells[7] == "31.5"
+
+
+def test_training_summary_shows_query_dependence_and_the_random_baseline(setup):
+    config, reported = setup
+    config["report"]["table1_rows"]["random"] = {"label": "Random object (chance)", "reported_as": None}
+    for bench, share in zip(BENCHES, (40.0, 60.0), strict=True):
+        path = Path(config["results"]) / "eval" / "grpo-full" / f"{bench}.single.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"query_dependence": {"images": 5, "share": share}}))
+    markdown, _ = build(config, "table_training", reported)
+    cells = [c.strip() for c in next(line for line in markdown.splitlines() if line.startswith("| grpo-full |"))
+             .strip("|").split("|")]
+    assert cells[8] == "50.0"
+    random = [c.strip() for c in next(line for line in markdown.splitlines() if line.startswith("| random |"))
+              .strip("|").split("|")]
+    assert random[1:6] == ["-"] * 5
+
+
+def test_training_summary_states_configured_differences_with_their_interval(setup):
+    config, reported = setup
+    config["report"]["differences"] = [{"a": "grpo-full", "b": "base", "turns": "round 1"}]
+    outcomes = {"grpo-full": [{"hit": "10", "cited": "01"}] * 20, "base": [{"hit": "00", "cited": "01"}] * 20}
+    for model, per_dialogue in outcomes.items():
+        for bench in BENCHES:
+            path = Path(config["results"]) / "eval" / model / f"{bench}.multi.json"
+            path.write_text(json.dumps(json.loads(path.read_text()) | {"per_dialogue": per_dialogue}))
+    markdown, tex = build(config, "table_training", reported)
+    assert "| grpo-full - base | round 1 | RefCOCOg | 100.0 | [100.0, 100.0] | 20 |" in markdown
+    assert "95 \\% interval" in tex

@@ -86,6 +86,11 @@ class TinyConfig(Strict):
     vision_depth: PositiveInt
     vision_hidden: PositiveInt
     vision_heads: PositiveInt
+    initializer_range: PositiveFloat = Field(
+        default=0.02,
+        description="std of the random init (text and vision); 0.02 (the library default) leaves the "
+        "tiny model's answer independent of the query (docs/benchmarks.md)",
+    )
 
 
 class ModelConfig(Strict):
@@ -228,6 +233,12 @@ class RowSpec(Strict):
     reported_as: str | None = None
 
 
+class DifferenceSpec(Strict):
+    a: str = Field(description="model id")
+    b: str = Field(description="model id subtracted from a")
+    turns: Literal["round 1", "all turns", "cited turns"]
+
+
 class ReportConfig(Strict):
     synthetic_note: str
     table1_rows: dict[str, RowSpec]
@@ -235,6 +246,10 @@ class ReportConfig(Strict):
     single_round_rows: dict[str, str]
     alpha_beta_rows: dict[str, str]
     bench_names: dict[str, str]
+    differences: list[DifferenceSpec] = Field(
+        default_factory=list,
+        description="AP@0.5 differences a - b shown in the training table with a paired bootstrap interval",
+    )
 
 
 class PipelineConfig(Strict):
@@ -277,6 +292,8 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
     named |= {f"report.table1_rows.{m}": m for m in cfg.report.table1_rows}
     for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows"):
         named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
+    for i, spec in enumerate(cfg.report.differences):
+        named |= {f"report.differences[{i}].a": spec.a, f"report.differences[{i}].b": spec.b}
     bad = [f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known]
     bad += [f"  prompt.models.{pattern}: matches no model id (known: {sorted(known)})"
             for pattern in cfg.prompt.models if not fnmatch.filter(known, pattern)]

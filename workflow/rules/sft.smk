@@ -13,6 +13,7 @@ rule sft:
         config=CONFIG,
         cfg=lambda wc: params_of("sft"),
     threads: CFG.sft.threads
+    priority: 10  # the critical path: start it before the base model's evaluation and the random baseline
     resources:
         gpu=CFG.sft.gpus,
     log:

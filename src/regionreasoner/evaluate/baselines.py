@@ -46,10 +46,15 @@ def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed
 
 
 def mean_metrics(draws: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Leaf-wise mean of metric dicts with the same keys; values equal in every draw (counts) stay as they are."""
+    """Leaf-wise mean of metric dicts with the same keys; values equal in every draw (counts) stay as they are.
+
+    Lists (per-dialogue outcomes) have no mean and are left out.
+    """
     merged: dict[str, Any] = {}
     for key, value in draws[0].items():
         values = [d[key] for d in draws]
+        if isinstance(value, list):
+            continue
         if isinstance(value, dict):
             merged[key] = mean_metrics(values)
         elif isinstance(value, float | int) and not isinstance(value, bool) and len(set(values)) > 1:

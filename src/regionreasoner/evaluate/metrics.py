@@ -193,7 +193,47 @@ def score_prediction_lines(
     result = summarize(scores)
     result["dialogues"] = len(dialogues)
     result["predicted_turns"] = len(index_of)
+    result["query_dependence"] = query_dependence(dialogues, index_of)
+    result["per_dialogue"] = turn_outcomes(dialogues, scores)
     return result
+
+
+def query_dependence(dialogues: list[dict[str, Any]], index_of: dict[tuple[int, int], dict[str, Any]]) -> dict[str, Any]:
+    """Does the answer depend on what is asked? Share of images whose plainly asked objects get different boxes.
+
+    A plain turn asks by its referring sentence alone (no cited box), as round 1 does; in the
+    single-round protocol every object of an image is asked that way. Among images with two or
+    more plain turns, ``share`` is the percentage whose first predicted boxes are not all the same
+    (a turn without a box counts as one more answer, "nothing"). A model that ignores the query
+    scores 0 whatever its accuracy; the random-object baseline shows the level of chance.
+    """
+    answers: dict[Any, list[tuple[float, ...] | None]] = {}
+    for d, dialogue in enumerate(dialogues):
+        for t, turn in enumerate(dialogue["conversational_turns"]):
+            if turn.get("context_from_turn") is None:
+                boxes = (index_of.get((d, t)) or {}).get("boxes") or []
+                answer = tuple(round(float(v), 1) for v in boxes[0]) if boxes else None
+                answers.setdefault(dialogue["image_id"], []).append(answer)
+    asked = [set(a) for a in answers.values() if len(a) >= 2]
+    share = 100.0 * sum(len(a) > 1 for a in asked) / len(asked) if asked else 0.0
+    return {"images": len(asked), "share": share}
+
+
+def turn_outcomes(dialogues: list[dict[str, Any]], scores: Sequence[TurnScore]) -> list[dict[str, str]]:
+    """Per dialogue, a hit string (``1``: box IoU > 0.5) and a cited string (``1``: the turn cites one).
+
+    Kept so that differences between two models can be bootstrapped over the same dialogues
+    (``evaluate.noise``); ``scores`` lists the turns in dialogue order, as ``score_prediction_lines``
+    makes them.
+    """
+    outcomes, position = [], 0
+    for dialogue in dialogues:
+        turns = dialogue["conversational_turns"]
+        hits = "".join("1" if s.box_iou > AP_THRESHOLD else "0" for s in scores[position:position + len(turns)])
+        cited = "".join("0" if t.get("context_from_turn") is None else "1" for t in turns)
+        outcomes.append({"hit": hits, "cited": cited})
+        position += len(turns)
+    return outcomes
 
 
 def write_and_score_run(predictions: list[dict[str, Any]], bench: Path, out_dir: Path, run: str,

@@ -1,4 +1,4 @@
-"""A tiny Qwen2.5-VL built locally: the embedded default's model (one code path with the paper scale).
+"""A tiny Qwen2.5-VL built locally: the embedded default's model (one code path with paper scale).
 
 The paper fine-tunes Qwen2.5-VL-7B-Instruct. The embedded default keeps the same architecture
 class, processor, chat template and output format but at about a million parameters with random
@@ -41,7 +41,12 @@ ANSWER_PIECES = ['[{"bbox_2d":[', '],"point_2d":[', "]}]", ']},{"bbox_2d":[', "b
 
 @dataclass(frozen=True)
 class TinyModelConfig:
-    """Sizes of the tiny model; the defaults train on a CPU in minutes (docs/benchmarks.md)."""
+    """Sizes and init of the tiny model (``model.tiny`` of the config).
+
+    ``initializer_range`` is the std of the random weights: at the library's 0.02 the tiny model
+    learns the answer format and a prior over cells but never makes its choice depend on the query
+    within CPU minutes; a larger init lets attention follow the query word (docs/benchmarks.md).
+    """
 
     image_size: int = 112
     text_hidden: int = 128
@@ -54,6 +59,7 @@ class TinyModelConfig:
     vision_depth: int = 2
     vision_hidden: int = 128
     vision_heads: int = 4
+    initializer_range: float = 0.02
     vocab_size: int = 400
 
     def __post_init__(self) -> None:
@@ -131,6 +137,7 @@ def build_model_config(sizes: TinyModelConfig, tokenizer: PreTrainedTokenizerFas
         "bos_token_id": ids("<|endoftext|>"),
         "eos_token_id": ids("<|im_end|>"),
         "pad_token_id": ids("<|endoftext|>"),
+        "initializer_range": sizes.initializer_range,
     }
     vision = {
         "depth": sizes.vision_depth,
@@ -140,6 +147,7 @@ def build_model_config(sizes: TinyModelConfig, tokenizer: PreTrainedTokenizerFas
         "out_hidden_size": sizes.text_hidden,
         "window_size": sizes.image_size,
         "fullatt_block_indexes": list(range(sizes.vision_depth)),
+        "initializer_range": sizes.initializer_range,
     }
     config = Qwen2_5_VLConfig(
         text_config=text,

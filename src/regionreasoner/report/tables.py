@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from regionreasoner import paths
+from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
 from regionreasoner.io import atomic_write_text
 
 REPORTED = Path("paper/reported_numbers.yaml")
@@ -72,22 +73,27 @@ def caption_with_note(config: dict[str, Any], caption: str) -> str:
 
 @dataclass
 class Table:
-    """Header and row groups of strings; ``text_columns`` leading columns are left-aligned."""
+    """Header and row groups of strings; ``text_columns`` leading columns are left-aligned.
+
+    A group titled in ``group_headers`` has its own header (at most as wide as ``header``).
+    """
 
     caption: str
     header: list[str]
     groups: list[tuple[str | None, list[list[str]]]] = field(default_factory=list)
     text_columns: int = 2
+    group_headers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def render_markdown(table: Table) -> str:
     """GitHub Markdown: one pipe table per row group, titled by the group."""
     lines = [f"**{table.caption}**", ""]
-    align = ["---"] * table.text_columns + ["---:"] * (len(table.header) - table.text_columns)
     for title, rows in table.groups:
+        header = table.group_headers.get(title or "", table.header)
+        align = ["---"] * table.text_columns + ["---:"] * (len(header) - table.text_columns)
         if title:
             lines += [f"*{title}*", ""]
-        lines.append("| " + " | ".join(table.header) + " |")
+        lines.append("| " + " | ".join(header) + " |")
         lines.append("| " + " | ".join(align) + " |")
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
@@ -121,7 +127,11 @@ def render_latex(table: Table, label: str) -> str:
         lines.append(r"\midrule")
         if title:
             lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{latex_escape(title)}}}}} \\")
-        lines += [" & ".join(latex_escape(cell) for cell in row) + r" \\" for row in rows]
+        if title in table.group_headers:
+            padded = table.group_headers[title] + [""] * (width - len(table.group_headers[title]))
+            lines.append(" & ".join(latex_escape(h) for h in padded) + r" \\")
+        lines += [" & ".join(latex_escape(cell) for cell in row + [""] * (width - len(row))) + r" \\"
+                  for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -301,9 +311,17 @@ def _trained_models(config: dict[str, Any]) -> list[str]:
     return models + [f"grpo-{v}" for v in config["grpo"]["variants"]]
 
 
+def _training_rows(config: dict[str, Any]) -> list[str]:
+    """Trained models, then the random-object baseline where the config reports it (Table 1's rows)."""
+    return _trained_models(config) + [m for m in ("random",) if m in config["report"]["table1_rows"]]
+
+
 def _training_inputs(config: dict[str, Any]) -> list[Path]:
-    return [p for m in _trained_models(config)
-            for p in [train_metrics_path(config, m)] + [eval_path(config, m, b) for b in config["benchmarks"]]]
+    evals = [eval_path(config, m, b, mode) for m in _training_rows(config)
+             for b in config["benchmarks"] for mode in ("multi", "single")]
+    evals += [eval_path(config, m, b) for spec in config["report"].get("differences", [])
+              for m in (spec["a"], spec["b"]) for b in config["benchmarks"]]
+    return [train_metrics_path(config, m) for m in _trained_models(config)] + evals
 
 
 def fifths(count: int) -> list[slice]:
@@ -327,22 +345,54 @@ def fifth_means(rows: list[dict[str, str]], column: str) -> tuple[float | None, 
     return sum(first) / len(first), sum(last) / len(last)
 
 
-def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
-    """Did training teach anything? Loss and GRPO reward, first vs last fifth; format rate and R1 accuracy."""
-    header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
-              "Format %", "R1 AP@0.5"]
-    rows = []
-    for model in _trained_models(config):
+def _query_dependence(config: dict[str, Any], model: str, reader: Reader) -> float | None:
+    """Mean over the benchmarks of the single-round query dependence (% of multi-object images)."""
+    shares = [reader.json(eval_path(config, model, b, "single")).get("query_dependence", {}).get("share")
+              for b in config["benchmarks"]]
+    shares = [v for v in shares if v is not None]
+    return sum(shares) / len(shares) if shares else None
+
+
+def _training_row(config: dict[str, Any], model: str, reader: Reader) -> list[str]:
+    """Steps, loss and reward fifths (none for the random baseline), format rate, R1 AP@0.5, query dependence."""
+    curve: list[dict[str, str]] = []
+    if model != "random":
         with open(reader.path(train_metrics_path(config, model)), encoding="utf-8", newline="") as handle:
             curve = list(csv.DictReader(handle))
-        evals = [reader.json(eval_path(config, model, b)) for b in config["benchmarks"]]
-        firsts = [metric(e, "ap50", 1) for e in evals]
-        r1 = [v for v in firsts if v is not None]
-        steps = max((int(float(r["step"])) for r in curve), default=0)
-        cells = [steps, *fifth_means(curve, "loss"), *fifth_means(curve, "reward"),
-                 sum(e.get("format_rate", 0.0) for e in evals) / len(evals), sum(r1) / len(r1) if r1 else None]
-        rows.append([model] + [fmt(v, 3) if i in (1, 2, 3, 4) else fmt(v) for i, v in enumerate(cells)])
-    return Table("", header, [(None, rows)], text_columns=1)
+    evals = [reader.json(eval_path(config, model, b)) for b in config["benchmarks"]]
+    firsts = [v for v in (metric(e, "ap50", 1) for e in evals) if v is not None]
+    steps = max((int(float(r["step"])) for r in curve), default=None)
+    cells = [steps, *fifth_means(curve, "loss"), *fifth_means(curve, "reward"),
+             sum(e.get("format_rate", 0.0) for e in evals) / len(evals),
+             sum(firsts) / len(firsts) if firsts else None, _query_dependence(config, model, reader)]
+    return [model] + [fmt(v, 3) if i in (1, 2, 3, 4) else fmt(v) for i, v in enumerate(cells)]
+
+
+def _difference_rows(config: dict[str, Any], reader: Reader) -> list[list[str]]:
+    """``report.differences``: AP@0.5 a - b per benchmark, paired bootstrap over dialogues (95 %)."""
+    rows = []
+    for spec in config["report"].get("differences", []):
+        for bench in config["benchmarks"]:
+            a, b = (reader.json(eval_path(config, m, bench)).get("per_dialogue", []) for m in (spec["a"], spec["b"]))
+            d = paired_difference(a, b, TURN_FILTERS[spec["turns"]])
+            rows.append([f"{spec['a']} - {spec['b']}", spec["turns"], bench_label(config, bench),
+                         fmt(d.diff), f"[{fmt(d.low)}, {fmt(d.high)}]", str(d.turns)])
+    return rows
+
+
+def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    """Did training teach anything? Loss and GRPO reward, first vs last fifth; format rate, R1 accuracy,
+    query dependence, beside the random-object baseline; then the configured differences with their noise."""
+    header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
+              "Format %", "R1 AP@0.5", "Query dep. %"]
+    rows = [_training_row(config, model, reader) for model in _training_rows(config)]
+    table = Table("", header, [(None, rows)], text_columns=1)
+    differences = _difference_rows(config, reader)
+    if differences:
+        title = "Differences in AP@0.5 (points), 95 % paired bootstrap interval over dialogues (the noise)"
+        table.groups.append((title, differences))
+        table.group_headers[title] = ["Models", "Turns", "Benchmark", "a - b", "95 % interval", "Turns counted"]
+    return table
 
 
 TABLES: dict[str, TableSpec] = {
@@ -375,7 +425,10 @@ TABLES: dict[str, TableSpec] = {
         "AP@0.5 and gIoU (%) (paper Table 11)."),
     "table_training": TableSpec(
         "Training summary (no paper counterpart): mean loss and GRPO reward over the first and last "
-        "fifth of the logged steps, share of well-formed answers and round-1 AP@0.5 on the benchmarks.",
+        "fifth of the logged steps, share of well-formed answers, round-1 AP@0.5 and query dependence "
+        "(% of multi-object images whose objects, each asked alone, get different answers) on the "
+        "benchmarks, beside the random-object baseline; configured AP@0.5 differences with a 95 % "
+        "paired bootstrap interval over dialogues.",
         _training_inputs, _training_summary),
 }
 
