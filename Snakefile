@@ -8,7 +8,7 @@ Rules are thin: each calls one `regionreasoner` subcommand; the logic lives in s
 import os
 import sys
 
-from regionreasoner.config import validate_config, write_resolved
+from regionreasoner.config import resolve_extends, validate_config, write_resolved
 
 # Jobs call the `regionreasoner` command of the environment that runs Snakemake (.venv/bin),
 # also when Snakemake was started as .venv/bin/snakemake without activating the environment.
@@ -26,8 +26,14 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# An overlay (`extends: <base file>`, config/learning.yaml) is merged over its base here, after
+# Snakemake has applied --config to the --configfile, so command-line overrides win over both files.
+SOURCE = "config (merged Snakemake configuration)"
+merged = resolve_extends(config, source=SOURCE)
+config.clear()
+config.update(merged)
 # Validate before any job starts: a bad value names its key and the run stops here.
-CFG = validate_config(config, source="config (merged Snakemake configuration)")
+CFG = validate_config(config, source=SOURCE)
 R = CFG.results
 CONFIG = str(write_resolved(config, f"{R}/config.resolved.yaml"))
 

@@ -3,7 +3,8 @@
 Snakemake reads the same YAML file as its ``config`` and DVC reads it as ``params``; the models
 below are the schema (exported to workflow/schemas/config.schema.json). A bad value fails with a
 message naming the key and what is allowed, before any rule runs.
-Paper scale is a second file (config/paper.yaml), not a code branch.
+Paper scale is a second file (config/paper.yaml), not a code branch. A file may name a base with
+``extends: <path>`` and hold only what differs (config/learning.yaml): see ``merge_overlay``.
 """
 
 from __future__ import annotations
@@ -311,8 +312,8 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> PipelineConf
     return cfg
 
 
-def load_config(path: str | Path) -> PipelineConfig:
-    """Read and validate a YAML config file."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """One YAML config file as written (an overlay's ``extends`` unresolved)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -320,7 +321,66 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise ConfigError(f"{path}: cannot read configuration ({err})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate_config(raw, str(path))
+    return raw
+
+
+EXTENDS = "extends"  # top-level key of an overlay: the path of the config it changes
+
+
+def config_chain(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, mapping)`` of a config and of every file it extends, the config itself first.
+
+    Base paths are relative to the working directory, like every other path in a config. DVC
+    reads params from the files themselves, so dvc.yaml needs the chain, not only the merge."""
+    chain = [(source, raw)]
+    while EXTENDS in chain[-1][1]:
+        name, base = chain[-1][0], chain[-1][1][EXTENDS]
+        if not isinstance(base, str):
+            raise ConfigError(f"{name}: {EXTENDS}: expected the path of a config file (got {base!r})")
+        if Path(base).resolve() in {Path(n).resolve() for n, _ in chain}:
+            raise ConfigError(f"{source}: {EXTENDS} forms a cycle: {' -> '.join([n for n, _ in chain] + [base])}")
+        if not Path(base).is_file():
+            raise ConfigError(f"{name}: {EXTENDS}: no file {base} (relative to {Path.cwd()})")
+        chain.append((base, read_config_file(base)))
+    return chain
+
+
+def _section(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:
+    """The schema model of ``model.key`` when that field is a section (a model), else None."""
+    field = model.model_fields.get(key) if model else None
+    kind = field.annotation if field else None
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def merge_overlay(base: dict[str, Any], overlay: dict[str, Any], model: type[BaseModel] = PipelineConfig) -> dict[str, Any]:
+    """``base`` with ``overlay`` written over it; neither is modified.
+
+    Sections (fields whose schema type is a model, such as ``sft`` or ``data.synth``) merge key by
+    key, so an overlay names only the settings it changes. Everything else is replaced whole:
+    values, lists, and the mappings whose keys the user names (``grpo.variants``, ``benchmarks``,
+    ``report.*_rows``, ``model.released``...), so that an overlay can drop the base's GRPO variants
+    or report rows by listing the ones it keeps. The rule follows the schema: no list to maintain."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        section = _section(model, key)
+        if section and isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = merge_overlay(base[key], value, section)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_extends(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """The full config of ``raw``: every base it extends merged under it, without ``extends``."""
+    merged: dict[str, Any] = {}
+    for _, layer in reversed(config_chain(raw, source)):
+        merged = merge_overlay(merged, {k: v for k, v in layer.items() if k != EXTENDS})
+    return merged
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read a YAML config file, resolve the files it extends, and validate the result."""
+    return validate_config(resolve_extends(read_config_file(path), str(path)), str(path))
 
 
 def json_schema() -> str:

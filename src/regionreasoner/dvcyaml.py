@@ -9,8 +9,11 @@ model that the config evaluates or that a table or figure reads, a fetch stage p
 checkpoint evaluated, and no SFT stage when nothing starts from the warm-up. Table and figure stages
 depend on exactly the files their builders declare (``table_inputs``, ``figure_inputs``), and every
 stage tracks whole config sections as params (the slices Snakemake reruns jobs on,
-``config.STAGE_SECTIONS``), so no module here lists settings one by one. After adding models, table
-rows or GRPO keys to a config, write dvc.yaml again: ``regionreasoner dvc-yaml --configfile <config>``.
+``config.STAGE_SECTIONS``), so no module here lists settings one by one. DVC reads params from the
+files themselves, so for an overlay config (``extends``) each key is tracked in every file of the
+chain that sets it: a change to a base setting the overlay overrides reruns a stage needlessly,
+never leaves one stale. After adding models, table rows or GRPO keys to a config, write dvc.yaml
+again: ``regionreasoner dvc-yaml --configfile <config>``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from typing import Any
 
 import yaml
 
-from regionreasoner.config import STAGE_SECTIONS, PipelineConfig, load_config
+from regionreasoner.config import (
+    STAGE_SECTIONS,
+    PipelineConfig,
+    config_chain,
+    read_config_file,
+    resolve_extends,
+    validate_config,
+)
 from regionreasoner.io import atomic_write_text
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
@@ -40,13 +50,26 @@ TRAIN_CODE = ["src/regionreasoner/train", "src/regionreasoner/models"]
 EVAL_MODES = ("multi", "single")
 
 
+def _sets(layer: dict[str, Any], key: str) -> bool:
+    """Whether one config file writes the dotted ``key``."""
+    node: Any = layer
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 class Pipeline:
-    """Stages of one config; paths are the config's, params are read from ``config_file``."""
+    """Stages of one config; paths are the config's, params are read from ``config_file`` and the
+    files it extends (base first)."""
 
     def __init__(self, config_file: str | Path) -> None:
         self.config_file = str(config_file)
-        self.cfg: PipelineConfig = load_config(config_file)
-        self.raw: dict[str, Any] = yaml.safe_load(Path(config_file).read_text())
+        own = read_config_file(config_file)
+        self.files: list[tuple[str, dict[str, Any]]] = config_chain(own, self.config_file)[::-1]
+        self.raw: dict[str, Any] = resolve_extends(own, self.config_file)
+        self.cfg: PipelineConfig = validate_config(self.raw, self.config_file)
         self.r = self.cfg.results
         self.sm = f"{SNAKEMAKE} --configfile {self.config_file}"
 
@@ -64,7 +87,13 @@ class Pipeline:
                 keys += [f"grpo.{k}" for k in self.raw["grpo"] if k != "variants"]
             else:
                 keys.append(key)
-        return [{self.config_file: list(dict.fromkeys(keys))}]
+        keys = list(dict.fromkeys(keys))
+        return [{name: written} for name, layer in self.files if (written := [k for k in keys if _sets(layer, k)])]
+
+    def variants_file(self) -> str:
+        """The file whose ``grpo.variants`` the GRPO stages' ``foreach`` reads (the nearest that sets
+        them: an overlay replaces the base's variants whole)."""
+        return next(name for name, layer in reversed(self.files) if _sets(layer, "grpo.variants"))
 
     def path(self, *parts: str) -> str:
         return "/".join([self.r, *parts])
@@ -130,7 +159,7 @@ class Pipeline:
             "desc": "A released checkpoint, evaluated without training",
             "cmd": self.run("fetch_released", model),
             "deps": ["src/regionreasoner/models", "workflow/rules/model.smk"],
-            "params": [{self.config_file: ["model.released"]}],
+            "params": self.params(extra=("model.released",)),
             "outs": [model],
         }}
 
@@ -188,7 +217,7 @@ class Pipeline:
             "cmd": self.run("evaluate_random", "evaluate_random"),
             "deps": [self.path("data"), self.path("bench"), "src/regionreasoner/evaluate",
                      "workflow/rules/evaluate.smk"],
-            "params": [{self.config_file: ["seed"]}],
+            "params": self.params(extra=("seed",)),
             "outs": [self.path("eval", RANDOM, f"{run}.predictions.jsonl") for run in self.runs()],
             "metrics": [self.path("eval", RANDOM, f"{run}.json") for run in self.runs()],
         }
@@ -246,8 +275,8 @@ def dvc_yaml(config_file: str | Path) -> str:
         "# edit the config and write this file again rather than editing it. See docs/cluster.md.\n"
     )
     pipeline = Pipeline(config_file)
-    # vars: the config itself, for the GRPO stages' foreach over its variants.
-    body = yaml.safe_dump({"vars": [str(config_file)], "stages": pipeline.stages()}, sort_keys=False, width=110)
+    # vars: the config file that sets the GRPO variants, for the GRPO stages' foreach over them.
+    body = yaml.safe_dump({"vars": [pipeline.variants_file()], "stages": pipeline.stages()}, sort_keys=False, width=110)
     return header + body
 
 
