@@ -1,18 +1,30 @@
-"""The config schema: every shipped config validates; a bad value names its key before any job."""
+"""The config schema: every shipped config validates; a bad value names its key before any job.
+An overlay config (``extends``) resolves to its base with the overlay's settings written over it."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
 
-from regionreasoner.config import ConfigError, json_schema, load_config, stage_params, validate_config
+from regionreasoner.config import (
+    ConfigError,
+    json_schema,
+    load_config,
+    merge_overlay,
+    read_config_file,
+    resolve_extends,
+    stage_params,
+    validate_config,
+)
 from tests.conftest import REPO, copy_workflow, snakemake
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml", "learning.yaml"])
-def test_shipped_configs_validate(name):
+def test_shipped_configs_validate(name, monkeypatch):
+    monkeypatch.chdir(REPO)  # an overlay names its base relative to the working directory
     cfg = load_config(REPO / "config" / name)
     assert cfg.evaluate.models
 
@@ -88,3 +100,77 @@ def test_show_config_prints_what_trl_receives(capsys):
     assert main(["show-config", "--configfile", str(REPO / "config" / "paper.yaml"), "--stage", "grpo", "--variant", "full"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["beta"] == 0.01 and shown["loss_type"] == "dapo"
+
+
+def test_overlay_merges_sections_and_replaces_everything_else():
+    base = _raw()
+    overlay = {
+        "results": "elsewhere",
+        "data": {"synth": {"images": 10}},
+        "sft": {"max_steps": 5},
+        "grpo": {"prompts": None, "variants": {"full": {"rewards": "full"}}},
+        "evaluate": {"models": ["base", "grpo-full"]},
+        "report": {"alpha_beta_rows": {"alpha=1.0,beta=1.0": "grpo-full"}},
+    }
+    merged = merge_overlay(base, overlay)
+    assert merged["results"] == "elsewhere"
+    assert merged["data"]["synth"] == {**base["data"]["synth"], "images": 10}  # sections: key by key
+    assert merged["sft"] == {**base["sft"], "max_steps": 5}
+    assert merged["grpo"] == {**base["grpo"], "prompts": None, "variants": {"full": {"rewards": "full"}}}
+    assert merged["evaluate"]["models"] == ["base", "grpo-full"]  # lists and named collections: whole
+    assert merged["report"] == {**base["report"], "alpha_beta_rows": {"alpha=1.0,beta=1.0": "grpo-full"}}
+    assert base == _raw()  # the base is not modified
+
+
+def _write(path, raw: dict) -> None:
+    path.write_text(yaml.safe_dump(raw))
+
+
+def test_overlay_chain_resolves_nearest_last(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "base.yaml", _raw())
+    _write(tmp_path / "middle.yaml", {"extends": "base.yaml", "seed": 1, "sft": {"max_steps": 5}})
+    _write(tmp_path / "top.yaml", {"extends": "middle.yaml", "sft": {"save_steps": 5}})
+    cfg = load_config("top.yaml")
+    assert (cfg.seed, cfg.sft.max_steps, cfg.sft.save_steps) == (1, 5, 5)
+    assert cfg.sft.learning_rate == _raw()["sft"]["learning_rate"]
+    assert "extends" not in resolve_extends(read_config_file("top.yaml"))
+
+
+def test_extends_cycle_names_the_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "a.yaml", {"extends": "b.yaml"})
+    _write(tmp_path / "b.yaml", {"extends": "a.yaml"})
+    with pytest.raises(ConfigError, match=r"a\.yaml: extends forms a cycle: a\.yaml -> b\.yaml -> a\.yaml"):
+        load_config("a.yaml")
+
+
+def test_missing_base_names_the_overlay_and_the_base(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "a.yaml", {"extends": "config/none.yaml", "seed": 1})
+    with pytest.raises(ConfigError, match=r"a\.yaml: extends: no file config/none\.yaml"):
+        load_config("a.yaml")
+
+
+def test_learning_config_is_the_default_with_its_own_changes(monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert read_config_file("config/learning.yaml")["extends"] == "config/config.yaml"
+    learning, default = load_config("config/learning.yaml"), load_config("config/config.yaml")
+    assert learning.results == "results-learning"
+    assert list(learning.grpo.variants) == ["base_only", "ref_cite", "ref_cite_consist", "full"]
+    assert list(learning.report.alpha_beta_rows.values()) == ["grpo-full"]
+    assert learning.sft.max_steps == 1600 and learning.sft.threads == default.sft.threads
+    assert learning.model == default.model and learning.rewards == default.rewards
+
+
+def test_snakemake_plans_the_learning_dag_from_the_overlay(tmp_path, monkeypatch):
+    workdir = copy_workflow(tmp_path)
+    monkeypatch.chdir(workdir)
+    # --config overrides win over the overlay (results) and over its base (seed)
+    proc = snakemake(workdir, "--configfile", "config/learning.yaml", "--config", "results=overridden", "seed=7",
+                     "-n", "--quiet", "rules", timeout=300)
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert planned["grpo"] == "4" and planned["sft"] == "1"
+    resolved = yaml.safe_load((workdir / "overridden" / "config.resolved.yaml").read_text())
+    expected = resolve_extends(read_config_file("config/learning.yaml")) | {"results": "overridden", "seed": 7}
+    assert resolved == expected

@@ -1,11 +1,14 @@
 """dvc.yaml is written from a config (``regionreasoner dvc-yaml``): the committed file is the embedded
-default's, and the paper-scale pipeline has a stage per variant and per evaluated model, no SFT."""
+default's, and the paper-scale pipeline has a stage per variant and per evaluated model, no SFT. For an
+overlay config (``extends``), params name every file of the chain that sets each key."""
 
 from __future__ import annotations
 
 import shutil
 
 import yaml
+from dvc.dependency.param import ParamsDependency
+from dvc.repo import Repo
 
 from regionreasoner.config import load_config
 from regionreasoner.dvcyaml import dvc_yaml
@@ -47,3 +50,26 @@ def test_paper_scale_pipeline_has_a_stage_per_variant_and_evaluated_model(tmp_pa
     assert {f"fetch_released@{n}" for n in cfg.model.released} <= listed
     assert {*TABLE_NAMES, *ALL_FIGURE_NAMES} <= listed
     assert "sft" not in listed and "evaluate@sft" not in listed
+
+
+def test_overlay_pipeline_tracks_params_in_every_file_that_sets_them(tmp_path):
+    work = tmp_path / "repo"
+    shutil.copytree(REPO / "config", work / "config")
+    run(["git", "init", "-q"], work)
+    run(["dvc", "init", "-q"], work)
+    run(["regionreasoner", "dvc-yaml", "--configfile", "config/learning.yaml"], work)
+    listed = set(run(["dvc", "stage", "list", "--name-only"], work).stdout.split())
+    run(["dvc", "dag", "--dot"], work)
+    assert {"grpo@full", "grpo@ref_cite"} <= listed and "grpo@a1.0_b0.5" not in listed  # the overlay's variants
+
+    written = yaml.safe_load((work / "dvc.yaml").read_text())
+    assert written["vars"] == ["config/learning.yaml"]  # the file that sets grpo.variants
+    sft_params = written["stages"]["sft"]["params"]
+    assert [list(p) for p in sft_params] == [["config/config.yaml"], ["config/learning.yaml"]]
+    assert sft_params[1]["config/learning.yaml"] == ["sft"]
+    # DVC's own check when it records a stage: every tracked key is in the file named
+    with Repo(str(work)) as repo:
+        deps = [d for stage in repo.index.stages for d in stage.deps if isinstance(d, ParamsDependency)]
+        assert {str(d) for d in deps} == {"config/config.yaml", "config/learning.yaml"}
+        for dep in deps:
+            dep.get_hash()  # raises MissingParamsError naming the key and file
