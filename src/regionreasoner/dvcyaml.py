@@ -76,7 +76,8 @@ class Pipeline:
     # ---- helpers ------------------------------------------------------------------------------
 
     def params(self, *stages: str, extra: tuple[str, ...] = ()) -> list[dict[str, list[str]]]:
-        """Whole config sections the Snakemake stages read (``STAGE_SECTIONS``), plus ``extra``.
+        """Whole config sections the Snakemake stages read (``STAGE_SECTIONS``), plus ``extra``, each
+        under every file of the config's chain that sets it.
 
         DVC cannot address keys with dots, which variant names carry (``a1.0_b0.5``), so the GRPO
         section is tracked key by key without ``variants``: each variant rides in its stage's
