@@ -85,6 +85,15 @@ def test_dry_run_of_one_table_plans_only_its_ancestors(tmp_path):
     assert not any(r.startswith(("figure_", "turns_per_round")) or r.startswith("table_table6") for r in planned)
 
 
+def test_reward_probe_scores_each_trained_model_on_the_same_heldout_turns(built_pipeline):
+    results = _results(built_pipeline)
+    summaries = {m: json.loads((results / "probe" / f"{m}.json").read_text()) for m in ("sft", "grpo-full")}
+    assert {s["prompts"] for s in summaries.values()} == {min(64, len((results / "train" / "heldout.jsonl").read_text().splitlines()))}
+    assert all(s["rewards"] == "full" and s["generations"] == 8 for s in summaries.values())
+    table = (results / "tables" / "table_training.md").read_text()
+    assert "Held-out reward" in table and f"{summaries['grpo-full']['reward']:.3f}" in table
+
+
 def test_lint_is_clean():
     proc = snakemake(Path(__file__).resolve().parents[1], "--lint")
     assert "Congratulations" in proc.stdout + proc.stderr
@@ -96,5 +105,5 @@ def test_changing_a_reward_weight_reruns_only_downstream_jobs(built_pipeline):
     (built_pipeline / "changed.yaml").write_text(yaml.safe_dump(raw))
     proc = snakemake(built_pipeline, "all", "--configfile", "changed.yaml", "-n", "--quiet", "rules")
     planned = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", proc.stdout, re.M)} - {"total", "all"}
-    assert "grpo" in planned and "evaluate" in planned
-    assert not planned & {"sft", "build_model", "build_bench", "build_train", "synth_refcocog"}
+    assert {"grpo", "evaluate", "probe"} <= planned
+    assert not planned & {"sft", "build_model", "build_bench", "build_train", "build_heldout", "synth_refcocog"}

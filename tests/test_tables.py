@@ -60,6 +60,9 @@ def write_fixture(config: dict[str, Any]) -> None:
         curve = results / "train_metrics" / f"grpo-{variant}.csv"
         curve.parent.mkdir(parents=True, exist_ok=True)
         curve.write_text("step,loss,reward\n" + "".join(f"{s},{1 - s / 10},{s - 1}\n" for s in range(1, 11)))
+        probe = results / "probe" / f"grpo-{variant}.json"
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text(json.dumps({"rewards": "full", "prompts": 64, "generations": 8, "reward": 7.25, "reward_se": 0.125}))
     for bench in BENCHES:
         sheet = results / "bench" / f"{bench}.datasheet.json"
         sheet.parent.mkdir(parents=True, exist_ok=True)
@@ -165,10 +168,11 @@ def test_training_summary_compares_first_and_last_fifth_of_steps(setup):
     markdown, _ = build(config, "table_training", reported)
     row = next(line for line in markdown.splitlines() if line.startswith("| grpo-full |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    # 10 logged steps: first fifth = steps 1-2, last fifth = steps 9-10; reward = step - 1, loss = 1 - step/10
-    assert cells[1:7] == ["10", "0.850", "0.050", "0.500", "8.500", "0.0"]
+    # 10 logged steps: first fifth = steps 1-2, last fifth = steps 9-10; reward = step - 1, loss = 1 - step/10;
+    # then the held-out probe's reward and standard error
+    assert cells[1:9] == ["10", "0.850", "0.050", "0.500", "8.500", "7.250", "0.125", "0.0"]
     # round-1 AP@0.5 of grpo-full (model index 2): (31 + 32) / 2 over the two benchmarks
-    assert cells[7] == "31.5"
+    assert cells[9] == "31.5"
 
 
 def test_training_summary_shows_query_dependence_and_the_random_baseline(setup):
@@ -180,10 +184,10 @@ def test_training_summary_shows_query_dependence_and_the_random_baseline(setup):
     markdown, _ = build(config, "table_training", reported)
     cells = [c.strip() for c in next(line for line in markdown.splitlines() if line.startswith("| grpo-full |"))
              .strip("|").split("|")]
-    assert cells[8] == "50.0"
+    assert cells[10] == "50.0"
     random = [c.strip() for c in next(line for line in markdown.splitlines() if line.startswith("| random |"))
               .strip("|").split("|")]
-    assert random[1:6] == ["-"] * 5
+    assert random[1:8] == ["-"] * 7
 
 
 def test_training_summary_states_configured_differences_with_their_interval(setup):

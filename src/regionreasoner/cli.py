@@ -173,6 +173,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_probe(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.probe import probe_model
+
+    summary = probe_model(_config(args), Path(args.model), Path(args.prompts), Path(args.out))
+    print(f"{args.model}: {summary['rewards']} reward {summary['reward']:.3f} +/- {summary['reward_se']:.3f} "
+          f"on {summary['prompts']} held-out prompts x {summary['generations']}")
+
+
 def _cited_box(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -326,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", help="model id choosing the prompt (prompt.models); default: the --model folder name")
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+
+    p = _add(sub, "probe", cmd_probe, "held-out reward probe: sampled reward of a checkpoint on fixed held-out turns")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prompts", required=True, help="held-out turns (JSONL, the build-train format)")
+    p.add_argument("--out", required=True, help="summary JSON")
 
     p = _add(sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)",
              config=False)

@@ -53,6 +53,10 @@ class BenchmarkConfig(Strict):
     split_by: str
     test_splits: list[str] = Field(min_length=1)
     train_splits: list[str] = Field(min_length=1)
+    probe_splits: list[str] = Field(
+        default=["val"], min_length=1,
+        description="held-out refer splits whose turns the reward probe samples (never trained on, never benchmarked)",
+    )
     synth_seed: int = 0
 
 
@@ -221,6 +225,15 @@ class GRPOSection(TrainerCommon):
     variants: dict[str, GRPOVariant] = Field(min_length=1)
 
 
+class ProbeConfig(Strict):
+    """The held-out reward probe (regionreasoner.evaluate.probe): GRPO's sampling, fixed held-out prompts."""
+
+    prompts: PositiveInt = Field(default=64, description="held-out turns sampled (a seeded draw; all when fewer)")
+    generations: PositiveInt = Field(default=8, description="completions sampled per prompt")
+    rewards: Literal[REWARD_VARIANTS] = Field(default="full", description="reward variant the completions are scored with")  # type: ignore[valid-type]
+    batch_size: PositiveInt = Field(default=8, description="prompts per generate call")
+
+
 class EvaluateConfig(Strict):
     segmenter: Literal["grabcut", "sam2"]
     batch_size: PositiveInt
@@ -266,6 +279,7 @@ class PipelineConfig(Strict):
     sft: SFTSection
     grpo: GRPOSection
     evaluate: EvaluateConfig
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
     report: ReportConfig
 
     def model_ids(self) -> list[str]:
@@ -412,6 +426,7 @@ STAGE_SECTIONS = {
     "sft": ("sft", "prompt", "model.frame", "seed"),
     "grpo": ("grpo.*", "rewards", "prompt", "model.frame", "seed"),
     "evaluate": ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
+    "probe": ("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt", "model.frame", "seed"),
     "report": ("report", "data.source"),
 }
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from regionreasoner import paths
 from regionreasoner.config import (
     STAGE_SECTIONS,
     PipelineConfig,
@@ -114,6 +115,11 @@ class Pipeline:
                 for p in self.report_inputs() if Path(p).is_relative_to(eval_dir)]
         return list(dict.fromkeys([*self.cfg.evaluate.models, *read]))
 
+    def probed_models(self) -> list[str]:
+        """Models whose held-out reward probe a table or figure reads (the training table's)."""
+        probe_dir = Path(self.path("probe"))
+        return list(dict.fromkeys(Path(p).stem for p in self.report_inputs() if Path(p).is_relative_to(probe_dir)))
+
     def report_inputs(self) -> list[str]:
         config = self.cfg.model_dump()
         return [p for name in TABLE_NAMES for p in table_inputs(config, name)] + [
@@ -125,7 +131,8 @@ class Pipeline:
         return {
             "desc": "Refer datasets (procedural scenes, or COCO + refer downloads at paper scale)",
             # --until/--omit-from: the jobs upstream of the dialogue builders, whatever the source.
-            "cmd": f"{self.sm} --until build_bench build_train --omit-from build_bench build_train",
+            "cmd": f"{self.sm} --until build_bench build_train build_heldout "
+                   "--omit-from build_bench build_train build_heldout",
             "deps": ["src/regionreasoner/data", "src/regionreasoner/images.py", "workflow/rules/data.smk"],
             "params": self.params("data", extra=("benchmarks",)),
             "outs": [self.path("data")],
@@ -133,9 +140,9 @@ class Pipeline:
 
     def bench(self) -> dict[str, Any]:
         return {
-            "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets and training turns",
+            "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets, training and held-out turns",
             # data's rules rerun only when their params or code change, which the data stage tracks.
-            "cmd": f"{self.sm} --until build_single merge_train",
+            "cmd": f"{self.sm} --until build_single merge_train merge_heldout",
             "deps": [self.path("data"), "workflow/rules/bench.smk", "src/regionreasoner/dialogs",
                      "src/regionreasoner/data/refer.py"],
             "params": self.params("bench", "train_data", extra=("seed",)),
@@ -212,6 +219,18 @@ class Pipeline:
             "metrics": metrics,
         }}
 
+    def probe(self, models: list[str]) -> dict[str, Any]:
+        """``probe@<model>``: the sampled reward of one checkpoint on the held-out turns."""
+        summary = paths.probe_metrics(self.r, "${item}")
+        return {"foreach": models, "do": {
+            "desc": "Held-out reward probe of one model (training table)",
+            "cmd": self.run("probe", summary),
+            "deps": [self.path("models", "${item}"), paths.heldout_turns(self.r), "src/regionreasoner/evaluate",
+                     "src/regionreasoner/rewards", "src/regionreasoner/models", "workflow/rules/evaluate.smk"],
+            "params": self.params("probe"),
+            "metrics": [summary],
+        }}
+
     def evaluate_random(self) -> dict[str, Any]:
         return {
             "desc": "The random-object baseline (chance level) beside the models' rows",
@@ -264,6 +283,9 @@ class Pipeline:
         stages["evaluate"] = self.evaluate([m for m in models if m != RANDOM])
         if RANDOM in models:
             stages["evaluate_random"] = self.evaluate_random()
+        probed = self.probed_models()
+        if probed:
+            stages["probe"] = self.probe(probed)
         stages |= {name: self.table(name) for name in TABLE_NAMES}
         stages |= {name: self.figure(name) for name in ALL_FIGURE_NAMES}
         return stages

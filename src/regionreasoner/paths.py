@@ -44,3 +44,14 @@ def eval_metrics(results: str, model: str, bench: str, mode: str = "multi") -> s
 def eval_predictions(results: str, model: str, bench: str, mode: str = "multi") -> str:
     """Per-turn predictions of ``model`` on ``bench`` in ``mode``."""
     return f"{results}/eval/{model}/{run_name(bench, mode)}.predictions.jsonl"
+
+
+def heldout_turns(results: str, bench: str | None = None) -> str:
+    """Turns of the benchmarks' ``probe_splits`` (one benchmark's, or all merged): the reward
+    probe's prompts, built like training turns and never trained on."""
+    return f"{results}/train/{bench}.heldout.jsonl" if bench else f"{results}/train/heldout.jsonl"
+
+
+def probe_metrics(results: str, model: str) -> str:
+    """Sampled reward of ``model`` on the held-out turns (``evaluate.probe``)."""
+    return f"{results}/probe/{model}.json"

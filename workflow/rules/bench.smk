@@ -109,3 +109,24 @@ rule merge_train:
         "../../envs/data.yaml"
     shell:
         "regionreasoner merge-turns {input} --out {output.turns} > {log} 2>&1"
+
+
+use rule build_train as build_heldout with:
+    output:
+        turns=paths.heldout_turns(R, "{bench}"),
+    params:
+        config=CONFIG,
+        splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].probe_splits),
+        cfg=lambda wc: params_of("train_data"),
+        seed=CFG.seed,
+    log:
+        f"{R}/logs/build_heldout/{{bench}}.log",
+
+
+use rule merge_train as merge_heldout with:
+    input:
+        [paths.heldout_turns(R, bench) for bench in BENCHES],
+    output:
+        turns=paths.heldout_turns(R),
+    log:
+        f"{R}/logs/merge_heldout.log",

@@ -50,3 +50,25 @@ rule evaluate_random:
     shell:
         "regionreasoner baseline-random --run {params.runs} --instances {params.instances} "
         "--seed {params.seed} --out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"
+
+
+rule probe:
+    """Held-out reward probe: GRPO-style samples on fixed held-out turns, scored with one reward variant."""
+    input:
+        model=lambda wc: model_dir(wc.model),
+        prompts=paths.heldout_turns(R),
+    output:
+        summary=paths.probe_metrics(R, "{model}"),
+    params:
+        config=CONFIG,
+        cfg=params_of("probe"),
+    threads: CFG.evaluate.threads
+    log:
+        f"{R}/logs/probe/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/probe/{{model}}.tsv"
+    conda:
+        "../../envs/eval.yaml"
+    shell:
+        "regionreasoner probe --config {params.config} --model {input.model} --prompts {input.prompts} "
+        "--out {output.summary} > {log} 2>&1"

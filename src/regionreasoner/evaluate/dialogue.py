@@ -32,7 +32,8 @@ from regionreasoner.runtime import limit_threads
 
 @dataclass
 class Generator:
-    """Greedy batched generation with one model (docs/method.md section 4: greedy decoding)."""
+    """Batched generation with one model: greedy for the benchmarks (docs/method.md section 4), sampled
+    for the reward probe."""
 
     model: Any
     processor: Any
@@ -50,9 +51,20 @@ class Generator:
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
 
-    @torch.no_grad()
     def answer(self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None = None) -> list[str]:
         """Greedy answers in batches of ``batch_size``; ``progress`` advances by each batch's size."""
+        return self._generate(image_paths, questions, progress, do_sample=False)
+
+    def sample(self, image_paths: Sequence[str], questions: Sequence[str], n: int, temperature: float,
+               progress: tqdm | None = None) -> list[list[str]]:
+        """``n`` completions per question drawn as GRPO draws them (temperature, no top-p/top-k cut)."""
+        texts = self._generate(image_paths, questions, progress, do_sample=True, temperature=temperature,
+                               top_p=1.0, top_k=0, num_return_sequences=n)
+        return [texts[i : i + n] for i in range(0, len(texts), n)]
+
+    @torch.no_grad()
+    def _generate(self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None,
+                  **generate_kwargs: Any) -> list[str]:
         texts = []
         for start in range(0, len(questions), self.batch_size):
             chunk = slice(start, start + self.batch_size)
@@ -62,7 +74,7 @@ class Generator:
             ]
             images = [load_frame_image(p, self.frame) for p in image_paths[chunk]]
             inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt").to(self.model.device)
-            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **generate_kwargs)
             texts += self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
             if progress is not None:
                 progress.update(len(prompts))

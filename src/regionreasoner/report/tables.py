@@ -52,6 +52,11 @@ def train_metrics_path(config: dict[str, Any], model: str) -> Path:
     return Path(paths.train_metrics(str(results_dir(config)), model))
 
 
+def probe_path(config: dict[str, Any], model: str) -> Path:
+    """Held-out reward probe of ``model`` (sft or grpo-{variant})."""
+    return Path(paths.probe_metrics(str(results_dir(config)), model))
+
+
 def datasheet_path(config: dict[str, Any], bench: str) -> Path:
     """Statistics of a built RegionDial-Bench (Table 6)."""
     return Path(paths.datasheet(str(results_dir(config)), bench))
@@ -321,7 +326,8 @@ def _training_inputs(config: dict[str, Any]) -> list[Path]:
              for b in config["benchmarks"] for mode in ("multi", "single")]
     evals += [eval_path(config, m, b) for spec in config["report"].get("differences", [])
               for m in (spec["a"], spec["b"]) for b in config["benchmarks"]]
-    return [train_metrics_path(config, m) for m in _trained_models(config)] + evals
+    trained = _trained_models(config)
+    return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
 
 
 def fifths(count: int) -> list[slice]:
@@ -354,18 +360,21 @@ def _query_dependence(config: dict[str, Any], model: str, reader: Reader) -> flo
 
 
 def _training_row(config: dict[str, Any], model: str, reader: Reader) -> list[str]:
-    """Steps, loss and reward fifths (none for the random baseline), format rate, R1 AP@0.5, query dependence."""
+    """Steps, loss and reward fifths and the held-out reward probe (none for the random baseline),
+    format rate, R1 AP@0.5, query dependence."""
     curve: list[dict[str, str]] = []
+    probe: dict[str, Any] = {}
     if model != "random":
         with open(reader.path(train_metrics_path(config, model)), encoding="utf-8", newline="") as handle:
             curve = list(csv.DictReader(handle))
+        probe = reader.json(probe_path(config, model))
     evals = [reader.json(eval_path(config, model, b)) for b in config["benchmarks"]]
     firsts = [v for v in (metric(e, "ap50", 1) for e in evals) if v is not None]
     steps = max((int(float(r["step"])) for r in curve), default=None)
-    cells = [steps, *fifth_means(curve, "loss"), *fifth_means(curve, "reward"),
-             sum(e.get("format_rate", 0.0) for e in evals) / len(evals),
-             sum(firsts) / len(firsts) if firsts else None, _query_dependence(config, model, reader)]
-    return [model] + [fmt(v, 3) if i in (1, 2, 3, 4) else fmt(v) for i, v in enumerate(cells)]
+    three_digits = [*fifth_means(curve, "loss"), *fifth_means(curve, "reward"), probe.get("reward"), probe.get("reward_se")]
+    one_digit = [sum(e.get("format_rate", 0.0) for e in evals) / len(evals),
+                 sum(firsts) / len(firsts) if firsts else None, _query_dependence(config, model, reader)]
+    return [model, fmt(steps)] + [fmt(v, 3) for v in three_digits] + [fmt(v) for v in one_digit]
 
 
 def _difference_rows(config: dict[str, Any], reader: Reader) -> list[list[str]]:
@@ -381,10 +390,11 @@ def _difference_rows(config: dict[str, Any], reader: Reader) -> list[list[str]]:
 
 
 def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
-    """Did training teach anything? Loss and GRPO reward, first vs last fifth; format rate, R1 accuracy,
-    query dependence, beside the random-object baseline; then the configured differences with their noise."""
+    """Did training teach anything? Loss and GRPO reward, first vs last fifth; the sampled reward on
+    held-out turns; format rate, R1 accuracy, query dependence, beside the random-object baseline;
+    then the configured differences with their noise."""
     header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
-              "Format %", "R1 AP@0.5", "Query dep. %"]
+              "Held-out reward", "SE", "Format %", "R1 AP@0.5", "Query dep. %"]
     rows = [_training_row(config, model, reader) for model in _training_rows(config)]
     table = Table("", header, [(None, rows)], text_columns=1)
     differences = _difference_rows(config, reader)
@@ -425,7 +435,9 @@ TABLES: dict[str, TableSpec] = {
         "AP@0.5 and gIoU (%) (paper Table 11)."),
     "table_training": TableSpec(
         "Training summary (no paper counterpart): mean loss and GRPO reward over the first and last "
-        "fifth of the logged steps, share of well-formed answers, round-1 AP@0.5 and query dependence "
+        "fifth of the logged steps; held-out reward: mean reward (probe.rewards) of completions sampled "
+        "as GRPO samples them on the same held-out turns for every model, with its standard error over "
+        "prompts; share of well-formed answers, round-1 AP@0.5 and query dependence "
         "(% of multi-object images whose objects, each asked alone, get different answers) on the "
         "benchmarks, beside the random-object baseline; configured AP@0.5 differences with a 95 % "
         "paired bootstrap interval over dialogues.",

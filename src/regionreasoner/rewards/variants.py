@@ -21,7 +21,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regionreasoner.io import atomic_write_jsonl, read_jsonl
 from regionreasoner.rewards.accuracy import (
@@ -36,6 +36,9 @@ from regionreasoner.rewards.consistency import W_LOGIC, consistency_reward
 from regionreasoner.rewards.format import format_reward, non_repeat_reward
 from regionreasoner.rewards.names import VARIANTS
 from regionreasoner.rewards.released_code import RELEASED_TERMS
+
+if TYPE_CHECKING:
+    from regionreasoner.config import RewardsConfig
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,18 @@ def reward_functions(
                                noun_lexicon=tuple(noun_lexicon or ())))
         weights.append(float(beta))
     return functions, weights
+
+
+def reward_options(rewards: RewardsConfig) -> dict[str, Any]:
+    """The config's thresholds and noun sources as ``reward_functions`` keywords, so GRPO and the
+    reward probe score a completion alike."""
+    return {
+        "iou_threshold": rewards.iou_threshold,
+        "l1_threshold": rewards.l1_threshold,
+        "point_threshold": rewards.point_threshold,
+        "spacy_model": rewards.spacy_model,
+        "noun_lexicon": rewards.noun_lexicon or None,
+    }
 
 
 def score_completions(variant: str, rows: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:

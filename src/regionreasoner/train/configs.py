@@ -13,7 +13,7 @@ from typing import Any
 from trl import GRPOConfig, SFTConfig
 
 from regionreasoner.config import GRPOSection, PipelineConfig, SFTSection, TrainerCommon
-from regionreasoner.rewards.variants import RewardFunction, reward_functions
+from regionreasoner.rewards.variants import RewardFunction, reward_functions, reward_options
 from regionreasoner.train.launch import uses_gpus
 
 
@@ -65,17 +65,7 @@ def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
 def variant_rewards(cfg: PipelineConfig, variant: str) -> tuple[list[RewardFunction], list[float]]:
     """The reward functions and weights of a GRPO variant, with the frame's accuracy thresholds."""
     spec = cfg.grpo.variants[variant]
-    r = cfg.rewards
-    return reward_functions(
-        spec.rewards,
-        spec.alpha,
-        spec.beta,
-        iou_threshold=r.iou_threshold,
-        l1_threshold=r.l1_threshold,
-        point_threshold=r.point_threshold,
-        spacy_model=r.spacy_model,
-        noun_lexicon=r.noun_lexicon or None,
-    )
+    return reward_functions(spec.rewards, spec.alpha, spec.beta, **reward_options(cfg.rewards))
 
 
 def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weights: list[float]) -> GRPOConfig:
