@@ -61,7 +61,7 @@ rule probe:
         summary=paths.probe_metrics(R, "{model}"),
     params:
         config=CONFIG,
-        cfg=params_of("probe"),
+        cfg=lambda wc: params_of("probe"),
     threads: CFG.evaluate.threads
     log:
         f"{R}/logs/probe/{{model}}.log",
