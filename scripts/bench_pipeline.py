@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import yaml
+from regionreasoner.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "--workflow-profile", "workflow/profiles/default", "--cores", "all"]
@@ -43,7 +44,8 @@ def main() -> None:
     parser.add_argument("--configfile", default="config/config.yaml")
     parser.add_argument("--keep", action="store_true", help="keep existing results (time only what is missing)")
     args = parser.parse_args()
-    results = REPO / yaml.safe_load((REPO / args.configfile).read_text())["results"]
+    os.chdir(REPO)  # config paths, `extends` included, are relative to the repository root
+    results = REPO / load_config(args.configfile).results
     if not args.keep and results.exists():
         shutil.rmtree(results)
     command = SNAKEMAKE + ["--configfile", args.configfile]

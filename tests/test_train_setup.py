@@ -112,3 +112,38 @@ def test_grpo_stage_uses_the_reward_terms_of_the_configured_variant(monkeypatch,
     assert captured["weights"] == [1.0, 1.0, 1.0, 0.25]
     grpo.run_grpo(cfg, "base_only", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv")
     assert "citation_reward" not in captured["names"]
+
+
+def _sft_learning_rates(cfg, tmp_path, steps: int) -> list[float]:
+    """Learning rate at each step of the SFT schedule that the trainer builds from ``cfg``."""
+    import torch
+    from transformers import get_scheduler
+
+    args = sft_config(cfg, tmp_path)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    scheduler = get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.warmup_steps,
+                              num_training_steps=args.max_steps, scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+    rates = []
+    for _ in range(steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_truncated_sft_schedule_follows_the_start_of_the_longer_one(tmp_path):
+    cfg = load_config(REPO / "config" / "config.yaml")
+    full = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"max_steps": 160})})
+    truncated = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"max_steps": 120, "schedule_steps": 160})})
+    assert _sft_learning_rates(truncated, tmp_path, 120) == pytest.approx(_sft_learning_rates(full, tmp_path, 120))
+    # an untruncated schedule ends at the floor: min_lr_rate x the peak rate
+    assert _sft_learning_rates(full, tmp_path, 161)[-1] == pytest.approx(cfg.sft.min_lr_rate * cfg.sft.learning_rate)
+
+
+def test_schedule_shorter_than_training_is_rejected():
+    from regionreasoner.config import ConfigError, validate_config
+
+    raw = load_config(REPO / "config" / "config.yaml").model_dump()
+    raw["sft"]["schedule_steps"] = raw["sft"]["max_steps"] - 1
+    with pytest.raises(ConfigError, match="sft: Value error, schedule_steps"):
+        validate_config(raw)

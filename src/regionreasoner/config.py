@@ -198,6 +198,22 @@ class SFTSection(TrainerCommon):
     enabled: bool
     target_style: Literal["paper", "compact"] = "paper"
     min_lr_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    schedule_steps: PositiveInt | None = Field(
+        default=None,
+        description="length of the cosine_with_min_lr schedule when training stops earlier, at max_steps "
+        "(a truncated schedule: the first max_steps steps of a schedule_steps run); null: max_steps",
+    )
+
+    @model_validator(mode="after")
+    def _truncates_a_cosine(self) -> SFTSection:
+        if self.schedule_steps is None:
+            return self
+        if self.lr_scheduler_type != "cosine_with_min_lr":
+            raise ValueError("schedule_steps needs lr_scheduler_type cosine_with_min_lr")
+        if not self.warmup_steps < self.max_steps <= self.schedule_steps:
+            raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps}), "
+                             f"and both above warmup_steps ({self.warmup_steps})")
+        return self
 
 
 class GRPOVariant(Strict):

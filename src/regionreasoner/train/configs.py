@@ -52,12 +52,19 @@ def _model_init_kwargs(cfg: PipelineConfig) -> dict[str, Any] | None:
     return {"attn_implementation": attn} if attn else None
 
 
+def _cosine_cycles(section: SFTSection) -> float:
+    """transformers' ``num_cycles`` that makes a ``max_steps`` run follow the first ``max_steps`` steps
+    of a ``schedule_steps`` cosine (0.5, half a cosine wave, when the schedule is not truncated)."""
+    total = section.schedule_steps or section.max_steps
+    return 0.5 * (section.max_steps - section.warmup_steps) / (total - section.warmup_steps)
+
+
 def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
     """SFTConfig for the warm-up: completion-only loss on the rendered four-part target."""
     section: SFTSection = cfg.sft
     kwargs = _common(section, cfg.seed, output_dir)
     if section.lr_scheduler_type == "cosine_with_min_lr":
-        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": section.min_lr_rate}
+        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": section.min_lr_rate, "num_cycles": _cosine_cycles(section)}
     return SFTConfig(**kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False,
                      model_init_kwargs=_model_init_kwargs(cfg))
 
