@@ -8,7 +8,7 @@ setup:
 run: setup
 	.venv/bin/snakemake --workflow-profile workflow/profiles/default --cores all
 
-# The same DAG with longer SFT and larger benchmarks (config/learning.yaml): shows the method learning.
+# The same DAG with longer SFT and GRPO and larger benchmarks (config/learning.yaml): shows the method learning.
 learn: setup
 	.venv/bin/snakemake --workflow-profile workflow/profiles/default --cores all --configfile config/learning.yaml
 
