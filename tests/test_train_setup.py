@@ -133,7 +133,7 @@ def _sft_learning_rates(cfg, tmp_path, steps: int) -> list[float]:
 
 def test_truncated_sft_schedule_follows_the_start_of_the_longer_one(tmp_path):
     cfg = load_config(REPO / "config" / "config.yaml")
-    full = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"max_steps": 160})})
+    full = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"max_steps": 160, "schedule_steps": None})})
     truncated = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={"max_steps": 120, "schedule_steps": 160})})
     assert _sft_learning_rates(truncated, tmp_path, 120) == pytest.approx(_sft_learning_rates(full, tmp_path, 120))
     # an untruncated schedule ends at the floor: min_lr_rate x the peak rate

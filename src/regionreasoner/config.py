@@ -210,9 +210,8 @@ class SFTSection(TrainerCommon):
             return self
         if self.lr_scheduler_type != "cosine_with_min_lr":
             raise ValueError("schedule_steps needs lr_scheduler_type cosine_with_min_lr")
-        if not self.warmup_steps < self.max_steps <= self.schedule_steps:
-            raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps}), "
-                             f"and both above warmup_steps ({self.warmup_steps})")
+        if self.schedule_steps < self.max_steps:
+            raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
         return self
 
 

@@ -56,7 +56,8 @@ def _cosine_cycles(section: SFTSection) -> float:
     """transformers' ``num_cycles`` that makes a ``max_steps`` run follow the first ``max_steps`` steps
     of a ``schedule_steps`` cosine (0.5, half a cosine wave, when the schedule is not truncated)."""
     total = section.schedule_steps or section.max_steps
-    return 0.5 * (section.max_steps - section.warmup_steps) / (total - section.warmup_steps)
+    # max(1, ...) as transformers does: a run that ends within its warm-up never reads the cosine
+    return 0.5 * max(1, section.max_steps - section.warmup_steps) / max(1, total - section.warmup_steps)
 
 
 def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
