@@ -115,10 +115,7 @@ use rule build_train as build_heldout with:
     output:
         turns=paths.heldout_turns(R, "{bench}"),
     params:
-        config=CONFIG,
         splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].probe_splits),
-        cfg=lambda wc: params_of("train_data"),
-        seed=CFG.seed,
     log:
         f"{R}/logs/build_heldout/{{bench}}.log",
 
