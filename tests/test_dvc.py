@@ -167,7 +167,8 @@ def test_reward_weight_change_reruns_only_that_variant_and_downstream(repo: Path
 
     assert changed_stages(repo) == {f"grpo@{CHANGED_VARIANT}"}
     ran = stages_run(run(["dvc", "repro"], repo, timeout=900).stdout)
-    must = {f"grpo@{CHANGED_VARIANT}", f"evaluate@grpo-{CHANGED_VARIANT}", "table_training", "fig_reward_curves"}
+    must = {f"grpo@{CHANGED_VARIANT}", f"evaluate@grpo-{CHANGED_VARIANT}", f"probe@grpo-{CHANGED_VARIANT}",
+            "table_training", "fig_reward_curves"}
     # Beyond those (the training curve changes), only tables and figures that read one of the
     # variant's files, and then only where that file's content changed; never data, bench, SFT,
     # the other variants, their evaluations or Table 6.

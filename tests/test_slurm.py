@@ -84,8 +84,10 @@ def test_reduced_dag_runs_through_slurm_with_gpu_requests(slurm_cluster: SlurmCl
     jobs = slurm_jobs(slurm_cluster, since=before)
     assert jobs and all(job["state"] == "COMPLETED" for job in jobs), jobs
     gpu_jobs = [job for job in jobs if job["partition"] == "gpu"]
-    # The profile sends SFT, every GRPO variant and every model evaluation to the GPU partition.
-    expected = int(config["sft"]["enabled"]) + len(config["grpo"]["variants"]) + len(config["evaluate"]["models"])
+    # The profile sends SFT, every GRPO variant, every model evaluation and the held-out reward probe
+    # of every trained model (the training table's) to the GPU partition.
+    trained = int(config["sft"]["enabled"]) + len(config["grpo"]["variants"])
+    expected = trained + len(config["evaluate"]["models"]) + trained
     assert len(gpu_jobs) == expected, jobs
     assert all(job["tres"].startswith("gres:gpu:") for job in gpu_jobs), gpu_jobs
 
