@@ -5,6 +5,7 @@ overlay config (``extends``), params name every file of the chain that sets each
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import yaml
 from dvc.dependency.param import ParamsDependency
@@ -32,14 +33,21 @@ def test_grpo_stages_track_every_grpo_key_but_the_variants(monkeypatch):
     assert {"rewards", "prompt", "seed"} <= set(tracked)
 
 
-def test_paper_scale_pipeline_has_a_stage_per_variant_and_evaluated_model(tmp_path):
+def dvc_pipeline(tmp_path: Path, config: str) -> tuple[Path, set[str]]:
+    """A git + DVC repository holding the configs and the dvc.yaml written for ``config``, and the
+    stage names DVC lists; ``dvc dag`` must build (no two stages share an output, no cycle)."""
     work = tmp_path / "repo"
     shutil.copytree(REPO / "config", work / "config")
     run(["git", "init", "-q"], work)
     run(["dvc", "init", "-q"], work)
-    run(["regionreasoner", "dvc-yaml", "--configfile", "config/paper.yaml"], work)
+    run(["regionreasoner", "dvc-yaml", "--configfile", config], work)
     listed = set(run(["dvc", "stage", "list", "--name-only"], work).stdout.split())
-    run(["dvc", "dag", "--dot"], work)  # the graph builds: no two stages share an output, no cycle
+    run(["dvc", "dag", "--dot"], work)
+    return work, listed
+
+
+def test_paper_scale_pipeline_has_a_stage_per_variant_and_evaluated_model(tmp_path):
+    _, listed = dvc_pipeline(tmp_path, "config/paper.yaml")
 
     cfg = load_config(REPO / "config/paper.yaml")
     report = cfg.report
@@ -53,13 +61,7 @@ def test_paper_scale_pipeline_has_a_stage_per_variant_and_evaluated_model(tmp_pa
 
 
 def test_overlay_pipeline_tracks_params_in_every_file_that_sets_them(tmp_path):
-    work = tmp_path / "repo"
-    shutil.copytree(REPO / "config", work / "config")
-    run(["git", "init", "-q"], work)
-    run(["dvc", "init", "-q"], work)
-    run(["regionreasoner", "dvc-yaml", "--configfile", "config/learning.yaml"], work)
-    listed = set(run(["dvc", "stage", "list", "--name-only"], work).stdout.split())
-    run(["dvc", "dag", "--dot"], work)
+    work, listed = dvc_pipeline(tmp_path, "config/learning.yaml")
     assert {"grpo@full", "grpo@ref_cite"} <= listed and "grpo@a1.0_b0.5" not in listed  # the overlay's variants
 
     written = yaml.safe_load((work / "dvc.yaml").read_text())
