@@ -18,6 +18,7 @@ again: ``regionreasoner dvc-yaml --configfile <config>``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +111,21 @@ class Pipeline:
 
     def evaluated_models(self) -> list[str]:
         """``evaluate.models`` and every model a table or figure reads, in first-mention order."""
-        eval_dir = Path(self.path("eval"))
-        read = [Path(p).relative_to(eval_dir).parts[0]
-                for p in self.report_inputs() if Path(p).is_relative_to(eval_dir)]
+        read = [path.parts[0] for path in self.report_inputs_under("eval")]
         return list(dict.fromkeys([*self.cfg.evaluate.models, *read]))
 
     def probed_models(self) -> list[str]:
         """Models whose held-out reward probe a table or figure reads (the training table's)."""
-        probe_dir = Path(self.path("probe"))
-        return list(dict.fromkeys(Path(p).stem for p in self.report_inputs() if Path(p).is_relative_to(probe_dir)))
+        return list(dict.fromkeys(path.stem for path in self.report_inputs_under("probe")))
 
+    def report_inputs_under(self, folder: str) -> list[Path]:
+        """The files tables and figures read under ``{results}/<folder>``, relative to it."""
+        root = Path(self.path(folder))
+        return [Path(p).relative_to(root) for p in self.report_inputs if Path(p).is_relative_to(root)]
+
+    @functools.cached_property
     def report_inputs(self) -> list[str]:
+        """Every file a table or figure declares, in declaration order (computed once per config)."""
         config = self.cfg.model_dump()
         return [p for name in TABLE_NAMES for p in table_inputs(config, name)] + [
             p for name in ALL_FIGURE_NAMES for p in figure_inputs(config, name)]
