@@ -78,3 +78,20 @@ class ScriptedGenerator:
         if progress is not None:
             progress.update(len(questions))
         return [self.script.get(q, "no idea") for q in questions]
+
+
+def assert_tag_content(text: str, tag: str) -> None:
+    """``extract_tag(text, tag)`` is the stripped text between the first ``<tag>`` and the first
+    ``</tag>`` after it, or None exactly when no ``</tag>`` follows the first ``<tag>``."""
+    from regionreasoner.rewards.parsing import extract_tag
+
+    content = extract_tag(text, tag)
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    first = text.find(opening)
+    after = text[first + len(opening):] if first >= 0 else ""
+    if content is None:
+        assert first < 0 or closing not in after, (tag, text[:200])
+        return
+    assert first >= 0 and content == content.strip() and closing not in content, (tag, content[:200])
+    body = after.lstrip()
+    assert body.startswith(content) and body[len(content):].lstrip().startswith(closing), (tag, content[:200])

@@ -155,7 +155,7 @@ class SlurmCluster:
         """The environment for clients: the default config path, no stray SLURM_* variables."""
         return {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
 
-    def start(self) -> "SlurmCluster":
+    def start(self) -> SlurmCluster:
         reason = why_unavailable()
         if reason:
             raise RuntimeError(f"cannot start the test SLURM cluster: {reason}")
@@ -247,7 +247,7 @@ class SlurmCluster:
         while self._written:
             self._written.pop().unlink(missing_ok=True)
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from regionreasoner.report.targets import ALL_FIGURE_NAMES, TABLE_NAMES
 from slurm_cluster import lean_test_config
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from regionreasoner.rewards.parsing import (
@@ -13,6 +12,7 @@ from regionreasoner.rewards.parsing import (
     extract_tag,
     parse_answer,
 )
+from tests.conftest import assert_tag_content
 
 MB = 1_000_000
 
@@ -127,6 +127,6 @@ def test_parsing_a_hostile_1mb_completion_returns_valid_results(name):
     not asserted here: timed unit tests fail on a busy CI machine."""
     text = HOSTILE_1MB[name]
     for tag in ("scene", "focus", "think", "answer"):
-        assert extract_tag(text, tag) is None or isinstance(extract_tag(text, tag), str)
+        assert_tag_content(text, tag)
     assert all(len(obj["bbox_2d"]) == 4 for obj in parse_answer(text))
     assert all(len(box) == 4 for box in cited_boxes(text))

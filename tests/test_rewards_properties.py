@@ -4,8 +4,8 @@ Each hypothesis example is a batch of BATCH completions, scored by every variant
 ``score_completions`` (the TRL functions, batched as in training); MAX_EXAMPLES * BATCH >= 10,000
 completions per variant. Generation is derandomized so a failure reproduces. The 1 MB completions
 are a fixed list scored by every variant in their own test (hypothesis cannot shrink them quickly).
-Ranges hold up to floating-point rounding (TOLERANCE): the released answer validity is a running
-sum of 1/n terms that can exceed 2 by ~1e-12 on thousands of items, exactly as the released code does.
+Ranges are the registry's (``rewards.registry.TERMS``, documented in docs/rewards.md) and hold up
+to floating-point rounding (TOLERANCE): the released answer validity is a running sum of 1/n terms that can exceed 2 by ~1e-12 on thousands of items, exactly as the released code does.
 """
 
 from __future__ import annotations
@@ -17,29 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-
-from regionreasoner.rewards import VARIANTS, parse_answer, score_completions
-from regionreasoner.rewards.parsing import cited_boxes, extract_tag
+from regionreasoner.rewards import TERMS, VARIANTS, parse_answer, score_completions
+from regionreasoner.rewards.parsing import cited_boxes
+from regionreasoner.rewards.registry import variant_total_range
+from tests.conftest import assert_tag_content
 
 BATCH = 25
 MAX_EXAMPLES = 420  # 420 * 25 = 10,500 completions per variant
 
-# Documented ranges (docs/rewards.md).
-RANGES = {
-    "format_reward": (0.0, 3.0),
-    "non_repeat_reward": (0.0, 1.0),
-    "accuracy_reward": (0.0, 3.0),
-    "citation_reward": (0.0, 2.0),
-    "consistency_reward": (0.0, 2.0),
-    "released_format_reward": (0.0, 2.3),
-    "released_answer_format_reward": (0.0, 2.0),
-    "released_citation_reward": (0.0, 2.0),
-    "released_accuracy_reward": (0.0, 3.0),
-    "released_non_repeat_reward": (0.0, 1.0),
-    "released_consistency_reward": (0.0, 2.08),
-}
+# Each variant once (an alias is the same registry entry), with its total's bound from its terms' ranges.
+VARIANT_TOTAL = {name: variant_total_range(name)[1] for name in {id(v): n for n, v in VARIANTS.items()}.values()}
 TOLERANCE = 1e-9
-VARIANT_TOTAL = {"paper": 11.0, "base_only": 7.0, "ref_cite": 9.0, "ref_cite_consist": 11.0, "released_code": 12.38}
 
 MB = 1_000_000
 HUGE = [
@@ -126,7 +114,7 @@ rows = st.builds(lambda c, p, s: {"completion": c, "problem": p, "solution": s},
 
 
 def assert_in_range(name: str, value: float) -> None:
-    low, high = RANGES[name]
+    low, high = TERMS[name].low, TERMS[name].high
     assert isinstance(value, float) and math.isfinite(value), (name, value)
     assert low - TOLERANCE <= value <= high + TOLERANCE, (name, value)
 
@@ -162,8 +150,7 @@ def test_every_variant_scores_a_1mb_completion_within_range(index):
 def test_parsers_never_raise_and_return_valid_objects(completion):
     text = completion if isinstance(completion, str) else completion[0]["content"][0]["text"]
     for tag in ("scene", "focus", "think", "answer"):
-        content = extract_tag(text, tag)
-        assert content is None or isinstance(content, str)
+        assert_tag_content(text, tag)
     for obj in parse_answer(text):
         x1, y1, x2, y2 = obj["bbox_2d"]
         assert all(math.isfinite(v) for v in obj["bbox_2d"]) and x1 < x2 and y1 < y2

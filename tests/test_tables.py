@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from regionreasoner.report.tables import TABLES, build_table, table_inputs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,15 +12,39 @@ from __future__ import annotations
 import fnmatch
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from regionreasoner.dialogs.relations import RELATIONS
-from regionreasoner.rewards.names import VARIANTS as REWARD_VARIANTS
+from regionreasoner.rewards.registry import VARIANTS as REWARD_VARIANTS
 
 RELATION_KEYS = tuple(RELATIONS)
+
+
+def _registered_variant(name: str) -> str:
+    """Checked against the reward registry when a config is validated, so a variant registered
+    after import (a new term's test) is accepted like a built-in one."""
+    if name not in REWARD_VARIANTS:
+        raise ValueError(f"unknown reward variant {name!r}; choose one of: {', '.join(map(repr, REWARD_VARIANTS))}")
+    return name
+
+
+RewardVariant = Annotated[
+    str, AfterValidator(_registered_variant), WithJsonSchema({"type": "string", "enum": list(REWARD_VARIANTS)})
+]
 
 
 class Strict(BaseModel):
@@ -216,7 +240,7 @@ class SFTSection(TrainerCommon):
 
 
 class GRPOVariant(Strict):
-    rewards: Literal[REWARD_VARIANTS]  # type: ignore[valid-type]
+    rewards: RewardVariant
     alpha: float = Field(default=1.0, ge=0.0)
     beta: float = Field(default=1.0, ge=0.0)
     sft: bool | None = Field(default=None, description="start from the SFT warm-up; null: sft.enabled")
@@ -245,7 +269,7 @@ class ProbeConfig(Strict):
 
     prompts: PositiveInt = Field(default=64, description="held-out turns sampled (a seeded draw; all when fewer)")
     generations: PositiveInt = Field(default=8, description="completions sampled per prompt")
-    rewards: Literal[REWARD_VARIANTS] = Field(default="full", description="reward variant the completions are scored with")  # type: ignore[valid-type]
+    rewards: RewardVariant = Field(default="full", description="reward variant the completions are scored with")
     batch_size: PositiveInt = Field(default=8, description="prompts per generate call")
 
 

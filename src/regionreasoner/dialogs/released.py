@@ -30,7 +30,7 @@ from pycocotools import mask as mask_utils
 
 from regionreasoner.dialogs.datasheet import describe_bench, write_datasheet
 from regionreasoner.dialogs.geometry import int_box, point_inside, segmentation_rle
-from regionreasoner.dialogs.relations import RELATIONS, REF_BOX
+from regionreasoner.dialogs.relations import REF_BOX, RELATIONS
 from regionreasoner.io import atomic_write_json
 
 PLACEHOLDER = "<box>{context_bbox}</box>"

@@ -2,7 +2,8 @@
 
 Paper terms: ``format_reward``, ``non_repeat_reward``, ``accuracy_reward`` (R_base),
 ``citation_reward`` (R_ref), ``consistency_reward`` (R_cons with the logic prior); the released
-code's terms live in ``released_code``. Variants by name: ``reward_functions`` in ``variants``.
+code's terms live in ``released_code``. Every term and variant is an entry of ``registry``;
+``reward_functions`` in ``variants`` builds a variant's functions and weights.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import importlib
 from typing import Any
 
 # Public name -> submodule. Loaded on first access (PEP 562), so that importing a light submodule
-# such as ``rewards.names`` (the config schema does) does not load spaCy and SciPy.
+# such as ``rewards.registry`` (the config schema does) does not load spaCy and SciPy.
 _EXPORTS = {
-    "VARIANTS": "names",
+    "TERMS": "registry",
+    "VARIANTS": "registry",
     "accuracy_reward": "accuracy",
     "cited_boxes": "parsing",
     "citation_reward": "citation",

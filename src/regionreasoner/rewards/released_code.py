@@ -339,23 +339,3 @@ def released_consistency_reward(completions: list[Any], **kwargs: Any) -> list[f
     """TRL reward: released consistency, in [0, 2.08]; 0 without a problem text."""
     return _per_problem(consistency_score, completions, kwargs)
 
-
-RELEASED_TERMS = (
-    released_format_reward,
-    released_answer_format_reward,
-    released_citation_reward,
-    released_accuracy_reward,
-    released_non_repeat_reward,
-    released_consistency_reward,
-)
-"""In the released summation order: ((tags + validity) + citation) + accuracy + non_repeat + consistency."""
-
-
-def released_total(completion: Any, solution: Any, problem: str | None) -> float:
-    """The released ``region_reasoner_compute_score`` of one completion."""
-    text = completion_text(completion)
-    total = 0.0
-    for term in (tags_score(text, problem), answer_validity_score(text), citation_score(text, problem),
-                 accuracy_score(text, solution), non_repeat_score(text), consistency_score(text, problem)):
-        total += term
-    return total

@@ -15,9 +15,9 @@ from regionreasoner.config import PipelineConfig
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import training_prompt
 from regionreasoner.rewards.nouns import require_spacy_model
+from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
-from regionreasoner.runtime import limit_threads
 from regionreasoner.train.runner import train_and_save, work_dir_for
 
 

@@ -15,9 +15,9 @@ from trl import SFTTrainer
 from regionreasoner.config import PipelineConfig
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig
+from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import sft_config
 from regionreasoner.train.data import sft_dataset
-from regionreasoner.runtime import limit_threads
 from regionreasoner.train.runner import train_and_save, work_dir_for
 
 
