@@ -53,7 +53,7 @@ def two_ranks(built_pipeline, tmp_path_factory) -> Path:
 
 def _train_command(stage: str, model: str, out: str) -> list[str]:
     variant = ["--variant", "full"] if stage == "grpo" else []
-    return [str(VENV_BIN / "regionreasoner"), stage, "--config", "ranks.yaml", *variant,
+    return [str(VENV_BIN / "regionreasoner"), stage, "--configfile", "ranks.yaml", *variant,
             "--model", f"{R}/models/{model}", "--train", f"{R}/train/turns.jsonl",
             "--out", f"{R}/models/{out}", "--metrics", f"{R}/train_metrics/{out}.csv"]
 
@@ -181,7 +181,7 @@ def _held(port: int):
 
 def test_two_launches_on_one_node_get_different_ports():
     section = DEFAULT.sft.model_copy(update={"cpu_processes": 2})
-    argv = ["regionreasoner", "sft", "--config", "c.yaml"]
+    argv = ["regionreasoner", "sft", "--configfile", "c.yaml"]
     first = _port(launch_command(argv, section, {}, on_gpu=False))
     with _held(first):
         assert _port(launch_command(argv, section, {}, on_gpu=False)) != first

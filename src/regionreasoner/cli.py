@@ -18,12 +18,12 @@ from regionreasoner.config import ConfigError, PipelineConfig, load_config
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
-    return load_config(args.config)
+    return load_config(args.configfile)
 
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
     _config(args)
-    print(f"{args.config}: valid")
+    print(f"{args.configfile}: valid")
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -246,7 +246,7 @@ def cmd_dvc_yaml(args: argparse.Namespace) -> None:
 def _add(sub, name: str, handler: Callable, help: str, config: bool = True) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help)
     if config:
-        parser.add_argument("--config", default="config/config.yaml", help="pipeline config (YAML)")
+        parser.add_argument("--configfile", default="config/config.yaml", help="pipeline config (YAML)")
     parser.set_defaults(handler=handler)
     return parser
 
@@ -324,8 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "grpo":
             p.add_argument("--variant", required=True)
 
-    p = _add(sub, "show-config", cmd_show_config, "print the resolved TRL trainer config", config=False)
-    p.add_argument("--configfile", default="config/config.yaml")
+    p = _add(sub, "show-config", cmd_show_config, "print the resolved TRL trainer config")
     p.add_argument("--stage", choices=["sft", "grpo"], required=True)
     p.add_argument("--variant")
 
@@ -340,9 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="held-out turns (JSONL, the build-train format)")
     p.add_argument("--out", required=True, help="summary JSON")
 
-    p = _add(sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)",
-             config=False)
-    p.add_argument("--configfile", default="config/config.yaml")
+    p = _add(sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)")
     p.add_argument("--model", required=True, help="model id, e.g. released-regionreasoner")
     p.add_argument("--question", required=True, help="the turn's question as the bench holds it")
     p.add_argument("--cited-box", help="x1,y1,x2,y2 written into the question's cited-box placeholder")
@@ -373,8 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
 
-    p = _add(sub, "dvc-yaml", cmd_dvc_yaml, "write the DVC pipeline (dvc.yaml) of a config", config=False)
-    p.add_argument("--configfile", default="config/config.yaml", help="pipeline config the stages run and track")
+    p = _add(sub, "dvc-yaml", cmd_dvc_yaml, "write the DVC pipeline (dvc.yaml) of a config")
     p.add_argument("--out", default="dvc.yaml")
     return parser
 

@@ -56,7 +56,7 @@ else:
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner build-bench --config {params.config} --name {wildcards.bench} --refs '{input.refs}' "
+            "regionreasoner build-bench --configfile {params.config} --name {wildcards.bench} --refs '{input.refs}' "
             "--instances {input.instances} --captions {input.captions} --images {input.images} "
             "--splits {params.splits} --seed {params.seed} --out {output.bench} "
             "--datasheet {output.datasheet} > {log} 2>&1"
@@ -92,7 +92,7 @@ rule build_train:
     conda:
         "../../envs/data.yaml"
     shell:
-        "regionreasoner build-train --config {params.config} --refs '{input.refs}' --instances {input.instances} "
+        "regionreasoner build-train --configfile {params.config} --refs '{input.refs}' --instances {input.instances} "
         "--captions {input.captions} --images {input.images} --splits {params.splits} "
         "--seed {params.seed} --out {output.turns} > {log} 2>&1"
 

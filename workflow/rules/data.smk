@@ -25,7 +25,7 @@ for bench_name, bench_cfg in CFG.benchmarks.items() if CFG.data.source == "synth
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner synth --config {params.config} --out $(dirname {output.instances}) "
+            "regionreasoner synth --configfile {params.config} --out $(dirname {output.instances}) "
             "--seed {params.seed} --split-by {params.split_by} > {log} 2>&1"
 
 
@@ -46,4 +46,4 @@ if CFG.data.source == "download":
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner download --config {params.config} --out {params.raw} > {log} 2>&1"
+            "regionreasoner download --configfile {params.config} --out {params.raw} > {log} 2>&1"

@@ -26,7 +26,7 @@ rule evaluate:
     conda:
         "../../envs/eval.yaml"
     shell:
-        "regionreasoner evaluate --config {params.config} --model {input.model} --model-id {wildcards.model} "
+        "regionreasoner evaluate --configfile {params.config} --model {input.model} --model-id {wildcards.model} "
         "--run {params.runs} "
         "--out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"
 
@@ -70,5 +70,5 @@ rule probe:
     conda:
         "../../envs/eval.yaml"
     shell:
-        "regionreasoner probe --config {params.config} --model {input.model} --prompts {input.prompts} "
+        "regionreasoner probe --configfile {params.config} --model {input.model} --prompts {input.prompts} "
         "--out {output.summary} > {log} 2>&1"

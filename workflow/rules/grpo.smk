@@ -22,5 +22,5 @@ rule grpo:
     conda:
         "../../envs/train.yaml"
     shell:
-        "regionreasoner grpo --config {params.config} --variant {wildcards.variant} --model {input.model} "
+        "regionreasoner grpo --configfile {params.config} --variant {wildcards.variant} --model {input.model} "
         "--train {input.train} --out {output.model} --metrics {output.metrics} > {log} 2>&1"

@@ -16,7 +16,7 @@ if CFG.model.base == "tiny":
         conda:
             "../../envs/train.yaml"
         shell:
-            "regionreasoner build-model --config {params.config} --turns {input.turns} --out {output.model} > {log} 2>&1"
+            "regionreasoner build-model --configfile {params.config} --turns {input.turns} --out {output.model} > {log} 2>&1"
 
 else:
 

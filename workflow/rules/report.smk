@@ -23,7 +23,7 @@ for table_name in TABLE_NAMES:
         conda:
             "../../envs/report.yaml"
         shell:
-            "regionreasoner table --config {params.config} --name {params.name} "
+            "regionreasoner table --configfile {params.config} --name {params.name} "
             "--out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
@@ -47,7 +47,7 @@ for figure_name in FIGURE_NAMES:
         conda:
             "../../envs/report.yaml"
         shell:
-            "regionreasoner figure --config {params.config} --name {params.name} --out {output.png} > {log} 2>&1"
+            "regionreasoner figure --configfile {params.config} --name {params.name} --out {output.png} > {log} 2>&1"
 
 
 rule turns_per_round_figure:

@@ -23,5 +23,5 @@ rule sft:
     conda:
         "../../envs/train.yaml"
     shell:
-        "regionreasoner sft --config {params.config} --model {input.model} --train {input.train} "
+        "regionreasoner sft --configfile {params.config} --model {input.model} --train {input.train} "
         "--out {output.model} --metrics {output.metrics} > {log} 2>&1"
