@@ -9,6 +9,7 @@ import os
 import sys
 
 from regionreasoner.config import resolve_extends, validate_config, write_resolved
+from regionreasoner.stages import check_rules
 
 # Jobs call the `regionreasoner` command of the environment that runs Snakemake (.venv/bin),
 # also when Snakemake was started as .venv/bin/snakemake without activating the environment.
@@ -57,3 +58,7 @@ rule all:
         TABLES_MD,
         TABLES_TEX,
         FIGURES,
+
+
+# Every rule belongs to a stage of src/regionreasoner/stages.py (its config slice, its DVC stage).
+check_rules(rule.name for rule in workflow.rules)

@@ -30,6 +30,7 @@ from pydantic import (
 
 from regionreasoner.dialogs.relations import RELATIONS
 from regionreasoner.rewards.registry import VARIANTS as REWARD_VARIANTS
+from regionreasoner.stages import STAGES
 
 RELATION_KEYS = tuple(RELATIONS)
 
@@ -457,19 +458,6 @@ def write_resolved(raw: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-STAGE_SECTIONS = {
-    "data": ("data", "seed"),
-    "bench": ("bench", "benchmarks"),
-    "train_data": ("train_data", "bench", "benchmarks", "model.frame"),
-    "model": ("model", "prompt", "seed"),
-    "sft": ("sft", "prompt", "model.frame", "seed"),
-    "grpo": ("grpo.*", "rewards", "prompt", "model.frame", "seed"),
-    "evaluate": ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
-    "probe": ("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt", "model.frame", "seed"),
-    "report": ("report", "data.source"),
-}
-
-
 def stage_params(raw: dict[str, Any], stage: str, variant: str | None = None) -> str:
     """The config slice a stage depends on, as canonical JSON.
 
@@ -477,7 +465,7 @@ def stage_params(raw: dict[str, Any], stage: str, variant: str | None = None) ->
     changing a reward weight reruns GRPO, evaluation and tables, but not data or SFT.
     """
     picked: dict[str, Any] = {}
-    for key in STAGE_SECTIONS[stage]:
+    for key in STAGES[stage].keys:
         if key == "grpo.*":
             grpo = {k: v for k, v in raw["grpo"].items() if k != "variants"}
             grpo["variant"] = raw["grpo"]["variants"][variant] if variant else None

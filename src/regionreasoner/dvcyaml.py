@@ -9,7 +9,7 @@ model that the config evaluates or that a table or figure reads, a fetch stage p
 checkpoint evaluated, and no SFT stage when nothing starts from the warm-up. Table and figure stages
 depend on exactly the files their builders declare (``table_inputs``, ``figure_inputs``), and every
 stage tracks whole config sections as params (the slices Snakemake reruns jobs on,
-``config.STAGE_SECTIONS``), so no module here lists settings one by one. DVC reads params from the
+``stages.STAGES``), so no module here lists settings or rules one by one. DVC reads params from the
 files themselves, so for an overlay config (``extends``) each key is tracked in every file of the
 chain that sets it: a change to a base setting the overlay overrides reruns a stage needlessly,
 never leaves one stale. After adding models, table rows or GRPO keys to a config, write dvc.yaml
@@ -26,7 +26,6 @@ import yaml
 
 from regionreasoner import paths
 from regionreasoner.config import (
-    STAGE_SECTIONS,
     PipelineConfig,
     config_chain,
     read_config_file,
@@ -34,6 +33,7 @@ from regionreasoner.config import (
     validate_config,
 )
 from regionreasoner.io import atomic_write_text
+from regionreasoner.stages import STAGES, rules_of
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import (
@@ -50,6 +50,8 @@ SNAKEMAKE = "snakemake --workflow-profile workflow/profiles/default"
 RANDOM = "random"  # the random-object baseline's model id (rule evaluate_random)
 TRAIN_CODE = ["src/regionreasoner/train", "src/regionreasoner/models"]
 EVAL_MODES = ("multi", "single")
+# The rules of the DVC bench stage: test dialogues and training turns (stages.STAGES).
+DIALOGUE_RULES = " ".join(rules_of("bench", "train_data"))
 
 
 def _sets(layer: dict[str, Any], key: str) -> bool:
@@ -78,14 +80,14 @@ class Pipeline:
     # ---- helpers ------------------------------------------------------------------------------
 
     def params(self, *stages: str, extra: tuple[str, ...] = ()) -> list[dict[str, list[str]]]:
-        """Whole config sections the Snakemake stages read (``STAGE_SECTIONS``), plus ``extra``, each
+        """Whole config sections the Snakemake stages read (``STAGES``), plus ``extra``, each
         under every file of the config's chain that sets it.
 
         DVC cannot address keys with dots, which variant names carry (``a1.0_b0.5``), so the GRPO
         section is tracked key by key without ``variants``: each variant rides in its stage's
         command instead (see ``grpo``)."""
         keys: list[str] = []
-        for key in [k for stage in stages for k in STAGE_SECTIONS[stage]] + list(extra):
+        for key in [k for stage in stages for k in STAGES[stage].keys] + list(extra):
             if key == "grpo.*":
                 keys += [f"grpo.{k}" for k in self.raw["grpo"] if k != "variants"]
             else:
@@ -136,8 +138,7 @@ class Pipeline:
         return {
             "desc": "Refer datasets (procedural scenes, or COCO + refer downloads at paper scale)",
             # --until/--omit-from: the jobs upstream of the dialogue builders, whatever the source.
-            "cmd": f"{self.sm} --until build_bench build_train build_heldout "
-                   "--omit-from build_bench build_train build_heldout",
+            "cmd": f"{self.sm} --until {DIALOGUE_RULES} --omit-from {DIALOGUE_RULES}",
             "deps": ["src/regionreasoner/data", "src/regionreasoner/images.py", "workflow/rules/data.smk"],
             "params": self.params("data", extra=("benchmarks",)),
             "outs": [self.path("data")],
@@ -147,7 +148,7 @@ class Pipeline:
         return {
             "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets, training and held-out turns",
             # data's rules rerun only when their params or code change, which the data stage tracks.
-            "cmd": f"{self.sm} --until build_single merge_train merge_heldout",
+            "cmd": f"{self.sm} --until {DIALOGUE_RULES}",
             "deps": [self.path("data"), "workflow/rules/bench.smk", "src/regionreasoner/dialogs",
                      "src/regionreasoner/data/refer.py"],
             "params": self.params("bench", "train_data", extra=("seed",)),

@@ -1,0 +1,57 @@
+"""The pipeline's steps: which config keys each depends on and which Snakemake rules run it.
+
+One table, read by the rules (each rule's ``params`` is its stage's config slice,
+``config.stage_params``; the Snakefile checks that every rule belongs to a stage), by the DVC
+generator (params per stage and the ``--until``/``--omit-from`` rule lists, dvcyaml.py) and by the
+config. A new rule is one entry here; a rule missing from the table stops the workflow at parse time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    """``keys``: dotted config keys (``grpo.*``: the GRPO section with one variant); ``rules``: rule
+    names or ``fnmatch`` patterns (rules generated per benchmark, table or figure)."""
+
+    keys: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+STAGES: dict[str, Stage] = {
+    "data": Stage(("data", "seed"), ("synth_*", "download", "fetch_released_bench")),
+    "bench": Stage(("bench", "benchmarks"), ("build_bench", "build_single")),
+    "train_data": Stage(("train_data", "bench", "benchmarks", "model.frame"),
+                        ("build_train", "merge_train", "build_heldout", "merge_heldout")),
+    "model": Stage(("model", "prompt", "seed"), ("build_model", "prepare_model", "fetch_released")),
+    "sft": Stage(("sft", "prompt", "model.frame", "seed"), ("sft",)),
+    "grpo": Stage(("grpo.*", "rewards", "prompt", "model.frame", "seed"), ("grpo",)),
+    "evaluate": Stage(("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
+                      ("evaluate", "evaluate_random")),
+    "probe": Stage(("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt", "model.frame",
+                    "seed"), ("probe",)),
+    "report": Stage(("report", "data.source"), ("table_*", "figure_*", "turns_per_round_figure", "paper_pdf", "all")),
+}
+
+
+def stage_of(rule: str) -> str:
+    """The stage whose ``rules`` name ``rule``; ValueError when none does."""
+    for name, stage in STAGES.items():
+        if any(fnmatch.fnmatchcase(rule, pattern) for pattern in stage.rules):
+            return name
+    raise ValueError(f"rule {rule!r} belongs to no stage: add it to STAGES in src/regionreasoner/stages.py")
+
+
+def check_rules(rules: Iterable[str]) -> None:
+    """Every rule of the workflow has a stage (called by the Snakefile after the rules are read)."""
+    for rule in rules:
+        stage_of(rule)
+
+
+def rules_of(*stages: str) -> list[str]:
+    """The plain rule names of ``stages`` (patterns left out), in table order."""
+    return [rule for name in stages for rule in STAGES[name].rules if not any(c in rule for c in "*?[")]
