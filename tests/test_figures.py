@@ -22,7 +22,8 @@ from regionreasoner.report.figures import (
     read_curves,
 )
 from regionreasoner.report.tables import fifth_means
-from test_tables import REPO, make_config, write_fixture
+from tests.conftest import REPO
+from tests.test_tables import make_config, validated, write_fixture
 
 
 def write_training_fixture(config: dict[str, Any]) -> None:
@@ -54,7 +55,7 @@ def write_dialogue_fixture(config: dict[str, Any]) -> None:
     ]
     (results / "bench").mkdir(parents=True, exist_ok=True)
     (results / "bench" / "refcocoplus.json").write_text(json.dumps(bench))
-    model, bench_name = qualitative_choice(config)
+    model, bench_name = qualitative_choice(validated(config))
     lines = [{"image_id": 2, "turn": 0, "boxes": [[30, 30, 58, 58]], "points": [[44, 44]], "mask": None}]
     (results / "eval" / model / f"{bench_name}.multi.predictions.jsonl").write_text(
         "".join(json.dumps(line) + "\n" for line in lines))
@@ -75,11 +76,11 @@ def setup(tmp_path: Path) -> tuple[dict[str, Any], Path]:
 def test_figure_writes_png_and_pdf_with_identical_bytes_on_rebuild(setup, name):
     config, reported = setup
     out = Path(config["results"]) / "figures" / f"{name}.png"
-    build_figure(config, name, out, reported=reported)
+    build_figure(validated(config), name, out, reported=reported)
     first = out.read_bytes(), out.with_suffix(".pdf").read_bytes()
     assert first[0].startswith(b"\x89PNG") and first[1].startswith(b"%PDF")
     assert b"CreationDate" not in first[1]
-    build_figure(config, name, out, reported=reported)
+    build_figure(validated(config), name, out, reported=reported)
     assert (out.read_bytes(), out.with_suffix(".pdf").read_bytes()) == first
     assert sorted(p.name for p in out.parent.iterdir()) == [f"{name}.pdf", f"{name}.png"]  # no temp files left
 
@@ -87,11 +88,11 @@ def test_figure_writes_png_and_pdf_with_identical_bytes_on_rebuild(setup, name):
 def test_figure_inputs_name_the_files_each_figure_reads(setup):
     config, reported = setup
     results = Path(config["results"])
-    assert figure_inputs(config, "fig_reward_curves", reported) == [
+    assert figure_inputs(validated(config), "fig_reward_curves", reported) == [
         str(results / "train_metrics" / f"grpo-{v}.csv") for v in config["grpo"]["variants"]]
-    assert figure_inputs(config, "fig_qualitative", reported) == [
+    assert figure_inputs(validated(config), "fig_qualitative", reported) == [
         str(results / "eval" / "grpo-full" / "refcocoplus.multi.predictions.jsonl"), str(results / "bench" / "refcocoplus.json")]
-    assert figure_inputs(config, "fig_turns_per_round", reported)[-1] == str(reported)
+    assert figure_inputs(validated(config), "fig_turns_per_round", reported)[-1] == str(reported)
 
 
 def test_reward_curves_keep_only_logged_mean_terms(setup):
@@ -117,7 +118,7 @@ def test_fifth_segments_match_the_training_table_fifths():
 
 def test_notebook_draws_turns_per_round_from_snakemake_inputs(setup):
     config, reported = setup
-    inputs = figure_inputs(config, "fig_turns_per_round", reported)
+    inputs = figure_inputs(validated(config), "fig_turns_per_round", reported)
     assert sorted(datasheets_from_inputs(inputs)) == ["refcocog", "refcocoplus"]
     out = Path(config["results"]) / "figures" / "fig_turns_per_round.png"
     notebook = json.loads((REPO / "workflow" / "notebooks" / "turns_per_round.py.ipynb").read_text())

@@ -8,25 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from regionreasoner.config import PipelineConfig, validate_config
 from regionreasoner.report.tables import TABLES, build_table, table_inputs
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("refcocoplus", "refcocog")
 
 
 def make_config(results: Path, source: str = "synth") -> dict[str, Any]:
-    """A small config with the keys of config/config.yaml that the report reads."""
-    return {
-        "seed": 42,
-        "results": str(results),
-        "data": {"source": source},
-        "benchmarks": {b: {"dataset": b} for b in BENCHES},
-        "bench": {"max_rounds": 7},
-        "sft": {"enabled": False},
-        "grpo": {"variants": {"base_only": {"rewards": "base_only"}, "full": {"rewards": "full"},
-                              "a1.0_b0.5": {"rewards": "full", "alpha": 1.0, "beta": 0.5}}},
-        "evaluate": {"segmenter": "grabcut", "models": ["base", "grpo-base_only", "grpo-full", "grpo-a1.0_b0.5"]},
+    """config/config.yaml with a small report section, its results under ``results`` (a raw mapping
+    the tests edit; ``validated`` turns it into what the report builders take)."""
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    raw["results"] = str(results)
+    raw["data"]["source"] = source
+    raw["sft"]["enabled"] = False
+    raw["grpo"]["variants"] = {"base_only": {"rewards": "base_only"}, "full": {"rewards": "full"},
+                               "a1.0_b0.5": {"rewards": "full", "alpha": 1.0, "beta": 0.5}}
+    raw["evaluate"]["models"] = ["base", "grpo-base_only", "grpo-full", "grpo-a1.0_b0.5"]
+    return raw | {
         "report": {
             "synthetic_note": "Synthetic scenes and a tiny model.",
             "table1_rows": {
@@ -39,6 +40,10 @@ def make_config(results: Path, source: str = "synth") -> dict[str, Any]:
             "bench_names": {"refcocoplus": "RefCOCO+", "refcocog": "RefCOCOg"},
         },
     }
+
+
+def validated(raw: dict[str, Any]) -> PipelineConfig:
+    return validate_config(raw, "test config")
 
 
 def eval_metrics(value: float, rounds: int = 3) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def setup(tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 def build(config: dict[str, Any], name: str, reported: Path) -> tuple[str, str]:
     out = Path(config["results"]) / "tables"
-    build_table(config, name, out / f"{name}.md", out / f"{name}.tex", reported=reported)
+    build_table(validated(config), name, out / f"{name}.md", out / f"{name}.tex", reported=reported)
     return (out / f"{name}.md").read_text(), (out / f"{name}.tex").read_text()
 
 
@@ -144,8 +149,8 @@ def test_every_table_is_deterministic_and_reads_only_its_inputs(setup, tmp_path)
     for name in TABLES:
         first = build(config, name, reported)
         assert build(config, name, reported) == first
-        assert str(reported) in table_inputs(config, name, reported)
-    inputs = table_inputs(config, "table1_detection", reported)
+        assert str(reported) in table_inputs(validated(config), name, reported)
+    inputs = table_inputs(validated(config), "table1_detection", reported)
     assert sorted(inputs[:-1]) == sorted(
         str(Path(config["results"]) / "eval" / m / f"{b}.multi.json") for m in ("base", "grpo-full") for b in BENCHES)
 

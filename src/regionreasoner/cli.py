@@ -228,13 +228,13 @@ def cmd_reward(args: argparse.Namespace) -> None:
 def cmd_table(args: argparse.Namespace) -> None:
     from regionreasoner.report.tables import build_table
 
-    build_table(_config(args).model_dump(), args.name, Path(args.out_md), Path(args.out_tex))
+    build_table(_config(args), args.name, Path(args.out_md), Path(args.out_tex))
 
 
 def cmd_figure(args: argparse.Namespace) -> None:
     from regionreasoner.report.figures import build_figure
 
-    build_figure(_config(args).model_dump(), args.name, Path(args.out))
+    build_figure(_config(args), args.name, Path(args.out))
 
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> None:

@@ -128,9 +128,8 @@ class Pipeline:
     @functools.cached_property
     def report_inputs(self) -> list[str]:
         """Every file a table or figure declares, in declaration order (computed once per config)."""
-        config = self.cfg.model_dump()
-        return [p for name in TABLE_NAMES for p in table_inputs(config, name)] + [
-            p for name in ALL_FIGURE_NAMES for p in figure_inputs(config, name)]
+        return [p for name in TABLE_NAMES for p in table_inputs(self.cfg, name)] + [
+            p for name in ALL_FIGURE_NAMES for p in figure_inputs(self.cfg, name)]
 
     # ---- stages -------------------------------------------------------------------------------
 
@@ -249,19 +248,19 @@ class Pipeline:
         }
 
     def table(self, name: str) -> dict[str, Any]:
-        outs = [str(p) for p in table_files(self.cfg.model_dump(), name)]
+        outs = [str(p) for p in table_files(self.cfg, name)]
         return {
             "desc": f"{name} from the files it declares, beside the reported numbers",
             "cmd": self.run(f"table_{name}", *outs),
-            "deps": [*table_inputs(self.cfg.model_dump(), name), "src/regionreasoner/report/tables.py",
+            "deps": [*table_inputs(self.cfg, name), "src/regionreasoner/report/tables.py",
                      "workflow/rules/report.smk"],
             "params": self.params("report"),
             "outs": outs,
         }
 
     def figure(self, name: str) -> dict[str, Any]:
-        png, pdf = (str(p) for p in figure_files(self.cfg.model_dump(), name))
-        inputs = figure_inputs(self.cfg.model_dump(), name)
+        png, pdf = (str(p) for p in figure_files(self.cfg, name))
+        inputs = figure_inputs(self.cfg, name)
         notebook = name in NOTEBOOK_FIGURE_NAMES
         # Bench records name their images, which lie under the data directory.
         reads_bench = any(p.startswith(self.path("bench", "")) for p in inputs)

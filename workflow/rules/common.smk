@@ -17,11 +17,11 @@ from regionreasoner.report.targets import (
 
 BENCHES = list(CFG.benchmarks)
 MODELS = CFG.model_ids()
-TABLES_MD = [str(table_files(config, name)[0]) for name in TABLE_NAMES]
-TABLES_TEX = [str(table_files(config, name)[1]) for name in TABLE_NAMES]
-FIGURES = [str(figure_files(config, name)[0]) for name in ALL_FIGURE_NAMES]
-FIGURES_PDF = [str(figure_files(config, name)[1]) for name in ALL_FIGURE_NAMES]
-PAPER_PDF = str(paper_pdf(config))
+TABLES_MD = [str(table_files(CFG, name)[0]) for name in TABLE_NAMES]
+TABLES_TEX = [str(table_files(CFG, name)[1]) for name in TABLE_NAMES]
+FIGURES = [str(figure_files(CFG, name)[0]) for name in ALL_FIGURE_NAMES]
+FIGURES_PDF = [str(figure_files(CFG, name)[1]) for name in ALL_FIGURE_NAMES]
+PAPER_PDF = str(paper_pdf(CFG))
 
 
 wildcard_constraints:

@@ -10,7 +10,7 @@ for table_name in TABLE_NAMES:
         name:
             f"table_{table_name}"
         input:
-            table_inputs(config, table_name),
+            table_inputs(CFG, table_name),
         output:
             md=report(f"{R}/tables/{table_name}.md", caption=f"../report/{table_name}.rst", category="Tables"),
             tex=f"{R}/tables/{table_name}.tex",
@@ -34,7 +34,7 @@ for figure_name in FIGURE_NAMES:
         name:
             f"figure_{figure_name}"
         input:
-            figure_inputs(config, figure_name),
+            figure_inputs(CFG, figure_name),
         output:
             png=report(f"{R}/figures/{figure_name}.png", caption=f"../report/{figure_name}.rst", category="Figures"),
             pdf=f"{R}/figures/{figure_name}.pdf",
@@ -53,7 +53,7 @@ for figure_name in FIGURE_NAMES:
 rule turns_per_round_figure:
     """The benchmark's turns-per-round histogram, drawn by a Jupyter notebook (Table 6 as a figure)."""
     input:
-        figure_inputs(config, "fig_turns_per_round"),
+        figure_inputs(CFG, "fig_turns_per_round"),
     output:
         png=report(f"{R}/figures/fig_turns_per_round.png", caption="../report/fig_turns_per_round.rst", category="Figures"),
         pdf=f"{R}/figures/fig_turns_per_round.pdf",

@@ -32,6 +32,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from regionreasoner import paths
+from regionreasoner.config import PipelineConfig
 from regionreasoner.io import atomic_path, read_jsonl
 from regionreasoner.report.tables import (
     REPORTED,
@@ -68,8 +69,8 @@ def _reported(path: Path | None) -> dict[str, Any]:
 
 # ---- fig_per_round ----------------------------------------------------------------------------
 
-def _per_round_inputs(config: dict[str, Any]) -> list[Path]:
-    return [eval_path(config, m, b) for b in config["benchmarks"] for m in config["report"]["table1_rows"]]
+def _per_round_inputs(config: PipelineConfig) -> list[Path]:
+    return [eval_path(config, m, b) for b in config.benchmarks for m in config.report.table1_rows]
 
 
 def _rounds_of(data: dict[str, Any], max_rounds: int) -> list[int]:
@@ -77,29 +78,29 @@ def _rounds_of(data: dict[str, Any], max_rounds: int) -> list[int]:
     return sorted(r for r in present if r <= max_rounds)
 
 
-def _draw_per_round(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Figure:
+def _draw_per_round(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Figure:
     """Two panels (AP@0.5, gIoU); colour = model, line style = benchmark, o = ours, x = paper."""
-    max_rounds = int(config.get("bench", {}).get("max_rounds", 7))
-    rows = config["report"]["table1_rows"]
+    max_rounds = config.bench.max_rounds
+    rows = config.report.table1_rows
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     panels = (("ap50", "table1_detection_ap50", "AP@0.5 (%)"), ("giou", "table2_segmentation_giou", "gIoU (%)"))
     for ax, (key, reported_key, title) in zip(fig.subplots(1, 2), panels, strict=True):
         for colour, (model, row) in enumerate(rows.items()):
-            for style, bench in zip(BENCH_STYLES, config["benchmarks"]):
+            for style, bench in zip(BENCH_STYLES, config.benchmarks):
                 data = reader.json(eval_path(config, model, bench))
                 rounds = _rounds_of(data, max_rounds)
                 ax.plot(rounds, [data["per_round"][str(r)][key] for r in rounds],
                         color=f"C{colour}", linestyle=style, marker="o", markersize=4)
-                paper = reported.get(reported_key, {}).get(bench, {}).get(row.get("reported_as"))
+                paper = reported.get(reported_key, {}).get(bench, {}).get(row.reported_as)
                 if paper:
                     paper_rounds = list(range(1, min(len(paper["rounds"]), max_rounds) + 1))
                     ax.plot(paper_rounds, paper["rounds"][: len(paper_rounds)], color=f"C{colour}",
                             linestyle=style, marker="x", linewidth=0.8, alpha=0.5)
         ax.set(title=title, xlabel="round", ylim=(0, 100), xticks=range(1, max_rounds + 1))
         ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color=f"C{i}", label=row["label"]) for i, row in enumerate(rows.values())]
+    handles = [Line2D([], [], color=f"C{i}", label=row.label) for i, row in enumerate(rows.values())]
     handles += [Line2D([], [], color="grey", linestyle=s, label=bench_label(config, b))
-                for s, b in zip(BENCH_STYLES, config["benchmarks"])]
+                for s, b in zip(BENCH_STYLES, config.benchmarks)]
     handles += [Line2D([], [], color="grey", marker="o", linestyle="", label="reproduced"),
                 Line2D([], [], color="grey", marker="x", linestyle="", label="reported (paper)")]
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
@@ -108,8 +109,8 @@ def _draw_per_round(config: dict[str, Any], reported: dict[str, Any], reader: Re
 
 # ---- fig_reward_curves ------------------------------------------------------------------------
 
-def _reward_inputs(config: dict[str, Any]) -> list[Path]:
-    return [train_metrics_path(config, f"grpo-{v}") for v in config["grpo"]["variants"]]
+def _reward_inputs(config: PipelineConfig) -> list[Path]:
+    return [train_metrics_path(config, f"grpo-{v}") for v in config.grpo.variants]
 
 
 def read_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
@@ -138,9 +139,9 @@ def fifth_segments(points: list[tuple[float, float]]) -> list[tuple[float, float
     return segments
 
 
-def _draw_reward_curves(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Figure:
+def _draw_reward_curves(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Figure:
     """One panel per GRPO variant; one colour per reward term, the total in black, its fifth means dashed."""
-    variants = list(config["grpo"]["variants"])
+    variants = list(config.grpo.variants)
     curves = {v: read_curves(reader.path(train_metrics_path(config, f"grpo-{v}"))) for v in variants}
     terms = sorted({t for c in curves.values() for t in c} - {"total"})
     columns = min(len(variants), 4)
@@ -166,26 +167,25 @@ def _draw_reward_curves(config: dict[str, Any], reported: dict[str, Any], reader
 
 # ---- fig_qualitative --------------------------------------------------------------------------
 
-def qualitative_choice(config: dict[str, Any]) -> tuple[str, str]:
-    """(model, bench) of the qualitative figure: ``report.qualitative`` if set, else the row compared
-    with RegionReasoner-7B (or the last Table 1 row) on the first benchmark."""
-    chosen = config["report"].get("qualitative") or {}
-    rows = config["report"]["table1_rows"]
-    main = [m for m, row in rows.items() if row.get("reported_as") == MAIN_REPORTED_MODEL] or list(rows)[-1:]
-    return chosen.get("model", main[0]), chosen.get("bench", next(iter(config["benchmarks"])))
+def qualitative_choice(config: PipelineConfig) -> tuple[str, str]:
+    """(model, bench) of the qualitative figure: the row compared with RegionReasoner-7B (or the last
+    Table 1 row) on the first benchmark."""
+    rows = config.report.table1_rows
+    main = [m for m, row in rows.items() if row.reported_as == MAIN_REPORTED_MODEL] or list(rows)[-1:]
+    return main[0], next(iter(config.benchmarks))
 
 
-def predictions_path(config: dict[str, Any], model: str, bench: str, mode: str = "multi") -> Path:
+def predictions_path(config: PipelineConfig, model: str, bench: str, mode: str = "multi") -> Path:
     """Per-turn predictions JSONL written by the evaluator."""
     return Path(paths.eval_predictions(str(results_dir(config)), model, bench, mode))
 
 
-def bench_path(config: dict[str, Any], bench: str) -> Path:
+def bench_path(config: PipelineConfig, bench: str) -> Path:
     """The RegionDial-Bench dialogues of ``bench``."""
     return Path(paths.bench_file(str(results_dir(config)), bench))
 
 
-def _qualitative_inputs(config: dict[str, Any]) -> list[Path]:
+def _qualitative_inputs(config: PipelineConfig) -> list[Path]:
     model, bench = qualitative_choice(config)
     return [predictions_path(config, model, bench), bench_path(config, bench)]
 
@@ -204,7 +204,7 @@ def _box_patch(box: Sequence[float], colour: str, style: str) -> Rectangle:
                      edgecolor=colour, linestyle=style, linewidth=1.6)
 
 
-def _draw_qualitative(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Figure:
+def _draw_qualitative(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Figure:
     """The longest dialogue (first on ties): one panel per round, true box green, predicted red dashed."""
     model, bench = qualitative_choice(config)
     path = bench_path(config, bench)
@@ -284,8 +284,8 @@ def datasheets_from_inputs(paths: Sequence[str | Path]) -> dict[str, Path]:
     return {Path(p).name[: -len(suffix)]: Path(p) for p in paths if Path(p).name.endswith(suffix)}
 
 
-def _turns_inputs(config: dict[str, Any]) -> list[Path]:
-    return [datasheet_path(config, b) for b in config["benchmarks"]]
+def _turns_inputs(config: PipelineConfig) -> list[Path]:
+    return [datasheet_path(config, b) for b in config.benchmarks]
 
 
 # ---- dispatch ---------------------------------------------------------------------------------
@@ -294,8 +294,8 @@ def _turns_inputs(config: dict[str, Any]) -> list[Path]:
 class FigureSpec:
     """What a figure reads and how it draws it; ``reported`` says whether it shows paper numbers."""
 
-    inputs: Callable[[dict[str, Any]], list[Path]]
-    draw: Callable[[dict[str, Any], dict[str, Any], Reader], Figure] | None
+    inputs: Callable[[PipelineConfig], list[Path]]
+    draw: Callable[[PipelineConfig, dict[str, Any], Reader], Figure] | None
     reported: bool
 
 
@@ -313,19 +313,19 @@ def _spec(name: str) -> FigureSpec:
     return FIGURES[name]
 
 
-def figure_inputs(config: dict[str, Any], name: str, reported: Path = REPORTED) -> list[str]:
+def figure_inputs(config: PipelineConfig, name: str, reported: Path = REPORTED) -> list[str]:
     """Files figure ``name`` reads (the reported numbers last, for figures that show them)."""
     spec = _spec(name)
     paths = list(dict.fromkeys(str(p) for p in spec.inputs(config)))
     return paths + [str(reported)] if spec.reported else paths
 
 
-def build_figure(config: dict[str, Any], name: str, out_png: Path, reported: Path = REPORTED) -> None:
+def build_figure(config: PipelineConfig, name: str, out_png: Path, reported: Path = REPORTED) -> None:
     """Draw figure ``name`` into ``out_png`` and its ``.pdf`` sibling."""
     spec = _spec(name)
     if spec.draw is None:  # drawn from datasheets alone; the notebook calls the same function
-        plot_turns_per_round({b: datasheet_path(config, b) for b in config["benchmarks"]}, out_png,
-                             reported, config.get("report", {}).get("bench_names"))
+        plot_turns_per_round({b: datasheet_path(config, b) for b in config.benchmarks}, out_png,
+                             reported, config.report.bench_names)
         return
     reader = Reader(figure_inputs(config, name, reported))
     save_figure(spec.draw(config, _reported(reported) if spec.reported else {}, reader), out_png)

@@ -5,7 +5,7 @@ Every reproduced number is read from an evaluation JSON (``paths.eval_metrics``,
 the paper's, in paper/reported_numbers.yaml. Each table is declared once in ``TABLES``: the files it
 reads (``table_inputs``, which the Snakefile uses as the rule's inputs) and how it lays them out
 (``build_table``); a table may read only the files it declares, so the DAG cannot go stale.
-Rows come from ``config["report"]`` in config order, so output bytes are deterministic.
+Rows come from ``config.report`` (a validated ``PipelineConfig``) in config order, so output bytes are deterministic.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from regionreasoner import paths
+from regionreasoner.config import PipelineConfig
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
 from regionreasoner.io import atomic_write_text
 
@@ -37,40 +38,40 @@ ABLATION_LABELS = {
 
 # ---- paths shared with figures.py -------------------------------------------------------------
 
-def results_dir(config: dict[str, Any]) -> Path:
-    """``config["results"]``: the root of every pipeline output."""
-    return Path(config.get("results", "results"))
+def results_dir(config: PipelineConfig) -> Path:
+    """``config.results``: the root of every pipeline output."""
+    return Path(config.results)
 
 
-def eval_path(config: dict[str, Any], model: str, bench: str, mode: str = "multi") -> Path:
+def eval_path(config: PipelineConfig, model: str, bench: str, mode: str = "multi") -> Path:
     """Metrics of ``model`` on ``bench`` in ``mode`` (multi | single)."""
     return Path(paths.eval_metrics(str(results_dir(config)), model, bench, mode))
 
 
-def train_metrics_path(config: dict[str, Any], model: str) -> Path:
+def train_metrics_path(config: PipelineConfig, model: str) -> Path:
     """Training curves of ``model`` (sft or grpo-{variant}) as written by the trainers."""
     return Path(paths.train_metrics(str(results_dir(config)), model))
 
 
-def probe_path(config: dict[str, Any], model: str) -> Path:
+def probe_path(config: PipelineConfig, model: str) -> Path:
     """Held-out reward probe of ``model`` (sft or grpo-{variant})."""
     return Path(paths.probe_metrics(str(results_dir(config)), model))
 
 
-def datasheet_path(config: dict[str, Any], bench: str) -> Path:
+def datasheet_path(config: PipelineConfig, bench: str) -> Path:
     """Statistics of a built RegionDial-Bench (Table 6)."""
     return Path(paths.datasheet(str(results_dir(config)), bench))
 
 
-def bench_label(config: dict[str, Any], bench: str) -> str:
+def bench_label(config: PipelineConfig, bench: str) -> str:
     """Display name of a benchmark key (``report.bench_names``)."""
-    return config.get("report", {}).get("bench_names", {}).get(bench, bench)
+    return config.report.bench_names.get(bench, bench)
 
 
-def caption_with_note(config: dict[str, Any], caption: str) -> str:
+def caption_with_note(config: PipelineConfig, caption: str) -> str:
     """Append the synthetic-data note when the numbers come from the embedded default."""
-    if config.get("data", {}).get("source") == "synth":
-        return f"{caption} {config['report']['synthetic_note']}"
+    if config.data.source == "synth":
+        return f"{caption} {config.report.synthetic_note}"
     return caption
 
 
@@ -210,58 +211,58 @@ class TableSpec:
     """What a table reads and how it lays it out."""
 
     caption: str
-    inputs: Callable[[dict[str, Any]], list[Path]]
-    build: Callable[[dict[str, Any], dict[str, Any], Reader], Table]
+    inputs: Callable[[PipelineConfig], list[Path]]
+    build: Callable[[PipelineConfig, dict[str, Any], Reader], Table]
 
 
-def _max_rounds(config: dict[str, Any]) -> int:
-    return int(config.get("bench", {}).get("max_rounds", 7))
+def _max_rounds(config: PipelineConfig) -> int:
+    return config.bench.max_rounds
 
 
-def _per_round_inputs(config: dict[str, Any]) -> list[Path]:
-    return [eval_path(config, m, b) for b in config["benchmarks"] for m in config["report"]["table1_rows"]]
+def _per_round_inputs(config: PipelineConfig) -> list[Path]:
+    return [eval_path(config, m, b) for b in config.benchmarks for m in config.report.table1_rows]
 
 
 def _per_round_table(metric_key: str, reported_key: str, caption: str) -> TableSpec:
     """Tables 1-2: one row group per benchmark, R1..R7 and the pooled Avg."""
 
-    def build(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    def build(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
         rounds = range(1, _max_rounds(config) + 1)
         table = Table("", ["Model", "Source"] + [f"R{r}" for r in rounds] + ["Avg"])
-        for bench in config["benchmarks"]:
+        for bench in config.benchmarks:
             rows: list[list[str]] = []
-            for model, row in config["report"]["table1_rows"].items():
+            for model, row in config.report.table1_rows.items():
                 data = reader.json(eval_path(config, model, bench))
                 ours = [metric(data, metric_key, r) for r in rounds] + [metric(data, metric_key)]
-                paper = reported.get(reported_key, {}).get(bench, {}).get(row.get("reported_as"))
+                paper = reported.get(reported_key, {}).get(bench, {}).get(row.reported_as)
                 paper_values = _padded(paper["rounds"], len(rounds)) + [paper["avg"]] if paper else None
-                rows += compared_rows(row["label"], f"reproduced: {model}", ours, paper_values, row.get("reported_as"))
+                rows += compared_rows(row.label, f"reproduced: {model}", ours, paper_values, row.reported_as)
             table.groups.append((bench_label(config, bench), rows))
         return table
 
     return TableSpec(caption, _per_round_inputs, build)
 
 
-def _paper_columns(config: dict[str, Any], columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str, int]]:
+def _paper_columns(config: PipelineConfig, columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str, int]]:
     """(metric, mode, bench, index into the reported list) for the paper's columns our config has."""
-    return [(k, mode, b, i) for i, (k, mode, b) in enumerate(columns) if b in config["benchmarks"]]
+    return [(k, mode, b, i) for i, (k, mode, b) in enumerate(columns) if b in config.benchmarks]
 
 
 def _column_table(rows_key: str, reported_key: str, columns: Sequence[tuple[str, str, str]],
                   caption: str, labels: dict[str, str] | None = None) -> TableSpec:
     """Tables 3, 4, 10, 11: one row per reported row key, a fixed list of (metric, mode, bench) columns."""
 
-    def inputs(config: dict[str, Any]) -> list[Path]:
+    def inputs(config: PipelineConfig) -> list[Path]:
         return [eval_path(config, model, bench, mode)
-                for model in config["report"][rows_key].values()
+                for model in getattr(config.report, rows_key).values()
                 for _, mode, bench, _ in _paper_columns(config, columns)]
 
-    def build(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    def build(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
         kept = _paper_columns(config, columns)
         names = {"ap50": "AP@0.5", "giou": "gIoU"}
         header = ["Setting", "Source"] + [f"{names[k]} {mode}-round {bench_label(config, b)}" for k, mode, b, _ in kept]
         rows: list[list[str]] = []
-        for key, model in config["report"][rows_key].items():
+        for key, model in getattr(config.report, rows_key).items():
             ours = [metric(reader.json(eval_path(config, model, b, mode)), k) for k, mode, b, _ in kept]
             paper = reported.get(reported_key, {}).get(key)
             paper_values = [paper[i] for *_, i in kept] if paper else None
@@ -272,8 +273,8 @@ def _column_table(rows_key: str, reported_key: str, columns: Sequence[tuple[str,
     return TableSpec(caption, inputs, build)
 
 
-def _datasheet_inputs(config: dict[str, Any]) -> list[Path]:
-    return [datasheet_path(config, b) for b in config["benchmarks"]]
+def _datasheet_inputs(config: PipelineConfig) -> list[Path]:
+    return [datasheet_path(config, b) for b in config.benchmarks]
 
 
 def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]],
@@ -297,12 +298,12 @@ def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any
     return table
 
 
-def _bench_stats(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+def _bench_stats(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
     """Table 6: images, turns and turns per round of each built benchmark (datasheets read defensively)."""
     papers = reported.get("table6_turns_per_round", {})
     return bench_stats_table(_max_rounds(config), [
         (bench_label(config, bench), reader.json(datasheet_path(config, bench)), papers.get(bench))
-        for bench in config["benchmarks"]
+        for bench in config.benchmarks
     ])
 
 
@@ -311,21 +312,21 @@ def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
     return [(metric_key, mode, bench) for mode in ("single", "multi") for bench in PAPER_BENCHES]
 
 
-def _trained_models(config: dict[str, Any]) -> list[str]:
-    models = ["sft"] if config["sft"]["enabled"] else []
-    return models + [f"grpo-{v}" for v in config["grpo"]["variants"]]
+def _trained_models(config: PipelineConfig) -> list[str]:
+    models = ["sft"] if config.sft.enabled else []
+    return models + [f"grpo-{v}" for v in config.grpo.variants]
 
 
-def _training_rows(config: dict[str, Any]) -> list[str]:
+def _training_rows(config: PipelineConfig) -> list[str]:
     """Trained models, then the random-object baseline where the config reports it (Table 1's rows)."""
-    return _trained_models(config) + [m for m in ("random",) if m in config["report"]["table1_rows"]]
+    return _trained_models(config) + [m for m in ("random",) if m in config.report.table1_rows]
 
 
-def _training_inputs(config: dict[str, Any]) -> list[Path]:
+def _training_inputs(config: PipelineConfig) -> list[Path]:
     evals = [eval_path(config, m, b, mode) for m in _training_rows(config)
-             for b in config["benchmarks"] for mode in ("multi", "single")]
-    evals += [eval_path(config, m, b) for spec in config["report"].get("differences", [])
-              for m in (spec["a"], spec["b"]) for b in config["benchmarks"]]
+             for b in config.benchmarks for mode in ("multi", "single")]
+    evals += [eval_path(config, m, b) for spec in config.report.differences
+              for m in (spec.a, spec.b) for b in config.benchmarks]
     trained = _trained_models(config)
     return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
 
@@ -351,15 +352,15 @@ def fifth_means(rows: list[dict[str, str]], column: str) -> tuple[float | None, 
     return sum(first) / len(first), sum(last) / len(last)
 
 
-def _query_dependence(config: dict[str, Any], model: str, reader: Reader) -> float | None:
+def _query_dependence(config: PipelineConfig, model: str, reader: Reader) -> float | None:
     """Mean over the benchmarks of the single-round query dependence (% of multi-object images)."""
     shares = [reader.json(eval_path(config, model, b, "single")).get("query_dependence", {}).get("share")
-              for b in config["benchmarks"]]
+              for b in config.benchmarks]
     shares = [v for v in shares if v is not None]
     return sum(shares) / len(shares) if shares else None
 
 
-def _training_row(config: dict[str, Any], model: str, reader: Reader) -> list[str]:
+def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[str]:
     """Steps, loss and reward fifths and the held-out reward probe (none for the random baseline),
     format rate, R1 AP@0.5, query dependence."""
     curve: list[dict[str, str]] = []
@@ -368,7 +369,7 @@ def _training_row(config: dict[str, Any], model: str, reader: Reader) -> list[st
         with open(reader.path(train_metrics_path(config, model)), encoding="utf-8", newline="") as handle:
             curve = list(csv.DictReader(handle))
         probe = reader.json(probe_path(config, model))
-    evals = [reader.json(eval_path(config, model, b)) for b in config["benchmarks"]]
+    evals = [reader.json(eval_path(config, model, b)) for b in config.benchmarks]
     firsts = [v for v in (metric(e, "ap50", 1) for e in evals) if v is not None]
     steps = max((int(float(r["step"])) for r in curve), default=None)
     three_digits = [*fifth_means(curve, "loss"), *fifth_means(curve, "reward"), probe.get("reward"), probe.get("reward_se")]
@@ -377,19 +378,19 @@ def _training_row(config: dict[str, Any], model: str, reader: Reader) -> list[st
     return [model, fmt(steps)] + [fmt(v, 3) for v in three_digits] + [fmt(v) for v in one_digit]
 
 
-def _difference_rows(config: dict[str, Any], reader: Reader) -> list[list[str]]:
+def _difference_rows(config: PipelineConfig, reader: Reader) -> list[list[str]]:
     """``report.differences``: AP@0.5 a - b per benchmark, paired bootstrap over dialogues (95 %)."""
     rows = []
-    for spec in config["report"].get("differences", []):
-        for bench in config["benchmarks"]:
-            a, b = (reader.json(eval_path(config, m, bench)).get("per_dialogue", []) for m in (spec["a"], spec["b"]))
-            d = paired_difference(a, b, TURN_FILTERS[spec["turns"]])
-            rows.append([f"{spec['a']} - {spec['b']}", spec["turns"], bench_label(config, bench),
+    for spec in config.report.differences:
+        for bench in config.benchmarks:
+            a, b = (reader.json(eval_path(config, m, bench)).get("per_dialogue", []) for m in (spec.a, spec.b))
+            d = paired_difference(a, b, TURN_FILTERS[spec.turns])
+            rows.append([f"{spec.a} - {spec.b}", spec.turns, bench_label(config, bench),
                          fmt(d.diff), f"[{fmt(d.low)}, {fmt(d.high)}]", str(d.turns)])
     return rows
 
 
-def _training_summary(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
     """Did training teach anything? Loss and GRPO reward, first vs last fifth; the sampled reward on
     held-out turns; format rate, R1 accuracy, query dependence, beside the random-object baseline;
     then the configured differences with their noise."""
@@ -451,13 +452,13 @@ def _spec(name: str) -> TableSpec:
     return TABLES[name]
 
 
-def table_inputs(config: dict[str, Any], name: str, reported: Path = REPORTED) -> list[str]:
+def table_inputs(config: PipelineConfig, name: str, reported: Path = REPORTED) -> list[str]:
     """Files table ``name`` reads (evaluation JSONs or datasheets, then the reported numbers)."""
     paths = [str(p) for p in _spec(name).inputs(config)]
     return list(dict.fromkeys(paths)) + [str(reported)]
 
 
-def build_table(config: dict[str, Any], name: str, out_md: Path, out_tex: Path, reported: Path = REPORTED) -> None:
+def build_table(config: PipelineConfig, name: str, out_md: Path, out_tex: Path, reported: Path = REPORTED) -> None:
     """Write table ``name`` as Markdown and booktabs LaTeX, reproduced beside reported numbers."""
     spec = _spec(name)
     with open(reported, encoding="utf-8") as handle:

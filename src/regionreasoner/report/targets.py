@@ -9,8 +9,8 @@ second list to keep in step. Paths follow the config's ``results`` directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from regionreasoner.config import PipelineConfig
 from regionreasoner.report.figures import FIGURES
 from regionreasoner.report.tables import TABLES, results_dir
 
@@ -22,18 +22,18 @@ ALL_FIGURE_NAMES: tuple[str, ...] = tuple(FIGURES)
 PAPER_PDF = Path("paper") / "main.pdf"
 
 
-def table_files(config: dict[str, Any], name: str) -> tuple[Path, Path]:
+def table_files(config: PipelineConfig, name: str) -> tuple[Path, Path]:
     """Markdown and LaTeX outputs of table ``name``."""
     root = results_dir(config) / "tables"
     return root / f"{name}.md", root / f"{name}.tex"
 
 
-def figure_files(config: dict[str, Any], name: str) -> tuple[Path, Path]:
+def figure_files(config: PipelineConfig, name: str) -> tuple[Path, Path]:
     """PNG and PDF outputs of figure ``name``."""
     root = results_dir(config) / "figures"
     return root / f"{name}.png", root / f"{name}.pdf"
 
 
-def paper_pdf(config: dict[str, Any]) -> Path:
+def paper_pdf(config: PipelineConfig) -> Path:
     """paper/main.tex compiled against the config's results (``results/paper/main.pdf``)."""
     return results_dir(config) / PAPER_PDF
