@@ -262,7 +262,10 @@ def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tm
     build_train(synth / "refs(unc).p", synth / "instances.json", synth / "captions.json", synth / "images", ["train"], out, frame=224, cited_fraction=1.0)
     rows = read_jsonl(out)
     instances = json.loads((synth / "instances.json").read_text())
-    box_of = {a["id"]: a["bbox"] for a in instances["annotations"]}
+    size = {image["id"]: (image["width"], image["height"]) for image in instances["images"]}
+    # every ground-truth box of the scenes in the 224 frame (COCO boxes are x, y, w, h in image pixels)
+    truth = {tuple(to_frame([x, y, x + w, y + h], *size[a["image_id"]], 224))
+             for a in instances["annotations"] for x, y, w, h in [a["bbox"]]}
     refs = pickle.loads((synth / "refs(unc).p").read_bytes())
     train_refs = [r for r in refs if r["split"] == "train"]
     first = [r for r in rows if r["round"] == 1]
@@ -282,7 +285,7 @@ def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tm
         assert row["focus"] != row["target"] and row["focus"].startswith("the ")
         px, py = row["solution"][0]["point_2d"]
         assert target[0] < px < target[2] and target[1] < py < target[3]
-    assert all(len(b) == 4 for b in box_of.values())
+        assert {tuple(target), (x1, y1, x2, y2)} <= truth, "the cited and target boxes are ground-truth objects"
 
 
 def test_cited_fraction_zero_gives_single_round_turns(synth: Path, tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def _logged_steps(metrics: Path) -> list[str]:
     return [row.split(",")[0] for row in metrics.read_text().splitlines()[1:]]
 
 
+@pytest.mark.slow
 def test_grpo_on_two_cpu_processes_writes_one_loadable_model(two_ranks):
     proc = run(_train_command("grpo", "sft", "grpo-full"), two_ranks)
     assert "torchrun --nnodes 1 --nproc_per_node 2" in proc.stdout
@@ -80,6 +81,7 @@ def test_grpo_on_two_cpu_processes_writes_one_loadable_model(two_ranks):
     assert _logged_steps(two_ranks / R / "train_metrics" / "grpo-full.csv") == ["1", "2"]
 
 
+@pytest.mark.slow
 def test_sft_on_two_cpu_processes_killed_after_a_checkpoint_resumes_there_on_both_ranks(two_ranks):
     command = _train_command("sft", "base", "sft-ranks")
     checkpoints = two_ranks / R / "models" / ".sft-ranks.checkpoints"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from regionreasoner.data.download import ChecksumError, DownloadError, download_manifest, safe_extract
+from tests.conftest import REPO
 
 PAYLOAD = bytes(range(256)) * 1600  # 409,600 bytes: several 64 KiB chunks
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -163,7 +165,17 @@ def test_unknown_entry_names_are_rejected(tmp_path: Path) -> None:
 def test_shipped_manifest_lists_the_paper_data_and_invents_no_checksum() -> None:
     from regionreasoner.data.download import read_manifest
 
-    manifest = Path(__file__).parents[1] / "src" / "regionreasoner" / "data" / "manifest.yaml"
+    manifest = REPO / "src" / "regionreasoner" / "data" / "manifest.yaml"
     entries = {e.name: e for e in read_manifest(manifest)}
     assert set(entries) == {"coco_train2014", "coco_annotations_trainval2014", "refcoco", "refcoco+", "refcocog"}
     assert entries["coco_train2014"].url == "http://images.cocodataset.org/zips/train2014.zip"
+    # nothing is published for the refer zips: left unpinned, so the downloader asks the user to pin them
+    assert all(entries[n].sha256 is None and entries[n].size is None for n in ("refcoco", "refcoco+", "refcocog"))
+    # every pinned value names its published source, one of those the header lists
+    text = manifest.read_text()
+    sources = set(re.findall(r"^#\s+(\[\w+\])", text, re.M))
+    pinned = [line for line in text.splitlines() if re.match(r"\s+(sha256|size): (?!null)", line)]
+    assert sources and len(pinned) == 4
+    for line in pinned:
+        cited = set(re.findall(r"\[\w+\]", line.partition("#")[2]))
+        assert cited and cited <= sources, line

@@ -1,48 +1,36 @@
 """DVC versions what Snakemake builds: push, wipe, pull, and nothing upstream is rebuilt.
 
 On a copy of the repository in a temporary directory (git init, dvc init, a local-directory remote),
-with the reduced config (config/test.yaml, cut to two GRPO variants) standing in for
-config/config.yaml and dvc.yaml written from it by ``regionreasoner dvc-yaml``. The whole reduced
-DAG is built once by Snakemake and recorded with ``dvc commit`` (the cluster workflow: Snakemake
-executes, DVC records), then pushed. DVC does not keep mtimes: after a pull, ``snakemake --touch``
-restores their order before anything is planned. Wall time: about 3-5 minutes on 2 idle cores; the
-DAG runs once in full, plus one GRPO variant and what depends on it.
+with the reduced config (config/test.yaml) standing in for config/config.yaml and dvc.yaml written
+from it by ``regionreasoner dvc-yaml``. The reduced DAG the session has built (``built_pipeline``)
+is copied in and recorded with ``dvc commit`` (the cluster workflow: Snakemake executes, DVC
+records), then pushed. DVC does not keep mtimes: after a pull, ``snakemake --touch`` restores their
+order before anything is planned. Wall time beyond the shared build: about 2 minutes on 2 idle
+cores, one GRPO variant and what depends on it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from slurm_cluster import lean_test_config
+from tests.conftest import REPO, VENV_BIN, run
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 RESULTS = "results-test"  # `results` of config/test.yaml
 TABLE = f"{RESULTS}/tables/table1_detection.md"
 # Rules whose jobs must never be planned after a pull: they train or evaluate.
 EXPENSIVE_RULES = ("build_model", "prepare_model", "sft", "grpo", "evaluate")
 CHANGED_VARIANT = "full"
 # The Snakefile is at the top level: Snakemake only finds ./profiles/default by itself.
-SNAKEMAKE = [str(BIN / "snakemake"), "--workflow-profile", "workflow/profiles/default"]
-
-
-def run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
+SNAKEMAKE = [str(VENV_BIN / "snakemake"), "--workflow-profile", "workflow/profiles/default"]
 
 
 def planned_rules(dry_run_output: str) -> set[str]:
@@ -79,21 +67,23 @@ def copy_worktree(dest: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repo(built_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built, committed and pushed copy of the repository running the reduced config."""
     root = tmp_path_factory.mktemp("dvc")
     work, remote = root / "repo", root / "remote"
     work.mkdir()
     copy_worktree(work)
     # The reduced config stands in for config/config.yaml, and dvc.yaml is written from it.
-    config = lean_test_config(REPO / "config/test.yaml", results=RESULTS)
-    (work / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.copy(REPO / "config/test.yaml", work / "config/config.yaml")
     run(["regionreasoner", "dvc-yaml", "--configfile", "config/config.yaml"], work)
     run(["git", "init", "-q"], work)
     run(["dvc", "init", "-q"], work)
     run(["dvc", "remote", "add", "--local", "--default", "store", str(remote)], work)
 
-    run([*SNAKEMAKE, "-c", "2"], work, timeout=900)
+    # What Snakemake built for the session (same config, same code), with its mtimes and metadata.
+    shutil.copytree(built_pipeline / RESULTS, work / RESULTS, symlinks=True)
+    shutil.copytree(built_pipeline / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
+    assert planned_rules(run([*SNAKEMAKE, "-n"], work).stdout) == set(), "the copied build is not complete"
     run(["dvc", "commit", "--force"], work)
     run(["dvc", "push"], work)
     return work

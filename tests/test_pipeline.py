@@ -13,7 +13,7 @@ import yaml
 
 from regionreasoner.report.targets import ALL_FIGURE_NAMES, TABLE_NAMES
 from system_deps import missing_system_dependency
-from tests.conftest import copy_workflow, snakemake
+from tests.conftest import REPO, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def test_reward_probe_scores_each_trained_model_on_the_same_heldout_turns(built_
 
 
 def test_lint_is_clean():
-    proc = snakemake(Path(__file__).resolve().parents[1], "--lint")
+    proc = snakemake(REPO, "--lint")
     assert "Congratulations" in proc.stdout + proc.stderr
 
 

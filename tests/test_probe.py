@@ -13,8 +13,7 @@ from regionreasoner.config import load_config
 from regionreasoner.evaluate.probe import probe_model, probe_turns, summarise
 from regionreasoner.models.prompts import training_prompt
 from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
 
 
 def test_probe_turns_are_one_seeded_draw_in_file_order():

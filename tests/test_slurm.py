@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,11 +21,11 @@ import yaml
 
 from regionreasoner.report.targets import TABLE_NAMES
 from slurm_cluster import SlurmCluster, lean_test_config, slurm_cluster  # noqa: F401  (the fixture)
+from tests.conftest import REPO, VENV_BIN
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+SNAKEMAKE = str(VENV_BIN / "snakemake")
 PROFILE = REPO / "workflow/profiles/slurm"
 TEST_OVERRIDES = [
     "--slurm-status-command", "squeue",
@@ -40,7 +39,7 @@ DAG_TIMEOUT_S = 480  # the whole module must stay under 10 minutes in CI
 def run_snakemake(args: list[str], cluster: SlurmCluster, cwd: Path, limit_s: int) -> subprocess.CompletedProcess:
     """Snakemake through the SLURM profile, killed (SIGTERM, then SIGKILL) after ``limit_s`` seconds."""
     cmd = ["timeout", "-k", "20", str(limit_s), SNAKEMAKE, "--workflow-profile", str(PROFILE), *TEST_OVERRIDES, *args]
-    env = {**cluster.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{cluster.env.get('PATH', '')}"}
+    env = {**cluster.env, "PATH": f"{VENV_BIN}{os.pathsep}{cluster.env.get('PATH', '')}"}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode == 124:
         pytest.fail(f"snakemake on SLURM hit the {limit_s} s limit:\n{proc.stderr[-6000:]}")

@@ -33,7 +33,6 @@ from regionreasoner.config import (
     validate_config,
 )
 from regionreasoner.io import atomic_write_text
-from regionreasoner.stages import STAGES, rules_of
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import (
@@ -43,6 +42,7 @@ from regionreasoner.report.targets import (
     figure_files,
     table_files,
 )
+from regionreasoner.stages import STAGES, rules_of
 
 # The Snakefile sits at the top level, so Snakemake does not find workflow/profiles/default by
 # itself: name it (local cores, every rerun trigger).
