@@ -1,5 +1,5 @@
-# The two commands of the README. Everything else is `.venv/bin/snakemake ...` (see README).
-.PHONY: setup run learn test
+# The commands of the README. Everything else is `.venv/bin/snakemake ...` (see README).
+.PHONY: setup run learn test test-fast lint
 
 setup:
 	bash scripts/setup.sh
@@ -12,7 +12,16 @@ run: setup
 learn: setup
 	.venv/bin/snakemake --workflow-profile workflow/profiles/default --cores all --configfile config/learning.yaml
 
+# Lint and format check (ruff, configured in pyproject.toml).
+lint: setup
+	.venv/bin/ruff check src tests scripts
+	.venv/bin/ruff format --check src tests scripts
+
 # Unit, property and end-to-end tests (whole DAG on config/test.yaml, SLURM on loopback, DVC round trip).
-test: setup
+test: lint
 	bash scripts/install_system_deps.sh
 	.venv/bin/pytest
+
+# The tests not marked slow (no whole-DAG, SLURM, DVC or two-rank runs): about a minute.
+test-fast: setup
+	.venv/bin/pytest -m "not slow"
