@@ -31,7 +31,9 @@ def write_refcocog_sized(root: Path, images: int, objects: int, expressions: int
     image_rows, anns, refs = [], [], []
     refs_per_image = objects / images
     for image_id in range(1, images + 1):
-        image_rows.append({"id": image_id, "file_name": f"COCO_train2014_{image_id:012d}.jpg", "width": 640, "height": 480})
+        image_rows.append(
+            {"id": image_id, "file_name": f"COCO_train2014_{image_id:012d}.jpg", "width": 640, "height": 480}
+        )
         first_ann = len(anns) + 1
         for _ in range(7):
             w, h = rng.uniform(20, 300), rng.uniform(20, 300)
@@ -41,8 +43,17 @@ def write_refcocog_sized(root: Path, images: int, objects: int, expressions: int
                 for k in range(16)
                 for v in (x + w / 2 + w / 2 * math.cos(k * math.pi / 8), y + h / 2 + h / 2 * math.sin(k * math.pi / 8))
             ]
-            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": rng.randint(1, 80), "bbox": [x, y, w, h],
-                         "area": math.pi * w * h / 4, "segmentation": [poly], "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": image_id,
+                    "category_id": rng.randint(1, 80),
+                    "bbox": [x, y, w, h],
+                    "area": math.pi * w * h / 4,
+                    "segmentation": [poly],
+                    "iscrowd": 0,
+                }
+            )
         count = int(refs_per_image * image_id) - int(refs_per_image * (image_id - 1))
         split = SPLITS[0 if image_id % 20 < 17 else 1 if image_id % 20 == 17 else 2]
         for ann_id in rng.sample(range(first_ann, first_ann + 7), max(count, 1)):
@@ -53,7 +64,9 @@ def write_refcocog_sized(root: Path, images: int, objects: int, expressions: int
         sent = f"the {rng.choice(['tall', 'small', 'red', 'left'])} object number {index}"
         ref["sentences"].append({"sent_id": index, "sent": sent, "raw": sent, "tokens": sent.split()})
     categories = [{"id": i, "name": f"category{i}", "supercategory": "thing"} for i in range(1, 81)]
-    (root / "instances.json").write_text(json.dumps({"images": image_rows, "annotations": anns, "categories": categories}))
+    (root / "instances.json").write_text(
+        json.dumps({"images": image_rows, "annotations": anns, "categories": categories})
+    )
     (root / "refs(umd).p").write_bytes(pickle.dumps(refs, protocol=2))
     print(f"refer set: {images} images, {len(anns)} annotations, {len(refs)} refs, {expressions} expressions")
 
@@ -79,7 +92,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_refcocog_sized(root, args.images, args.objects, args.expressions, args.seed)
-        inputs = f"Path({str(root / 'refs(umd).p')!r}), Path({str(root / 'instances.json')!r}), None, Path('images'), {list(SPLITS)!r}"
+        refs, instances = str(root / "refs(umd).p"), str(root / "instances.json")
+        inputs = f"Path({refs!r}), Path({instances!r}), None, Path('images'), {list(SPLITS)!r}"
         builds = {
             "build_bench (all splits, datasheet)": "from regionreasoner.dialogs.bench import build_bench; "
             f"build_bench({inputs}, Path({str(root / 'bench.json')!r}), datasheet=Path({str(root / 'sheet.md')!r}))",

@@ -20,7 +20,13 @@ from pathlib import Path
 from regionreasoner.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "--workflow-profile", "workflow/profiles/default", "--cores", "all"]
+SNAKEMAKE = [
+    str(Path(sys.executable).parent / "snakemake"),
+    "--workflow-profile",
+    "workflow/profiles/default",
+    "--cores",
+    "all",
+]
 
 
 def timed(command: list[str]) -> float:

@@ -75,7 +75,10 @@ def test_committed_json_schema_is_current():
 
 def test_reward_weight_changes_only_grpo_params():
     raw = _raw()
-    before = {s: stage_params(raw, s, variant="full") if s == "grpo" else stage_params(raw, s) for s in ("data", "bench", "sft", "grpo", "evaluate")}
+    before = {
+        s: stage_params(raw, s, variant="full") if s == "grpo" else stage_params(raw, s)
+        for s in ("data", "bench", "sft", "grpo", "evaluate")
+    }
     raw["grpo"]["variants"]["full"]["alpha"] = 2.0
     after = {s: stage_params(raw, s, variant="full") if s == "grpo" else stage_params(raw, s) for s in before}
     assert [s for s in before if before[s] != after[s]] == ["grpo"]
@@ -97,7 +100,12 @@ def test_snakemake_refuses_invalid_config_before_any_job(tmp_path):
 def test_show_config_prints_what_trl_receives(capsys):
     from regionreasoner.cli import main
 
-    assert main(["show-config", "--configfile", str(REPO / "config" / "paper.yaml"), "--stage", "grpo", "--variant", "full"]) == 0
+    assert (
+        main(
+            ["show-config", "--configfile", str(REPO / "config" / "paper.yaml"), "--stage", "grpo", "--variant", "full"]
+        )
+        == 0
+    )
     shown = json.loads(capsys.readouterr().out)
     assert shown["beta"] == 0.01 and shown["loss_type"] == "dapo"
 

@@ -22,7 +22,9 @@ from regionreasoner.dialogs.relations import RELATIONS, check_relations, is_uniq
 from regionreasoner.dialogs.train import build_train
 from regionreasoner.io import read_jsonl
 
-CITED = re.compile(r"^(?P<subject>.*) (?P<phrase>" + "|".join(RELATIONS.values()) + r") bbox=\[(?P<box>-?\d+,-?\d+,-?\d+,-?\d+)\]$")
+CITED = re.compile(
+    r"^(?P<subject>.*) (?P<phrase>" + "|".join(RELATIONS.values()) + r") bbox=\[(?P<box>-?\d+,-?\d+,-?\d+,-?\d+)\]$"
+)
 PHRASE_KEY = {phrase: key for key, phrase in RELATIONS.items()}
 
 
@@ -134,7 +136,9 @@ def check_dialogue(dialogue: dict, image_boxes: dict[int, list[float]] | None = 
 
 def test_bench_dialogues_satisfy_the_protocol_and_masks_match(synth: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    build_bench(synth / "refs(unc).p", synth / "instances.json", None, synth / "images", ["train", "test"], out, max_rounds=3)
+    build_bench(
+        synth / "refs(unc).p", synth / "instances.json", None, synth / "images", ["train", "test"], out, max_rounds=3
+    )
     dialogues = json.loads(out.read_text())
     instances = json.loads((synth / "instances.json").read_text())
     assert [d["image_id"] for d in dialogues] == sorted(d["image_id"] for d in dialogues)
@@ -142,7 +146,11 @@ def test_bench_dialogues_satisfy_the_protocol_and_masks_match(synth: Path, tmp_p
     for dialogue in dialogues:
         assert dialogue["image_path"] == str(synth / "images" / f"COCO_train2014_{dialogue['image_id']:012d}.jpg")
         assert 2 <= len(dialogue["conversational_turns"]) <= 3
-        boxes = {a["id"]: [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns.values() if a["image_id"] == dialogue["image_id"]}
+        boxes = {
+            a["id"]: [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+            for a in anns.values()
+            if a["image_id"] == dialogue["image_id"]
+        }
         check_dialogue(dialogue, boxes)
         for turn in dialogue["conversational_turns"]:
             (rle,) = turn["masks"]
@@ -157,7 +165,9 @@ def test_bench_dialogues_satisfy_the_protocol_and_masks_match(synth: Path, tmp_p
 def test_same_inputs_and_seed_give_byte_identical_bench_and_training_files(synth: Path, tmp_path: Path) -> None:
     args = (synth / "refs(unc).p", synth / "instances.json", synth / "captions.json", synth / "images")
     for name in ("a", "b"):
-        build_bench(*args, ["test", "val"], tmp_path / name / "bench.json", datasheet=tmp_path / name / "sheet.md", seed=4)
+        build_bench(
+            *args, ["test", "val"], tmp_path / name / "bench.json", datasheet=tmp_path / name / "sheet.md", seed=4
+        )
         build_train(*args, ["train"], tmp_path / name / "train.jsonl", frame=112, seed=4)
     for file in ("bench.json", "sheet.md", "sheet.json", "train.jsonl"):
         assert _sha(tmp_path / "a" / file) == _sha(tmp_path / "b" / file)
@@ -172,10 +182,30 @@ def _write_scene_files(root: Path, scenes: list[tuple[int, int, list[list[float]
         for x1, y1, x2, y2 in boxes:
             ann_id = len(anns) + 1
             poly = [x1, y1, x2, y1, x2, y2, x1, y2]
-            anns.append({"id": ann_id, "image_id": image_id, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "segmentation": [poly], "iscrowd": 0})
+            anns.append(
+                {
+                    "id": ann_id,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "segmentation": [poly],
+                    "iscrowd": 0,
+                }
+            )
             sentences = [{"sent_id": 2 * ann_id + k, "sent": f"thing {ann_id} {k}"} for k in range(2)]
-            refs.append({"ref_id": ann_id, "ann_id": ann_id, "image_id": image_id, "split": "test", "category_id": 1, "sentences": sentences})
-    (root / "instances.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}))
+            refs.append(
+                {
+                    "ref_id": ann_id,
+                    "ann_id": ann_id,
+                    "image_id": image_id,
+                    "split": "test",
+                    "category_id": 1,
+                    "sentences": sentences,
+                }
+            )
+    (root / "instances.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]})
+    )
     (root / "refs(umd).p").write_bytes(pickle.dumps(refs, protocol=2))
 
 
@@ -197,11 +227,22 @@ def scenes(draw: st.DrawFn) -> list[tuple[int, int, list[list[float]]]]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes(), st.integers(0, 3), st.integers(2, 7))
-def test_every_generated_dialogue_names_true_relations_and_earlier_boxes(scene_list, seed: int, max_rounds: int) -> None:
+def test_every_generated_dialogue_names_true_relations_and_earlier_boxes(
+    scene_list, seed: int, max_rounds: int
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _write_scene_files(root, scene_list)
-        build_bench(root / "refs(umd).p", root / "instances.json", None, root, ["test"], root / "bench.json", seed=seed, max_rounds=max_rounds)
+        build_bench(
+            root / "refs(umd).p",
+            root / "instances.json",
+            None,
+            root,
+            ["test"],
+            root / "bench.json",
+            seed=seed,
+            max_rounds=max_rounds,
+        )
         dialogues = json.loads((root / "bench.json").read_text())
     assert len(dialogues) == len(scene_list)
     for dialogue, (_, _, boxes) in zip(dialogues, scene_list, strict=True):
@@ -218,16 +259,38 @@ def test_real_style_refs_with_rle_and_concave_masks(tmp_path: Path) -> None:
     crowd = mask_utils.encode(np.asfortranarray(np.pad(np.ones((10, 10), np.uint8), ((50, 20), (50, 20)))))
     anns = [
         {"id": 1, "image_id": 5, "category_id": 1, "bbox": [0, 0, 40, 40], "segmentation": [l_shape], "iscrowd": 0},
-        {"id": 2, "image_id": 5, "category_id": 1, "bbox": [50, 50, 10, 10], "segmentation": {"size": [80, 80], "counts": crowd["counts"].decode()}, "iscrowd": 1},
+        {
+            "id": 2,
+            "image_id": 5,
+            "category_id": 1,
+            "bbox": [50, 50, 10, 10],
+            "segmentation": {"size": [80, 80], "counts": crowd["counts"].decode()},
+            "iscrowd": 1,
+        },
     ]
-    (tmp_path / "instances.json").write_text(json.dumps({"images": [{"id": 5, "file_name": "5.jpg", "width": 80, "height": 80}], "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
+    (tmp_path / "instances.json").write_text(
+        json.dumps(
+            {
+                "images": [{"id": 5, "file_name": "5.jpg", "width": 80, "height": 80}],
+                "annotations": anns,
+                "categories": [{"id": 1, "name": "person"}],
+            }
+        )
+    )
     refs = [
         {"ref_id": i, "ann_id": i, "image_id": 5, "split": "testA", "category_id": 1,
          "sentences": [{"sent_id": 10 * i + k, "sent": f"person {i} take {k}"} for k in range(3)]}
         for i in (1, 2)
     ]
     (tmp_path / "refs(unc).p").write_bytes(pickle.dumps(refs, protocol=2))
-    build_bench(tmp_path / "refs(unc).p", tmp_path / "instances.json", None, Path("coco/train2014"), ["testA"], tmp_path / "b.json")
+    build_bench(
+        tmp_path / "refs(unc).p",
+        tmp_path / "instances.json",
+        None,
+        Path("coco/train2014"),
+        ["testA"],
+        tmp_path / "b.json",
+    )
     (dialogue,) = json.loads((tmp_path / "b.json").read_text())
     assert dialogue["image_path"] == "coco/train2014/5.jpg"
     by_ann = {t["ann_ids"][0]: t for t in dialogue["conversational_turns"]}
@@ -238,10 +301,21 @@ def test_real_style_refs_with_rle_and_concave_masks(tmp_path: Path) -> None:
     check_dialogue(dialogue)
 
 
-def test_datasheet_reports_table6_layout_beside_reported(synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_datasheet_reports_table6_layout_beside_reported(
+    synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     sheet = tmp_path / "datasheet.md"
     reported = {"images": 715, "turns": 2355, "rounds": [715, 715, 310, 260, 160, 110, 85]}
-    build_bench(synth / "refs(unc).p", synth / "instances.json", None, synth / "images", ["train"], tmp_path / "b.json", datasheet=sheet, reported=reported)
+    build_bench(
+        synth / "refs(unc).p",
+        synth / "instances.json",
+        None,
+        synth / "images",
+        ["train"],
+        tmp_path / "b.json",
+        datasheet=sheet,
+        reported=reported,
+    )
     stats = json.loads(sheet.with_suffix(".json").read_text())
     dialogues = json.loads((tmp_path / "b.json").read_text())
     assert stats["images"] == stats["dialogues"] == len(dialogues)
@@ -259,7 +333,16 @@ def test_datasheet_reports_table6_layout_beside_reported(synth: Path, tmp_path: 
 
 def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tmp_path: Path) -> None:
     out = tmp_path / "train.jsonl"
-    build_train(synth / "refs(unc).p", synth / "instances.json", synth / "captions.json", synth / "images", ["train"], out, frame=224, cited_fraction=1.0)
+    build_train(
+        synth / "refs(unc).p",
+        synth / "instances.json",
+        synth / "captions.json",
+        synth / "images",
+        ["train"],
+        out,
+        frame=224,
+        cited_fraction=1.0,
+    )
     rows = read_jsonl(out)
     instances = json.loads((synth / "instances.json").read_text())
     size = {image["id"]: (image["width"], image["height"]) for image in instances["images"]}
@@ -273,7 +356,12 @@ def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tm
     assert len(first) == len(train_refs) and cited
     assert len({r["id"] for r in rows}) == len(rows)
     for row in first:
-        assert row["problem"] == row["target"] and row["reference_boxes"] == [] and row["focus"] == "" and row["relation"] is None
+        assert (
+            row["problem"] == row["target"]
+            and row["reference_boxes"] == []
+            and row["focus"] == ""
+            and row["relation"] is None
+        )
         assert row["scene"].endswith("on a coloured grid.")
     for row in cited:
         ((x1, y1, x2, y2),) = row["reference_boxes"]
@@ -290,6 +378,15 @@ def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tm
 
 def test_cited_fraction_zero_gives_single_round_turns(synth: Path, tmp_path: Path) -> None:
     out = tmp_path / "train.jsonl"
-    build_train(synth / "refs(unc).p", synth / "instances.json", None, synth / "images", ["val"], out, frame=112, cited_fraction=0.0)
+    build_train(
+        synth / "refs(unc).p",
+        synth / "instances.json",
+        None,
+        synth / "images",
+        ["val"],
+        out,
+        frame=112,
+        cited_fraction=0.0,
+    )
     rows = read_jsonl(out)
     assert rows and all(r["round"] == 1 and r["scene"] == "" for r in rows)

@@ -74,7 +74,9 @@ def server() -> Iterator[str]:
     thread.join(5)
 
 
-def _manifest(tmp_path: Path, url: str, sha256: str | None = SHA, size: int | None = len(PAYLOAD), extract_to: str | None = None) -> Path:
+def _manifest(
+    tmp_path: Path, url: str, sha256: str | None = SHA, size: int | None = len(PAYLOAD), extract_to: str | None = None
+) -> Path:
     path = tmp_path / "manifest.yaml"
     entry = {"name": "data", "url": url, "sha256": sha256, "size": size, "extract_to": extract_to}
     path.write_text(yaml.safe_dump({"files": [entry]}))
@@ -97,7 +99,9 @@ def test_corrupted_bytes_raise_checksum_error_and_leave_no_file(server: str, tmp
 
 
 def test_server_errors_are_retried_with_backoff_until_success(server: str, tmp_path: Path) -> None:
-    (path,) = download_manifest(_manifest(tmp_path, f"{server}/flaky/data.bin"), tmp_path / "out", retries=3, backoff=0.01)
+    (path,) = download_manifest(
+        _manifest(tmp_path, f"{server}/flaky/data.bin"), tmp_path / "out", retries=3, backoff=0.01
+    )
     assert path.read_bytes() == PAYLOAD and len(_Handler.hits["flaky"]) == 3
 
 
@@ -109,7 +113,9 @@ def test_retries_are_bounded(server: str, tmp_path: Path) -> None:
 
 def test_mirrors_are_tried_in_order(server: str, tmp_path: Path) -> None:
     mirrors = [f"{server}/corrupt", f"{server}/good/"]
-    (path,) = download_manifest(_manifest(tmp_path, f"{server}/missing/data.bin"), tmp_path / "out", mirrors=mirrors, backoff=0)
+    (path,) = download_manifest(
+        _manifest(tmp_path, f"{server}/missing/data.bin"), tmp_path / "out", mirrors=mirrors, backoff=0
+    )
     assert path.read_bytes() == PAYLOAD
     assert [len(_Handler.hits[k]) for k in ("missing", "corrupt", "good")] == [1, 1, 1]
 
@@ -143,7 +149,9 @@ def _zip(members: dict[str, bytes]) -> bytes:
 def test_zip_is_extracted_to_extract_to(server: str, tmp_path: Path) -> None:
     archive = _zip({"refcoco/refs(unc).p": b"refs", "refcoco/instances.json": b"{}"})
     _Handler.files["refcoco.zip"] = archive
-    manifest = _manifest(tmp_path, f"{server}/good/refcoco.zip", hashlib.sha256(archive).hexdigest(), len(archive), "refer")
+    manifest = _manifest(
+        tmp_path, f"{server}/good/refcoco.zip", hashlib.sha256(archive).hexdigest(), len(archive), "refer"
+    )
     download_manifest(manifest, tmp_path / "out", backoff=0)
     assert (tmp_path / "out" / "refer" / "refcoco" / "refs(unc).p").read_bytes() == b"refs"
 

@@ -35,7 +35,11 @@ def write_training_fixture(config: dict[str, Any]) -> None:
         header = ["step", "loss", "reward", "kl"] + [f"rewards/{t}/mean" for t in terms] + [f"rewards/{terms[0]}/std"]
         lines = [",".join(header)]
         for step in range(1, 6):
-            values = [str(step), "0.1", f"{step * 0.5 + i}", "0.01"] + [f"{step * 0.1 * (k + 1)}" for k in range(len(terms))] + ["0.2"]
+            values = (
+                [str(step), "0.1", f"{step * 0.5 + i}", "0.01"]
+                + [f"{step * 0.1 * (k + 1)}" for k in range(len(terms))]
+                + ["0.2"]
+            )
             lines.append(",".join(values))
         lines.append("6,0.1,,0.01" + "," * (len(terms) + 1))
         path.write_text("\n".join(lines) + "\n")
@@ -91,7 +95,9 @@ def test_figure_inputs_name_the_files_each_figure_reads(setup):
     assert figure_inputs(validated(config), "fig_reward_curves", reported) == [
         str(results / "train_metrics" / f"grpo-{v}.csv") for v in config["grpo"]["variants"]]
     assert figure_inputs(validated(config), "fig_qualitative", reported) == [
-        str(results / "eval" / "grpo-full" / "refcocoplus.multi.predictions.jsonl"), str(results / "bench" / "refcocoplus.json")]
+        str(results / "eval" / "grpo-full" / "refcocoplus.multi.predictions.jsonl"),
+        str(results / "bench" / "refcocoplus.json"),
+    ]
     assert figure_inputs(validated(config), "fig_turns_per_round", reported)[-1] == str(reported)
 
 

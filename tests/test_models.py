@@ -57,7 +57,9 @@ def test_chat_roles_and_system_message_are_merged_by_bpe(tiny):
 def test_model_reloads_offline_and_sees_16_image_tokens(tiny):
     processor = load_processor(tiny, 112)
     model = AutoModelForImageTextToText.from_pretrained(tiny)
-    text = processor.apply_chat_template(build_messages("the red circle", PromptConfig()), add_generation_prompt=True, tokenize=False)
+    text = processor.apply_chat_template(
+        build_messages("the red circle", PromptConfig()), add_generation_prompt=True, tokenize=False
+    )
     inputs = processor(text=[text], images=[Image.new("RGB", (112, 112))], return_tensors="pt")
     assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 16
     out = model.generate(**inputs, max_new_tokens=3, do_sample=False)

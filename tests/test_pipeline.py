@@ -88,7 +88,9 @@ def test_dry_run_of_one_table_plans_only_its_ancestors(tmp_path):
 def test_reward_probe_scores_each_trained_model_on_the_same_heldout_turns(built_pipeline):
     results = _results(built_pipeline)
     summaries = {m: json.loads((results / "probe" / f"{m}.json").read_text()) for m in ("sft", "grpo-full")}
-    assert {s["prompts"] for s in summaries.values()} == {min(8, len((results / "train" / "heldout.jsonl").read_text().splitlines()))}
+    assert {s["prompts"] for s in summaries.values()} == {
+        min(8, len((results / "train" / "heldout.jsonl").read_text().splitlines()))
+    }
     assert all(s["rewards"] == "full" and s["generations"] == 8 for s in summaries.values())
     table = (results / "tables" / "table_training.md").read_text()
     assert "Held-out reward" in table and f"{summaries['grpo-full']['reward']:.3f}" in table

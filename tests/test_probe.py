@@ -52,8 +52,12 @@ def heldout(tmp_path_factory) -> tuple[Path, Path]:
 def test_probe_samples_each_turn_and_is_reproducible(heldout, tmp_path):
     model, turns = heldout
     cfg = load_config(REPO / "config" / "test.yaml")
-    cfg = cfg.model_copy(update={"probe": cfg.probe.model_copy(update={"prompts": 3, "generations": 2, "batch_size": 2}),
-                                 "grpo": cfg.grpo.model_copy(update={"max_completion_length": 8})})
+    cfg = cfg.model_copy(
+        update={
+            "probe": cfg.probe.model_copy(update={"prompts": 3, "generations": 2, "batch_size": 2}),
+            "grpo": cfg.grpo.model_copy(update={"max_completion_length": 8}),
+        }
+    )
     first = probe_model(cfg, model, turns, tmp_path / "a.json")
     probe_model(cfg, model, turns, tmp_path / "b.json")
     written = json.loads((tmp_path / "a.json").read_text())

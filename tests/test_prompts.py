@@ -90,7 +90,10 @@ def test_training_prompt_renders_as_the_authors_image_token_prompt():
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda models: models["released-visionreasoner"].update(question_field="query"), "has no placeholder {query}"),
-    (lambda models: models.update({"released-nothing": dict(models["released-visionreasoner"])}), "matches no model id"),
+    (
+        lambda models: models.update({"released-nothing": dict(models["released-visionreasoner"])}),
+        "matches no model id",
+    ),
 ])
 def test_model_prompts_that_cannot_apply_are_config_errors(change, message):
     raw = yaml.safe_load(PAPER.read_text())

@@ -134,6 +134,10 @@ def test_refs_are_grouped_by_image_one_per_object(tmp_path: Path) -> None:
 
 def test_captions_grouped_by_image_in_annotation_order(tmp_path: Path) -> None:
     path = tmp_path / "captions.json"
-    anns = [{"id": 9, "image_id": 1, "caption": " b "}, {"id": 2, "image_id": 1, "caption": "a"}, {"id": 5, "image_id": 7, "caption": "c"}]
+    anns = [
+        {"id": 9, "image_id": 1, "caption": " b "},
+        {"id": 2, "image_id": 1, "caption": "a"},
+        {"id": 5, "image_id": 7, "caption": "c"},
+    ]
     path.write_text(json.dumps({"annotations": anns}))
     assert load_captions(path) == {1: ["a", "b"], 7: ["c"]}

@@ -5,7 +5,8 @@ Each hypothesis example is a batch of BATCH completions, scored by every variant
 completions per variant. Generation is derandomized so a failure reproduces. The 1 MB completions
 are a fixed list scored by every variant in their own test (hypothesis cannot shrink them quickly).
 Ranges are the registry's (``rewards.registry.TERMS``, documented in docs/rewards.md) and hold up
-to floating-point rounding (TOLERANCE): the released answer validity is a running sum of 1/n terms that can exceed 2 by ~1e-12 on thousands of items, exactly as the released code does.
+to floating-point rounding (TOLERANCE): the released answer validity is a running sum of 1/n terms
+that can exceed 2 by ~1e-12 on thousands of items, exactly as the released code does.
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ def test_grabcut_recovers_a_solid_shape_from_its_box_and_point():
 def test_grabcut_is_deterministic():
     image, _, _ = scene()
     segmenter = GrabCutSegmenter()
-    assert np.array_equal(segmenter.segment(image, [28, 28, 56, 56], None), segmenter.segment(image, [28, 28, 56, 56], None))
+    assert np.array_equal(
+        segmenter.segment(image, [28, 28, 56, 56], None), segmenter.segment(image, [28, 28, 56, 56], None)
+    )
 
 
 @pytest.mark.parametrize("box", [[-30, -30, -5, -5], [200, 200, 300, 300], [50, 50, 50, 80], [40.2, 40.7, 41.1, 41.5]])

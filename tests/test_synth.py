@@ -13,7 +13,11 @@ from regionreasoner.data.synth import COLOURS, INSET, cell_background, write_syn
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,9 @@ def test_scenes_follow_the_learnable_recipe(synth: Path) -> None:
             x, y, w, h = ann["bbox"]
             assert x % 28 == 0 and y % 28 == 0 and w == h == 28, "box = cell bounds"
             xs, ys = ann["segmentation"][0][0::2], ann["segmentation"][0][1::2]
-            assert min(xs) >= x + INSET and max(xs) <= x + w - INSET and min(ys) >= y + INSET and max(ys) <= y + h - INSET
+            assert (
+                min(xs) >= x + INSET and max(xs) <= x + w - INSET and min(ys) >= y + INSET and max(ys) <= y + h - INSET
+            )
             centre = pixels.getpixel((x + 14, y + 16))
             assert all(abs(a - b) <= 40 for a, b in zip(centre, COLOURS[colour_of[ann["id"]]], strict=True))
         corner = pixels.getpixel((1, 1))  # the top-left cell's background border (objects are inset)
@@ -81,7 +87,11 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"max_objects": 5}, "colours are unique"), ({"image_size": 280}, "background colour"), ({"splits": {"train": 0.5}}, "sum to 1")],
+    [
+        ({"max_objects": 5}, "colours are unique"),
+        ({"image_size": 280}, "background colour"),
+        ({"splits": {"train": 0.5}}, "sum to 1"),
+    ],
 )
 def test_rejects_settings_outside_the_recipe(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -48,7 +48,9 @@ def validated(raw: dict[str, Any]) -> PipelineConfig:
 
 def eval_metrics(value: float, rounds: int = 3) -> dict[str, Any]:
     """An evaluation JSON whose every rate is ``value`` + round index, ``rounds`` rounds present."""
-    per_round = {str(r): {"turns": 10, "ap50": value + r, "giou": value + r, "ciou": value + r} for r in range(1, rounds + 1)}
+    per_round = {
+        str(r): {"turns": 10, "ap50": value + r, "giou": value + r, "ciou": value + r} for r in range(1, rounds + 1)
+    }
     return {"turns": 10 * rounds, "ap50": value, "giou": value - 1, "ciou": value - 2, "per_round": per_round,
             "pass": {"0.3": value, "0.5": value, "0.7": value, "0.9": value}}
 
@@ -68,7 +70,9 @@ def write_fixture(config: dict[str, Any]) -> None:
         curve.write_text("step,loss,reward\n" + "".join(f"{s},{1 - s / 10},{s - 1}\n" for s in range(1, 11)))
         probe = results / "probe" / f"grpo-{variant}.json"
         probe.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_text(json.dumps({"rewards": "full", "prompts": 64, "generations": 8, "reward": 7.25, "reward_se": 0.125}))
+        probe.write_text(
+            json.dumps({"rewards": "full", "prompts": 64, "generations": 8, "reward": 7.25, "reward_se": 0.125})
+        )
     for bench in BENCHES:
         sheet = results / "bench" / f"{bench}.datasheet.json"
         sheet.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +96,11 @@ def build(config: dict[str, Any], name: str, reported: Path) -> tuple[str, str]:
 
 def rows_from(markdown: str, first: str, second: str, count: int = 1) -> list[list[str]]:
     """Number cells of ``count`` Markdown rows starting at the one led by ``first`` and ``second``."""
-    table = [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines() if line.startswith("|")]
+    table = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
     for i, cells in enumerate(table):
         if cells[:2] == [first, second]:
             return [r[2:] for r in table[i : i + count]]

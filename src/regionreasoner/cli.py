@@ -73,8 +73,13 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
 def cmd_convert_released(args: argparse.Namespace) -> None:
     from regionreasoner.dialogs.released import convert_released
 
-    convert_released(Path(args.raw), Path(args.images), Path(args.out), Path(args.datasheet) if args.datasheet else None,
-                     reported=_reported_table6(args.name))
+    convert_released(
+        Path(args.raw),
+        Path(args.images),
+        Path(args.out),
+        Path(args.datasheet) if args.datasheet else None,
+        reported=_reported_table6(args.name),
+    )
 
 
 def cmd_fetch_released(args: argparse.Namespace) -> None:
@@ -147,7 +152,11 @@ def cmd_grpo(args: argparse.Namespace) -> None:
 def cmd_show_config(args: argparse.Namespace) -> None:
     from regionreasoner.train.configs import resolved
 
-    print(json.dumps(resolved(load_config(args.configfile), args.stage, args.variant), indent=1, sort_keys=True, default=str))
+    print(
+        json.dumps(
+            resolved(load_config(args.configfile), args.stage, args.variant), indent=1, sort_keys=True, default=str
+        )
+    )
 
 
 def _pair(item: str) -> tuple[str, Path]:
@@ -285,14 +294,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
 
-    p = _add(sub, "convert-released", cmd_convert_released, "the authors' released benchmark file as bench records", config=False)
+    p = _add(
+        sub,
+        "convert-released",
+        cmd_convert_released,
+        "the authors' released benchmark file as bench records",
+        config=False,
+    )
     p.add_argument("--raw", required=True, help="released *_multi_turn.json")
     p.add_argument("--images", required=True, help="root that the records' image_path is relative to")
     p.add_argument("--out", required=True)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
 
-    p = _add(sub, "fetch-released", cmd_fetch_released, "download the released benchmark dataset (paper scale)", config=False)
+    p = _add(
+        sub, "fetch-released", cmd_fetch_released, "download the released benchmark dataset (paper scale)", config=False
+    )
     p.add_argument("--repo", required=True)
     p.add_argument("--out", required=True)
 
@@ -311,11 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--turns", required=True, help="training turns the tokenizer is trained on")
     p.add_argument("--out", required=True)
 
-    p = _add(sub, "fetch-model", cmd_fetch_model, "fetch a paper-scale checkpoint (hub id or local folder)", config=False)
+    p = _add(
+        sub, "fetch-model", cmd_fetch_model, "fetch a paper-scale checkpoint (hub id or local folder)", config=False
+    )
     p.add_argument("--source", required=True)
     p.add_argument("--out", required=True)
 
-    for name, handler, what in (("sft", cmd_sft, "SFT warm-up (TRL SFTTrainer)"), ("grpo", cmd_grpo, "GRPO (TRL GRPOTrainer)")):
+    trainers = (("sft", cmd_sft, "SFT warm-up (TRL SFTTrainer)"), ("grpo", cmd_grpo, "GRPO (TRL GRPOTrainer)"))
+    for name, handler, what in trainers:
         p = _add(sub, name, handler, what)
         p.add_argument("--model", required=True)
         p.add_argument("--train", required=True)
@@ -331,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "evaluate", cmd_evaluate, "multi-round evaluation with predicted-reference propagation")
     p.add_argument("--model", required=True)
     p.add_argument("--model-id", help="model id choosing the prompt (prompt.models); default: the --model folder name")
-    p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
+    p.add_argument(
+        "--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json"
+    )
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
 
     p = _add(sub, "probe", cmd_probe, "held-out reward probe: sampled reward of a checkpoint on fixed held-out turns")
@@ -339,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="held-out turns (JSONL, the build-train format)")
     p.add_argument("--out", required=True, help="summary JSON")
 
-    p = _add(sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)")
+    p = _add(
+        sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)"
+    )
     p.add_argument("--model", required=True, help="model id, e.g. released-regionreasoner")
     p.add_argument("--question", required=True, help="the turn's question as the bench holds it")
     p.add_argument("--cited-box", help="x1,y1,x2,y2 written into the question's cited-box placeholder")

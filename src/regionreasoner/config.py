@@ -58,7 +58,9 @@ class SynthConfig(Strict):
     cell: PositiveInt = 28
     min_objects: PositiveInt = 2
     max_objects: PositiveInt = 4
-    splits: dict[str, float] = Field(default={"train": 0.8, "val": 0.1, "test": 0.1}, description="image share per split")
+    splits: dict[str, float] = Field(
+        default={"train": 0.8, "val": 0.1, "test": 0.1}, description="image share per split"
+    )
 
 
 class DownloadConfig(Strict):
@@ -94,7 +96,9 @@ class ReleasedBench(Strict):
 
 
 class BenchConfig(Strict):
-    source: Literal["built", "released"] = Field(default="built", description="build from refer files or use the authors' files")
+    source: Literal["built", "released"] = Field(
+        default="built", description="build from refer files or use the authors' files"
+    )
     released: ReleasedBench = Field(default_factory=ReleasedBench)
     max_rounds: int = Field(ge=1, le=20)
     relations: list[Literal[RELATION_KEYS]] = Field(min_length=1)  # type: ignore[valid-type]
@@ -145,7 +149,9 @@ class ModelPrompt(Strict):
     fill: dict[str, str] = Field(default_factory=dict, description="other placeholders, with their verbatim values")
     lowercase: bool = Field(default=False, description="the question is lower-cased before it is filled in")
     strip: str = Field(default="", description="characters stripped from both ends of the question")
-    max_new_tokens: PositiveInt | None = Field(default=None, description="generation limit; null: evaluate.max_new_tokens")
+    max_new_tokens: PositiveInt | None = Field(
+        default=None, description="generation limit; null: evaluate.max_new_tokens"
+    )
 
     @field_validator("template")
     @classmethod
@@ -174,10 +180,13 @@ class PromptSection(Strict):
     system: str
     user: str
     instruction: str = ""
-    train: ModelPrompt | None = Field(default=None, description="GRPO training prompt; null: system + user + instruction")
+    train: ModelPrompt | None = Field(
+        default=None, description="GRPO training prompt; null: system + user + instruction"
+    )
     models: dict[str, ModelPrompt] = Field(
         default_factory=dict,
-        description="evaluation prompt per model id (fnmatch patterns such as 'grpo-*'); others use system + user + instruction",
+        description="evaluation prompt per model id (fnmatch patterns such as 'grpo-*'); "
+        "others use system + user + instruction",
     )
 
     @field_validator("user")
@@ -213,7 +222,9 @@ class TrainerCommon(Strict):
     gradient_checkpointing: bool = False
     bf16: bool = False
     # processes and CPU threads of one training job (regionreasoner.train.launch)
-    threads: PositiveInt = Field(default=1, description="CPU threads of the job (Snakemake threads), split over its processes")
+    threads: PositiveInt = Field(
+        default=1, description="CPU threads of the job (Snakemake threads), split over its processes"
+    )
     cpu_processes: PositiveInt = Field(
         default=1, description="without GPUs: processes torchrun starts (gloo process group); 1: in-process"
     )
@@ -349,7 +360,9 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
         named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
     for i, spec in enumerate(cfg.report.differences):
         named |= {f"report.differences[{i}].a": spec.a, f"report.differences[{i}].b": spec.b}
-    bad = [f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known]
+    bad = [
+        f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known
+    ]
     bad += [f"  prompt.models.{pattern}: matches no model id (known: {sorted(known)})"
             for pattern in cfg.prompt.models if not fnmatch.filter(known, pattern)]
     if bad:
@@ -406,7 +419,9 @@ def _section(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:
     return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
 
 
-def merge_overlay(base: dict[str, Any], overlay: dict[str, Any], model: type[BaseModel] = PipelineConfig) -> dict[str, Any]:
+def merge_overlay(
+    base: dict[str, Any], overlay: dict[str, Any], model: type[BaseModel] = PipelineConfig
+) -> dict[str, Any]:
     """``base`` with ``overlay`` written over it; neither is modified.
 
     Sections (fields whose schema type is a model, such as ``sft`` or ``data.synth``) merge key by

@@ -6,8 +6,8 @@ captions are: ``images/COCO_train2014_{id:012d}.jpg``, ``instances.json``, ``ref
 and ``captions.json``. The scene recipe is chosen so that a tiny model can learn it on a CPU in
 minutes: each cell of a grid has a solid background colour that encodes its position
 (R = 60 + 40 * col, G = 60 + 40 * row, B = 128), ``min_objects`` to ``max_objects`` objects (one
-to four in the embedded default), one per cell, drawn 4 px inside it, shapes circle / square / triangle, saturated colours unique within an image, and
-cell-aligned boxes (the object's box is its cell).
+to four in the embedded default), one per cell, drawn 4 px inside it, shapes circle / square /
+triangle, saturated colours unique within an image, and cell-aligned boxes (the object's box is its cell).
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ def build_bench(
     reported: dict | None = None,
     min_rounds: int = 2,
 ) -> None:
-    """Write RegionDial-Bench dialogues of ``splits`` to ``out`` (JSON list, the record schema of docs/method.md section 2).
+    """Write RegionDial-Bench dialogues of ``splits`` to ``out`` (JSON list, the record schema of
+    docs/method.md section 2).
 
     With ``datasheet``, also write its statistics as Markdown there and as JSON beside it
     (``.json``); ``reported`` (a reported_numbers.yaml ``table6_turns_per_round`` entry) is shown

@@ -104,7 +104,9 @@ def _counts_table(title: str, counts: Mapping[str, int]) -> list[str]:
 def _provenance(s: Mapping[str, Any]) -> str:
     if s.get("source") == "released":
         counts = ", ".join(f"{key.replace('_', ' ')}: {n}" for key, n in s.get("citations", {}).items())
-        return f"Converted from the authors' released file `{s['file']}` (`bench.source: released`). Citations: {counts}."
+        return (
+            f"Converted from the authors' released file `{s['file']}` (`bench.source: released`). Citations: {counts}."
+        )
     return (
         f"Built from `{s['refs']}` + `{s['instances']}`, splits {', '.join(s['splits'])}, seed {s['seed']}, "
         f"{s['min_rounds']} to {s['max_rounds']} rounds, relations: {', '.join(s['relations'])}. "

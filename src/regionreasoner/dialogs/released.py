@@ -65,7 +65,8 @@ def _target_rle(mask: Any, box: list[float], width: int, height: int) -> dict[st
     The authors read ``np.array(turn["masks"][0])`` as an image-sized boolean mask, so a nested list
     of ``height`` rows of ``width`` values is a dense mask here too.
     """
-    if isinstance(mask, list) and len(mask) == height and all(isinstance(row, list) and len(row) == width for row in mask):
+    rows_fit = isinstance(mask, list) and len(mask) == height
+    if rows_fit and all(isinstance(row, list) and len(row) == width for row in mask):
         mask = mask_utils.encode(np.asfortranarray((np.asarray(mask) != 0).astype(np.uint8)))
     return segmentation_rle(mask, box, width, height)
 
@@ -115,7 +116,10 @@ def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> P
         raise ValueError(f"{where} has no 'image_path'")
     image = Path(image_root) / record["image_path"]
     if not image.is_file():
-        raise FileNotFoundError(f"{where}: image not found at {image} (is --images the folder the released image_path values are relative to?)")
+        raise FileNotFoundError(
+            f"{where}: image not found at {image} "
+            "(is --images the folder the released image_path values are relative to?)"
+        )
     return image
 
 

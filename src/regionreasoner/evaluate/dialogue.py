@@ -69,11 +69,15 @@ class Generator:
         for start in range(0, len(questions), self.batch_size):
             chunk = slice(start, start + self.batch_size)
             prompts = [
-                self.processor.apply_chat_template(build_messages(q, self.prompt), add_generation_prompt=True, tokenize=False)
+                self.processor.apply_chat_template(
+                    build_messages(q, self.prompt), add_generation_prompt=True, tokenize=False
+                )
                 for q in questions[chunk]
             ]
             images = [load_frame_image(p, self.frame) for p in image_paths[chunk]]
-            inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt").to(self.model.device)
+            inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt").to(
+                self.model.device
+            )
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **generate_kwargs)
             texts += self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
             if progress is not None:
@@ -206,7 +210,13 @@ def single_round_bench(bench: list[dict[str, Any]]) -> list[dict[str, Any]]:
     single = []
     for dialogue in bench:
         for turn in dialogue["conversational_turns"]:
-            plain = {**turn, "question": turn["sent"], "question_template": None, "context_from_turn": None, "relation": None}
+            plain = {
+                **turn,
+                "question": turn["sent"],
+                "question_template": None,
+                "context_from_turn": None,
+                "relation": None,
+            }
             single.append({**dialogue, "conversational_turns": [plain]})
     return single
 
@@ -234,8 +244,18 @@ def evaluate_model(
         bench = json.loads(Path(bench_path).read_text())
         predictions = run_bench(bench, generator, segmenter, desc=run)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
-        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path),
-                                      **citation_counts(predictions))
-        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  format {metrics['format_rate']:.1f}%")
+        metrics = write_and_score_run(
+            predictions,
+            bench_path,
+            out_dir,
+            run,
+            format_rate=format_rate,
+            model=str(model_path),
+            **citation_counts(predictions),
+        )
+        print(
+            f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  "
+            f"format {metrics['format_rate']:.1f}%"
+        )
         results[run] = metrics
     return results

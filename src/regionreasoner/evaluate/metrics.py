@@ -189,7 +189,9 @@ def score_prediction_lines(
             try:
                 scores.append(score_turn(dialogue, t, index_of.get((d, t))))
             except (KeyError, ValueError) as err:
-                raise ValueError(f"{bench}: dialogue {d} (image_id {dialogue.get('image_id')}) turn {t}: {err}") from err
+                raise ValueError(
+                    f"{bench}: dialogue {d} (image_id {dialogue.get('image_id')}) turn {t}: {err}"
+                ) from err
     result = summarize(scores)
     result["dialogues"] = len(dialogues)
     result["predicted_turns"] = len(index_of)
@@ -198,7 +200,9 @@ def score_prediction_lines(
     return result
 
 
-def query_dependence(dialogues: list[dict[str, Any]], index_of: dict[tuple[int, int], dict[str, Any]]) -> dict[str, Any]:
+def query_dependence(
+    dialogues: list[dict[str, Any]], index_of: dict[tuple[int, int], dict[str, Any]]
+) -> dict[str, Any]:
     """Does the answer depend on what is asked? Share of images whose plainly asked objects get different boxes.
 
     A plain turn asks by its referring sentence alone (no cited box), as round 1 does; in the

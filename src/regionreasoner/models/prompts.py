@@ -176,6 +176,8 @@ def show_prompt(cfg: PipelineConfig, model_id: str, question: str, cited_box: Se
         f"{max_new_tokens_for(cfg, model_id)} new tokens",
     ]
     if prompt.system is None:
-        lines.append("# no system message is sent; the Qwen2.5-VL chat template then adds 'You are a helpful assistant.'")
+        lines.append(
+            "# no system message is sent; the Qwen2.5-VL chat template then adds 'You are a helpful assistant.'"
+        )
     lines.append(json.dumps(build_messages(question, prompt), indent=1, ensure_ascii=False))
     return "\n".join(lines)

@@ -372,7 +372,12 @@ def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[st
     evals = [reader.json(eval_path(config, model, b)) for b in config.benchmarks]
     firsts = [v for v in (metric(e, "ap50", 1) for e in evals) if v is not None]
     steps = max((int(float(r["step"])) for r in curve), default=None)
-    three_digits = [*fifth_means(curve, "loss"), *fifth_means(curve, "reward"), probe.get("reward"), probe.get("reward_se")]
+    three_digits = [
+        *fifth_means(curve, "loss"),
+        *fifth_means(curve, "reward"),
+        probe.get("reward"),
+        probe.get("reward_se"),
+    ]
     one_digit = [sum(e.get("format_rate", 0.0) for e in evals) / len(evals),
                  sum(firsts) / len(firsts) if firsts else None, _query_dependence(config, model, reader)]
     return [model, fmt(steps)] + [fmt(v, 3) for v in three_digits] + [fmt(v) for v in one_digit]

@@ -32,7 +32,9 @@ def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int, target_style
     rows = [
         {
             "prompt": build_messages(t["problem"], prompt),
-            "completion": [{"role": "assistant", "content": [{"type": "text", "text": render_target(t, target_style)}]}],
+            "completion": [
+                {"role": "assistant", "content": [{"type": "text", "text": render_target(t, target_style)}]}
+            ],
             "image_path": t["image_path"],
         }
         for t in read_jsonl(turns_path)
