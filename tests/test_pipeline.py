@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
+from regionreasoner.config import load_config
+from regionreasoner.report.figures import figure_inputs
+from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import ALL_FIGURE_NAMES, TABLE_NAMES
 from system_deps import missing_system_dependency
 from tests.conftest import REPO, copy_workflow, snakemake
@@ -22,15 +26,35 @@ def _results(workdir: Path) -> Path:
     return workdir / "results-test"
 
 
+def _newer_than_inputs(workdir: Path, output: Path, inputs: list[str]) -> bool:
+    return all((workdir / p).stat().st_mtime <= output.stat().st_mtime for p in inputs)
+
+
+def _reproduced_numbers(markdown: str) -> list[str]:
+    """Number cells of the Markdown rows that are not the paper's (reported or difference rows)."""
+    rows = [[c.strip() for c in line.strip("| ").split("|")] for line in markdown.splitlines() if line.startswith("|")]
+    return [c for row in rows if not any(c.startswith(("reported", "difference")) for c in row)
+            for c in row[1:] if re.fullmatch(r"-?\d+(\.\d+)?", c)]
+
+
 def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline):
     results = _results(built_pipeline)
+    cfg = load_config(built_pipeline / "config" / "test.yaml")
     for name in TABLE_NAMES:
-        md = (results / "tables" / f"{name}.md").read_text()
-        assert "|" in md and re.search(r"\d", md), name
-        assert (results / "tables" / f"{name}.tex").read_text().count("\\toprule") == 1
+        md_path = results / "tables" / f"{name}.md"
+        md, tex = md_path.read_text(), (results / "tables" / f"{name}.tex").read_text()
+        assert _newer_than_inputs(built_pipeline, md_path, table_inputs(cfg, name)), name
+        assert cfg.report.synthetic_note in md, name  # caption of a synthetic-data run
+        numbers = _reproduced_numbers(md)
+        assert numbers and numbers[0] in tex and tex.count("\\toprule") == 1, name
     for name in ALL_FIGURE_NAMES:
-        assert (results / "figures" / f"{name}.png").stat().st_size > 5_000
-        assert (results / "figures" / f"{name}.pdf").exists()
+        png = results / "figures" / f"{name}.png"
+        assert _newer_than_inputs(built_pipeline, png, figure_inputs(cfg, name)), name
+        with Image.open(png) as image:
+            assert image.width >= 400 and image.height >= 200, name
+            colors = image.convert("RGB").getcolors(maxcolors=256)  # None: more than 256
+            assert colors is None or len(colors) > 8, name  # something is drawn, not a blank canvas
+        assert (results / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
     metrics = json.loads((results / "eval" / "grpo-full" / "refcocog.multi.json").read_text())
     assert {"turns", "ap50", "giou", "ciou", "pass", "per_round", "format_rate"} <= set(metrics)
     assert metrics["turns"] == sum(r["turns"] for r in metrics["per_round"].values())

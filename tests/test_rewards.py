@@ -318,6 +318,16 @@ def test_docs_tables_are_the_registry():
         assert rows[name].startswith(term.range_text()), (name, rows[name], term.range_text())
 
 
+def test_alpha_or_beta_without_a_term_they_weight_is_reported(caplog):
+    with caplog.at_level("WARNING"):
+        assert reward_functions("released_code", alpha=2.0)[1] == [1.0] * 6
+        assert reward_functions("ref_cite", alpha=2.0, beta=0.5)[1] == [1.0, 1.0, 1.0, 2.0]
+    assert [r.getMessage() for r in caplog.records] == [
+        "reward variant released_code has no term they weight: alpha=2.0 ignored",
+        "reward variant ref_cite has no term they weight: beta=0.5 ignored",
+    ]
+
+
 def test_unknown_variant_lists_allowed_names():
     with pytest.raises(ValueError, match="base_only, ref_cite, ref_cite_consist, paper, full, released_code"):
         reward_functions("nope")

@@ -53,6 +53,10 @@ class Term:
         module, name = self.function.split(":")
         return getattr(importlib.import_module(f"regionreasoner.rewards.{module}"), name)
 
+    def weight_value(self, alpha: float, beta: float) -> float:
+        """What this term is multiplied by in a variant weighted by ``alpha`` and ``beta``."""
+        return {"1": 1.0, "alpha": float(alpha), "beta": float(beta)}[self.weight]
+
     def range_text(self) -> str:
         low, high = (f"{v:g}" for v in (self.low, self.high))
         return f"{{{low}, {high}}}" if self.discrete else f"[{low}, {high}]"
@@ -109,9 +113,9 @@ VARIANTS: dict[str, Variant] = {
 
 def variant_total_range(name: str, alpha: float = 1.0, beta: float = 1.0) -> tuple[float, float]:
     """Bounds of ``sum(weight * term)`` of a variant (non-negative weights), from its terms' ranges."""
-    weights = {"1": 1.0, "alpha": alpha, "beta": beta}
     terms = [TERMS[t] for t in VARIANTS[name].terms]
-    return sum(weights[t.weight] * t.low for t in terms), sum(weights[t.weight] * t.high for t in terms)
+    return (sum(t.weight_value(alpha, beta) * t.low for t in terms),
+            sum(t.weight_value(alpha, beta) * t.high for t in terms))
 
 
 def variants_table() -> str:

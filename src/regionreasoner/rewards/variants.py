@@ -47,15 +47,15 @@ def reward_functions(variant: str, alpha: float = 1.0, beta: float = 1.0,
         raise TypeError(f"unknown reward options {sorted(unknown)}; allowed: {', '.join(OPTIONS)}")
     spec = VARIANTS[variant]
     terms = [TERMS[name] for name in spec.terms]
-    values = {"1": 1.0, "alpha": float(alpha), "beta": float(beta)}
-    unused = {key: values[key] for key in ("alpha", "beta") if values[key] != 1.0}.keys() - {t.weight for t in terms}
+    used = {term.weight for term in terms}
+    unused = [f"{key}={value}" for key, value in (("alpha", alpha), ("beta", beta)) if value != 1.0 and key not in used]
     if unused:
-        log.warning("reward variant %s has no term weighted by %s: ignored", variant, ", ".join(sorted(unused)))
+        log.warning("reward variant %s has no term they weight: %s ignored", variant, ", ".join(unused))
     functions = [
         _term(term.resolve(), **{k: options[k] for k in term.options if k in options}, **spec.fixed.get(name, {}))
         for name, term in zip(spec.terms, terms)
     ]
-    return functions, [values[term.weight] for term in terms]
+    return functions, [term.weight_value(alpha, beta) for term in terms]
 
 
 def reward_options(rewards: RewardsConfig) -> dict[str, Any]:
