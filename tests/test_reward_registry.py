@@ -45,6 +45,7 @@ def test_a_registered_term_is_summed_with_its_weight_and_bounded(registered):
     assert variant_total_range(registered, beta=0.5) == (0.0, 3.5)
 
 
+@pytest.mark.slow  # builds part of the DAG (scenes, turns, base model), then trains
 def test_grpo_trains_one_step_with_a_newly_registered_term(registered, base_workflow, monkeypatch):
     monkeypatch.chdir(base_workflow)  # image paths in the turns are relative to the workflow
     raw = yaml.safe_load(Path("config/test.yaml").read_text())
