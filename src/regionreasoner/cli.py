@@ -213,10 +213,10 @@ def cmd_baseline_random(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from regionreasoner.evaluate.metrics import score_predictions
+    from regionreasoner.evaluate.metrics import format_metric, score_predictions
 
     metrics = score_predictions(Path(args.predictions), Path(args.bench), Path(args.out))
-    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {metrics['giou']:.1f}")
+    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {format_metric(metrics, 'giou')}")
 
 
 def cmd_reward(args: argparse.Namespace) -> None:

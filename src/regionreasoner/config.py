@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 from regionreasoner.dialogs.relations import RELATIONS
+from regionreasoner.evaluate.answers import ANSWER_FORMATS, DEFAULT_FORMAT
 from regionreasoner.rewards.names import VARIANTS as REWARD_VARIANTS
 
 RELATION_KEYS = tuple(RELATIONS)
@@ -121,6 +122,12 @@ class ModelPrompt(Strict):
     lowercase: bool = Field(default=False, description="the question is lower-cased before it is filled in")
     strip: str = Field(default="", description="characters stripped from both ends of the question")
     max_new_tokens: PositiveInt | None = Field(default=None, description="generation limit; null: evaluate.max_new_tokens")
+    answer_format: Literal[tuple(ANSWER_FORMATS)] = Field(  # type: ignore[valid-type]
+        default=DEFAULT_FORMAT,
+        description="how the model's answers are read and in which coordinates (regionreasoner.evaluate.answers): "
+        "tagged_json and segzero answer in the 840 frame; qwen2_5_vl (pixels) and qwen2_vl (0-1000) see the "
+        "image at its own resolution",
+    )
 
     @field_validator("template")
     @classmethod

@@ -29,7 +29,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from regionreasoner.dialogs.datasheet import describe_bench, write_datasheet
-from regionreasoner.dialogs.geometry import int_box, point_inside, segmentation_rle
+from regionreasoner.dialogs.geometry import point_inside, segmentation_rle
 from regionreasoner.dialogs.relations import RELATIONS, REF_BOX
 from regionreasoner.io import atomic_write_json
 
@@ -41,13 +41,13 @@ RELEASED_FORMAT = "released"
 
 
 def released_box_text(box: list[float]) -> str:
-    """A cited box written as the authors' evaluation writes it: ``str`` of a list of integers.
+    """A cited box written as the authors' evaluation writes it: ``str`` of the box's list.
 
-    Their predicted boxes are ``int(v * factor + 0.5)`` of the model's output, so ``[12, 30, 96,
-    200]`` with ", " separators and no ``bbox=`` prefix; the released ground-truth boxes are
-    integers already.
+    Their predicted boxes are integers computed from the model's output (``evaluate.answers``), so
+    ``[12, 30, 96, 200]`` with ", " separators and no ``bbox=`` prefix; a ground-truth box is written
+    as the file holds it (integers, or a float where the file has one).
     """
-    return str(int_box(box))
+    return "[" + ", ".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in box) + "]"
 
 
 def _relation(question: str) -> str | None:

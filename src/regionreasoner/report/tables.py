@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from regionreasoner import paths
+from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
 from regionreasoner.io import atomic_write_text
 
@@ -27,6 +28,8 @@ REPORTED = Path("paper/reported_numbers.yaml")
 # The paper's column layout for Tables 3, 4, 10 and 11: RefCOCO+ then RefCOCOg.
 PAPER_BENCHES = ("refcocoplus", "refcocog")
 MISSING = "-"
+UNAVAILABLE = "n/a"
+"""A metric the run could not compute (gIoU/cIoU on a bench without target masks); never shown as 0."""
 ABLATION_LABELS = {
     "base_only": "R_base only",
     "ref_cite": "+ reference citation",
@@ -143,19 +146,22 @@ def render_latex(table: Table, label: str) -> str:
 
 # ---- numbers ----------------------------------------------------------------------------------
 
-Number = float | int | None
+Number = float | int | str | None
+"""A cell value: a number, ``UNAVAILABLE``, or None (no file or no such round)."""
 
 
 def fmt(value: Number, digits: int = 1) -> str:
-    """A reproduced or reported number; ``-`` where there is none."""
+    """A reproduced or reported number; ``-`` where there is none, ``n/a`` where it cannot be computed."""
     if value is None:
         return MISSING
+    if isinstance(value, str):
+        return value
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def fmt_diff(ours: Number, reported: Number, digits: int = 1) -> str:
-    """Reproduced (as displayed) minus reported, signed; ``-`` unless both exist."""
-    if ours is None or reported is None:
+    """Reproduced (as displayed) minus reported, signed; ``-`` unless both are numbers."""
+    if ours is None or reported is None or isinstance(ours, str) or isinstance(reported, str):
         return MISSING
     diff = (round(ours, digits) if isinstance(ours, float) else ours) - reported
     return f"{diff:+.{digits}f}" if isinstance(diff, float) else f"{diff:+d}"
@@ -187,12 +193,19 @@ class Reader:
             return json.load(handle)
 
 
-def metric(data: dict[str, Any], key: str, round_: int | None = None) -> float | None:
-    """A metric of an evaluation JSON, pooled or for one round; ``None`` where the round is absent."""
+def metric(data: dict[str, Any], key: str, round_: int | None = None) -> float | str | None:
+    """A metric of an evaluation JSON, pooled or for one round; ``None`` where the round is absent.
+
+    A mask metric of a run scored without target masks (``mask_metrics`` is not ``available``) is
+    ``UNAVAILABLE``, so the table says so instead of showing a number.
+    """
+    unavailable = key in MASK_METRICS and data.get("mask_metrics", "available") != "available"
     if round_ is not None:
         data = data.get("per_round", {}).get(str(round_), {})
         if not data.get("turns"):
             return None
+    if unavailable:
+        return UNAVAILABLE
     value = data.get(key)
     return float(value) if value is not None else None
 
@@ -412,7 +425,8 @@ TABLES: dict[str, TableSpec] = {
         "own earlier predictions; Avg pools all turns (paper Table 1)."),
     "table2_segmentation": _per_round_table(
         "giou", "table2_segmentation_giou",
-        "Segmentation gIoU (%) per round on RegionDial-Bench; Avg pools all turns (paper Table 2)."),
+        "Segmentation gIoU (%) per round on RegionDial-Bench; Avg pools all turns (paper Table 2). "
+        "n/a: the benchmark file has no target masks, so only box metrics are scored."),
     "table3_ablation_detection": _column_table(
         "ablation_rows", "table3_ablation_detection", _ablation_columns("ap50"),
         "Reward ablation, detection AP@0.5 (%) (paper Table 3).", ABLATION_LABELS),
