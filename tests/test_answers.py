@@ -57,7 +57,7 @@ SEGZERO_ANSWER = ('<think>the man on the left</think>'
 
 def test_segzero_answer_is_one_object_with_two_points_truncated_then_rounded():
     assert SEGZERO.objects(SEGZERO_ANSWER) == [
-        {"bbox_2d": [10.7, 20.0, 300.0, 400.0], "point_2d": [50.0, 60.0], "points": [[50.0, 60.0], [70.0, 80.0]]}]
+        {"bbox_2d": [10.7, 20.0, 300.0, 400.0], "point_2d": [50.0, 60.0]}]
     # Seg-Zero: round(int(v) * factor): int(10.7) = 10, 10 * 1.25 = 12.5 rounds half to even -> 12
     assert SEGZERO.authors_boxes(SEGZERO_ANSWER, 1.25, 1.0) == [[12, 20, 375, 400]]
     assert SEGZERO.coordinates == "frame"

@@ -223,3 +223,65 @@ def test_citation_outside_the_dialogue_is_an_error_naming_the_turn(tmp_path):
     raw.write_text(json.dumps(records))
     with pytest.raises(ValueError, match=r"dialogue 0 \(image_id 101\) turn 1: context_from_turn 9 is not a turn"):
         convert_released(raw, tmp_path, tmp_path / "bench.json")
+
+
+def _hub_layout(tmp_path):
+    """A small copy of the hub dataset lmsdss/regionreasoner_test_data: ``raw/<name>_multi_turn.json``
+    (a JSON list, target masks as dense 0/1 arrays) beside ``raw/<name>_test_multi_bbox_images/``, the
+    records' ``image_path`` relative to ``raw/``."""
+    raw = tmp_path / "hub" / "raw"
+    (raw / "refcocog_test_multi_bbox_images").mkdir(parents=True)
+    Image.new("RGB", (WIDTH, HEIGHT)).save(raw / "refcocog_test_multi_bbox_images" / "656.jpg")
+    dense = _box_mask([10, 10, 60, 100]).tolist()
+    records = [{
+        "image_id": 656, "image_path": "refcocog_test_multi_bbox_images/656.jpg",
+        "conversational_turns": [
+            {"question": "the red umbrella", "bboxes": [[10, 10, 60, 100]], "ann_ids": [7], "masks": [dense]},
+            {"question": "the bench to the right of <box>{context_bbox}</box>", "bboxes": [[70.5, 20, 150, 110]],
+             "ann_ids": [8], "masks": [_box_mask([70, 20, 150, 110]).tolist()], "context_from_turn": 0},
+        ],
+    }]
+    (raw / "refcocog_multi_turn.json").write_text(json.dumps(records))
+    return tmp_path / "hub"
+
+
+def test_hub_layout_converts_with_its_images_beside_the_file_and_prints_the_counts(tmp_path, capsys):
+    root = _hub_layout(tmp_path)
+    out, sheet = tmp_path / "refcocog.json", tmp_path / "refcocog.datasheet.md"
+    assert main(["convert-released", "--name", "refcocog", "--raw", str(root / "raw" / "refcocog_multi_turn.json"),
+                 "--out", str(out), "--datasheet", str(sheet)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 dialogues, 2 turns (paper, Table 6: 1580 images, 4405 turns), 2 with a target mask" in printed
+    bench = json.loads(out.read_text())
+    assert bench[0]["image_path"].endswith("raw/refcocog_test_multi_bbox_images/656.jpg")
+    assert mask_utils.decode({**bench[0]["conversational_turns"][0]["masks"][0],
+                              "counts": bench[0]["conversational_turns"][0]["masks"][0]["counts"].encode()}).sum() == 50 * 90
+    # the datasheet shows the counts beside the paper's Table 6 row
+    assert "| reported: paper | 1580 | 4405 |" in sheet.read_text()
+    # a cited ground-truth box is written as the file holds it
+    predictions = run_bench(bench, ScriptedGenerator({}), segmenter=None)
+    assert predictions[1]["question"] == "the bench to the right of [10, 10, 60, 100]"
+
+
+def test_fetch_released_takes_the_files_and_their_images_and_says_what_came(tmp_path, capsys):
+    root = _hub_layout(tmp_path)
+    assert main(["fetch-released", "--repo", str(root), "--files", "raw/refcocog_multi_turn.json",
+                 "--out", str(tmp_path / "fetched")]) == 0
+    assert "raw/refcocog_multi_turn.json: 0.00 GB; 1 images in raw/refcocog_test_multi_bbox_images" in capsys.readouterr().out
+    assert main(["fetch-released", "--repo", str(root), "--files", "raw/refcocoplus_multi_turn.json",
+                 "--out", str(tmp_path / "again")]) == 1
+    assert "has no raw/refcocoplus_multi_turn.json" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_list_of_dialogues_is_one_error_naming_it(tmp_path):
+    raw = tmp_path / "refcocog_multi_turn.json"
+    raw.write_text('{"image_id": 1}')
+    with pytest.raises(ValueError, match=r"refcocog_multi_turn\.json: expected a JSON list of dialogues"):
+        convert_released(raw, None, tmp_path / "bench.json")
+
+
+def test_a_datasheet_that_would_overwrite_the_converted_benchmark_is_refused(tmp_path):
+    out = tmp_path / "refcocog.json"
+    with pytest.raises(ValueError, match=r"datasheet .*refcocog\.md would write .*refcocog\.json, which is also the output"):
+        convert_released(_released(tmp_path), tmp_path, out, tmp_path / "refcocog.md")
+    assert not out.exists()

@@ -73,14 +73,14 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
 def cmd_convert_released(args: argparse.Namespace) -> None:
     from regionreasoner.dialogs.released import convert_released
 
-    convert_released(Path(args.raw), Path(args.images), Path(args.out), Path(args.datasheet) if args.datasheet else None,
-                     reported=_reported_table6(args.name))
+    convert_released(Path(args.raw), Path(args.images) if args.images else None, Path(args.out),
+                     Path(args.datasheet) if args.datasheet else None, reported=_reported_table6(args.name))
 
 
 def cmd_fetch_released(args: argparse.Namespace) -> None:
-    from regionreasoner.models.registry import fetch_model
+    from regionreasoner.dialogs.released import fetch_released
 
-    fetch_model(args.repo, Path(args.out), repo_type="dataset")
+    fetch_released(args.repo, Path(args.out), args.files)
 
 
 def cmd_build_train(args: argparse.Namespace) -> None:
@@ -287,14 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "convert-released", cmd_convert_released, "the authors' released benchmark file as bench records", config=False)
     p.add_argument("--raw", required=True, help="released *_multi_turn.json")
-    p.add_argument("--images", required=True, help="root that the records' image_path is relative to")
+    p.add_argument("--images", help="folder the records' image_path values are relative to (default: the file's folder, "
+                   "as in the hub dataset)")
     p.add_argument("--out", required=True)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
 
     p = _add(sub, "fetch-released", cmd_fetch_released, "download the released benchmark dataset (paper scale)", config=False)
-    p.add_argument("--repo", required=True)
+    p.add_argument("--repo", required=True, help="hub dataset id, or a local copy of its folder")
     p.add_argument("--out", required=True)
+    p.add_argument("--files", nargs="+", required=True, help="released files inside the dataset (bench.released.files)")
 
     p = _add(sub, "build-train", cmd_build_train, "training turns (JSONL) with reference citations")
     _refer_args(p)

@@ -181,10 +181,11 @@ def _segzero(text: str) -> _SegZeroAnswer | None:
 
 
 def _segzero_objects(text: str) -> Objects:
+    """The one object, prompted by its first point (Seg-Zero prompts SAM2 with both: docs/fidelity.md)."""
     answer = _segzero(text)
     if answer is None or valid_box(answer.box) is None:
         return []
-    return [{"bbox_2d": answer.box, "point_2d": answer.points[0], "points": list(answer.points)}]
+    return [{"bbox_2d": answer.box, "point_2d": answer.points[0]}]
 
 
 def _segzero_raw_boxes(text: str) -> list[list[float]]:
