@@ -50,6 +50,12 @@ def cmd_download(args: argparse.Namespace) -> None:
     download_manifest(Path(args.manifest or d.manifest), Path(args.out), args.names or None, d.mirrors, d.retries)
 
 
+def cmd_fetch_snapshot(args: argparse.Namespace) -> None:
+    from regionreasoner.data.download import download_snapshot
+
+    download_snapshot(Path(args.manifest or _config(args).data.download.manifest), args.name, Path(args.out))
+
+
 def _reported_table6(bench: str) -> dict | None:
     from regionreasoner.report.tables import REPORTED as path
 
@@ -173,6 +179,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_evaluate_vstar(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.dialogue import Generator
+    from regionreasoner.evaluate.vstar import option_scorer, read_vstar, run_vstar
+    from regionreasoner.models.prompts import prompt_for_model
+
+    cfg = _config(args)
+    model_id = args.model_id or Path(args.model).name
+    questions = read_vstar(Path(args.bench))
+    generator = Generator.load(Path(args.model), prompt_for_model(cfg, model_id), cfg.model.frame, 1, 1,
+                               cfg.model.attn_implementation)
+    scorer = option_scorer(generator.model, generator.processor, generator.answers.native_image, cfg.model.frame)
+    run_vstar(questions, scorer, Path(args.out), model_id)
+
+
 def cmd_probe(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.probe import probe_model
 
@@ -280,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--names", nargs="*")
 
+    p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot, "a hub dataset folder of the manifest (snapshots), tree-verified")
+    p.add_argument("--manifest")
+    p.add_argument("--name", required=True, help="snapshot name, e.g. vstar_bench")
+    p.add_argument("--out", required=True, help="the snapshot lands in OUT/<extract_to>")
+
     p = _add(sub, "build-bench", cmd_build_bench, "RegionDial-Bench test dialogues (+ datasheet)")
     _refer_args(p)
     p.add_argument("--datasheet")
@@ -336,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", help="model id choosing the prompt (prompt.models); default: the --model folder name")
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+
+    p = _add(sub, "evaluate-vstar", cmd_evaluate_vstar, "V*Bench (Table 9): option likelihood, as the benchmark's code")
+    p.add_argument("--model", required=True)
+    p.add_argument("--model-id", help="model id choosing the image protocol (prompt.models); default: the folder name")
+    p.add_argument("--bench", required=True, help="V*Bench folder (direct_attributes/, relative_position/)")
+    p.add_argument("--out", required=True, help="metrics JSON; the answers go beside it as .jsonl")
 
     p = _add(sub, "probe", cmd_probe, "held-out reward probe: sampled reward of a checkpoint on fixed held-out turns")
     p.add_argument("--model", required=True)

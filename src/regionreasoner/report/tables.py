@@ -168,12 +168,12 @@ def fmt_diff(ours: Number, reported: Number, digits: int = 1) -> str:
 
 
 def compared_rows(label: str, source: str, ours: Sequence[Number], reported: Sequence[Number] | None,
-                  reported_as: str | None) -> list[list[str]]:
+                  reported_as: str | None, digits: int = 1) -> list[list[str]]:
     """Rows of one subject: reproduced, and where the paper reports it, reported and difference."""
-    rows = [[label, source] + [fmt(v) for v in ours]]
+    rows = [[label, source] + [fmt(v, digits) for v in ours]]
     if reported is not None:
-        rows.append(["", f"reported: {reported_as}"] + [fmt(v) for v in reported])
-        rows.append(["", "difference"] + [fmt_diff(o, r) for o, r in zip(ours, reported, strict=True)])
+        rows.append(["", f"reported: {reported_as}"] + [fmt(v, digits) for v in reported])
+        rows.append(["", "difference"] + [fmt_diff(o, r, digits) for o, r in zip(ours, reported, strict=True)])
     return rows
 
 
@@ -283,6 +283,36 @@ def _column_table(rows_key: str, reported_key: str, columns: Sequence[tuple[str,
         return Table("", header, [(None, rows)])
 
     return TableSpec(caption, inputs, build)
+
+
+VSTAR_COLUMNS = (("direct_attributes", "Attribute"), ("relative_position", "Spatial"), ("overall", "Overall"))
+
+
+def vstar_path(config: dict[str, Any], model: str) -> Path:
+    """V*Bench accuracy of ``model`` (Table 9)."""
+    return Path(paths.vstar_metrics(str(results_dir(config)), model))
+
+
+def _vstar_inputs(config: dict[str, Any]) -> list[Path]:
+    return [vstar_path(config, model) for model in config["report"].get("vstar_rows", {}).values()]
+
+
+def _vstar(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    """Table 9: the paper's rows in its order; each reproduced where ``report.vstar_rows`` names a model,
+    else with the reason of ``report.not_reproduced``."""
+    rows_of = config["report"].get("vstar_rows", {})
+    reasons = config["report"].get("not_reproduced", {})
+    paper = reported.get("table9_vstar", {})
+    rows: list[list[str]] = []
+    for name in [*paper, *(n for n in rows_of if n not in paper)]:
+        if name in rows_of:
+            data = reader.json(vstar_path(config, rows_of[name]))
+            ours = [data.get(key, {}).get("accuracy") for key, _ in VSTAR_COLUMNS]
+            rows += compared_rows(name, f"reproduced: {rows_of[name]}", ours, paper.get(name), "paper", digits=2)
+        else:
+            reason = reasons.get(name, "no model evaluated (report.vstar_rows)")
+            rows.append([name, f"reported only: {reason}"] + [fmt(v, 2) for v in paper[name]])
+    return Table("", ["Model", "Source"] + [label for _, label in VSTAR_COLUMNS], [(None, rows)])
 
 
 def _datasheet_inputs(config: dict[str, Any]) -> list[Path]:
@@ -436,6 +466,10 @@ TABLES: dict[str, TableSpec] = {
     "table6_bench_stats": TableSpec(
         "RegionDial-Bench statistics: images, turns and turns per round (paper Table 6).",
         _datasheet_inputs, _bench_stats),
+    "table9_vstar": TableSpec(
+        "V*Bench accuracy (%): attribute recognition, spatial relations and overall, each option scored by "
+        "its likelihood as the benchmark's own evaluation does (paper Table 9).",
+        _vstar_inputs, _vstar),
     "table10_single_round": _column_table(
         "single_round_rows", "table10_single_round",
         [("giou", "single", "refcocoplus"), ("giou", "single", "refcocog"),
