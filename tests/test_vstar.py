@@ -100,7 +100,7 @@ def _manifest(tmp_path: Path, sha256: str | None, files: int | None) -> Path:
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(json.dumps({"files": [], "snapshots": [{
         "name": "vstar_bench", "repo": "craigwu/vstar_bench", "revision": "d9ae62c903da0c98336e85c5ee89cd863b04b4da",
-        "sha256": sha256, "files": files, "extract_to": "vstar_bench"}]}))
+        "sha256": sha256, "files": files}]}))
     return manifest
 
 

@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot, "a hub dataset folder of the manifest (snapshots), tree-verified")
     p.add_argument("--manifest")
     p.add_argument("--name", required=True, help="snapshot name, e.g. vstar_bench")
-    p.add_argument("--out", required=True, help="the snapshot lands in OUT/<extract_to>")
+    p.add_argument("--out", required=True, help="the snapshot lands in OUT/<name>")
 
     p = _add(sub, "build-bench", cmd_build_bench, "RegionDial-Bench test dialogues (+ datasheet)")
     _refer_args(p)

@@ -238,10 +238,7 @@ class Pipeline:
 
     def vstar(self) -> dict[str, Any]:
         """``fetch_vstar`` and ``evaluate_vstar@<model>``: V*Bench (Table 9) where the config evaluates it."""
-        from regionreasoner.data.download import read_snapshots
-
-        entry = {e.name: e for e in read_snapshots(Path(self.cfg.data.download.manifest))}[self.cfg.vstar.snapshot]
-        bench = paths.snapshot_dir(self.r, entry.extract_to)
+        bench = paths.snapshot_dir(self.r, self.cfg.vstar.snapshot)
         metrics, answers = paths.vstar_metrics(self.r, "${item}"), paths.vstar_answers(self.r, "${item}")
         return {
             "fetch_vstar": {

@@ -41,9 +41,9 @@ def eval_metrics(results: str, model: str, bench: str, mode: str = "multi") -> s
     return f"{results}/eval/{model}/{run_name(bench, mode)}.json"
 
 
-def snapshot_dir(results: str, extract_to: str) -> str:
+def snapshot_dir(results: str, name: str) -> str:
     """A hub-folder snapshot of the data manifest (V*Bench), kept apart from the refer data."""
-    return f"{results}/snapshots/{extract_to}"
+    return f"{results}/snapshots/{name}"
 
 
 def vstar_metrics(results: str, model: str) -> str:

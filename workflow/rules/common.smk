@@ -4,7 +4,6 @@ import json
 
 from regionreasoner import paths
 from regionreasoner.config import stage_params
-from regionreasoner.data.download import read_snapshots
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import (
@@ -55,14 +54,6 @@ def refer_files(bench):
         "captions": f"{root}/coco/annotations/captions_train2014.json",
         "images": f"{root}/coco/train2014",
     }
-
-
-def snapshot_entry(name):
-    """A hub-folder snapshot of the data manifest (V*Bench): where it lands and how it is pinned."""
-    entries = {e.name: e for e in read_snapshots(CFG.data.download.manifest)}
-    if name not in entries:
-        raise ValueError(f"{CFG.data.download.manifest}: no snapshot {name!r} (vstar.snapshot)")
-    return entries[name]
 
 
 def model_dir(model):

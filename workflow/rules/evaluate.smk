@@ -75,15 +75,15 @@ rule probe:
 
 
 if CFG.vstar is not None:
-    VSTAR = snapshot_entry(CFG.vstar.snapshot)
+    VSTAR_BENCH = paths.snapshot_dir(R, CFG.vstar.snapshot)
 
     rule fetch_vstar:
         """V*Bench (Table 9) at its pinned hub revision, verified by its tree sha256 (data manifest)."""
         output:
-            bench=directory(paths.snapshot_dir(R, VSTAR.extract_to)),
+            bench=directory(VSTAR_BENCH),
         params:
             config=CONFIG,
-            name=VSTAR.name,
+            name=CFG.vstar.snapshot,
             root=lambda wc, output: os.path.dirname(output.bench),
         log:
             f"{R}/logs/fetch_vstar.log",
@@ -96,7 +96,7 @@ if CFG.vstar is not None:
         """V*Bench accuracy of one model: each option scored by its likelihood, as the benchmark's code does."""
         input:
             model=lambda wc: model_dir(wc.model),
-            bench=paths.snapshot_dir(R, VSTAR.extract_to),
+            bench=VSTAR_BENCH,
         output:
             metrics=paths.vstar_metrics(R, "{model}"),
             answers=paths.vstar_answers(R, "{model}"),

@@ -89,7 +89,6 @@ class SnapshotEntry:
     revision: str
     sha256: str | None
     files: int | None
-    extract_to: str
 
 
 def _sha256_value(path: Path, index: int, row: dict, key: str) -> str | None:
@@ -100,19 +99,19 @@ def _sha256_value(path: Path, index: int, row: dict, key: str) -> str | None:
 
 
 def read_snapshots(path: Path) -> list[SnapshotEntry]:
-    """The ``snapshots`` of ``manifest.yaml``: ``[{name, repo, revision, sha256, files, extract_to}]``."""
+    """The ``snapshots`` of ``manifest.yaml``: ``[{name, repo, revision, sha256, files}]``."""
     with Path(path).open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     entries = []
     for index, row in enumerate((data or {}).get("snapshots") or []):
-        keys = ("name", "repo", "revision", "sha256", "files", "extract_to")
+        keys = ("name", "repo", "revision", "sha256", "files")
         missing = [k for k in keys if not isinstance(row, dict) or k not in row]
         if missing:
             raise ValueError(f"{path}: snapshots[{index}] has no {', '.join(map(repr, missing))}")
         if not re.fullmatch(r"[0-9a-f]{40}", str(row["revision"])):
             raise ValueError(f"{path}: snapshots[{index}] ({row['name']}) revision must be a 40-digit commit")
         sha = _sha256_value(path, index, row, "snapshots")
-        entries.append(SnapshotEntry(row["name"], row["repo"], row["revision"], sha, row["files"], row["extract_to"]))
+        entries.append(SnapshotEntry(row["name"], row["repo"], row["revision"], sha, row["files"]))
     return entries
 
 
@@ -128,17 +127,17 @@ def tree_digest(root: Path) -> tuple[str, int]:
 
 
 def download_snapshot(manifest: Path, name: str, out_root: Path) -> Path:
-    """Fetch snapshot ``name`` of the manifest to ``out_root / extract_to`` and verify its tree digest.
+    """Fetch snapshot ``name`` of the manifest to ``out_root / name`` and verify its tree digest.
 
     As with files, an entry without a sha256 is never trusted: the digest is printed and the run
-    fails asking the user to pin it (the fetched copy is kept beside, as ``<extract_to>.part``).
+    fails asking the user to pin it (the fetched copy is kept beside, as ``<name>.part``).
     """
     manifest = Path(manifest)
     entries = {e.name: e for e in read_snapshots(manifest)}
     if name not in entries:
         raise ValueError(f"{manifest}: no snapshot named {name!r}; available: {', '.join(entries) or 'none'}")
     entry = entries[name]
-    out_dir = Path(out_root) / entry.extract_to
+    out_dir = Path(out_root) / entry.name
     part = out_dir.with_name(out_dir.name + ".part")
     if not part.exists():
         from huggingface_hub import snapshot_download
