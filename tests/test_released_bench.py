@@ -160,7 +160,8 @@ def test_score_command_scores_a_mask_free_file_and_prints_mask_metrics_as_unavai
              for d, dialogue in enumerate(bench) for t, turn in enumerate(dialogue["conversational_turns"])]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = tmp_path / "m.json"
-    assert main(["score", "--predictions", str(tmp_path / "p.jsonl"), "--bench", str(bench_path), "--out", str(out)]) == 0
+    args = ["--predictions", str(tmp_path / "p.jsonl"), "--bench", str(bench_path), "--out", str(out)]
+    assert main(["score", *args]) == 0
     assert "AP@0.5 100.0, gIoU n/a" in capsys.readouterr().out
     assert json.loads(out.read_text())["ap50"] == 100.0
 
@@ -254,8 +255,8 @@ def test_hub_layout_converts_with_its_images_beside_the_file_and_prints_the_coun
     assert "1 dialogues, 2 turns (paper, Table 6: 1580 images, 4405 turns), 2 with a target mask" in printed
     bench = json.loads(out.read_text())
     assert bench[0]["image_path"].endswith("raw/refcocog_test_multi_bbox_images/656.jpg")
-    assert mask_utils.decode({**bench[0]["conversational_turns"][0]["masks"][0],
-                              "counts": bench[0]["conversational_turns"][0]["masks"][0]["counts"].encode()}).sum() == 50 * 90
+    rle = bench[0]["conversational_turns"][0]["masks"][0]
+    assert mask_utils.decode({**rle, "counts": rle["counts"].encode()}).sum() == 50 * 90
     # the datasheet shows the counts beside the paper's Table 6 row
     assert "| reported: paper | 1580 | 4405 |" in sheet.read_text()
     # a cited ground-truth box is written as the file holds it
@@ -267,7 +268,8 @@ def test_fetch_released_takes_the_files_and_their_images_and_says_what_came(tmp_
     root = _hub_layout(tmp_path)
     assert main(["fetch-released", "--repo", str(root), "--files", "raw/refcocog_multi_turn.json",
                  "--out", str(tmp_path / "fetched")]) == 0
-    assert "raw/refcocog_multi_turn.json: 0.00 GB; 1 images in raw/refcocog_test_multi_bbox_images" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "raw/refcocog_multi_turn.json: 0.00 GB; 1 images in raw/refcocog_test_multi_bbox_images" in printed
     assert main(["fetch-released", "--repo", str(root), "--files", "raw/refcocoplus_multi_turn.json",
                  "--out", str(tmp_path / "again")]) == 1
     assert "has no raw/refcocoplus_multi_turn.json" in capsys.readouterr().err
@@ -282,6 +284,6 @@ def test_a_file_that_is_not_a_list_of_dialogues_is_one_error_naming_it(tmp_path)
 
 def test_a_datasheet_that_would_overwrite_the_converted_benchmark_is_refused(tmp_path):
     out = tmp_path / "refcocog.json"
-    with pytest.raises(ValueError, match=r"datasheet .*refcocog\.md would write .*refcocog\.json, which is also the output"):
+    with pytest.raises(ValueError, match=r"refcocog\.md would write .*refcocog\.json, which is also the output"):
         convert_released(_released(tmp_path), tmp_path, out, tmp_path / "refcocog.md")
     assert not out.exists()

@@ -89,7 +89,8 @@ def test_run_answers_each_question_by_its_least_loss_option_and_table9_shows_it(
         "not_reproduced": {"GPT-4V": "a closed model"}}}
     md, tex = tmp_path / "t9.md", tmp_path / "t9.tex"
     build_table(config, "table9_vstar", md, tex, reported=REPO / "paper" / "reported_numbers.yaml")
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.read_text().splitlines() if line.startswith("|")]
+    lines = [line for line in md.read_text().splitlines() if line.startswith("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     assert ["RegionReasoner-7B", "reproduced: grpo-full", "50.00", "100.00", "66.67"] in rows
     assert ["", "reported: paper", "75.65", "68.42", "72.77"] in rows
     assert ["GPT-4V", "reported only: a closed model", "51.30", "60.52", "54.97"] in rows

@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--names", nargs="*")
 
-    p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot, "a hub dataset folder of the manifest (snapshots), tree-verified")
+    p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot,
+             "a hub dataset folder of the manifest (snapshots), tree-verified")
     p.add_argument("--manifest")
     p.add_argument("--name", required=True, help="snapshot name, e.g. vstar_bench")
     p.add_argument("--out", required=True, help="the snapshot lands in OUT/<name>")
@@ -312,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "convert-released", cmd_convert_released, "the authors' released benchmark file as bench records", config=False)
     p.add_argument("--raw", required=True, help="released *_multi_turn.json")
-    p.add_argument("--images", help="folder the records' image_path values are relative to (default: the file's folder, "
-                   "as in the hub dataset)")
+    p.add_argument("--images", help="folder the records' image_path values are relative to "
+                   "(default: the file's folder, as in the hub dataset)")
     p.add_argument("--out", required=True)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")

@@ -292,7 +292,8 @@ class ReportConfig(Strict):
     alpha_beta_rows: dict[str, str]
     vstar_rows: dict[str, str] = Field(default_factory=dict, description="Table 9: reported row name -> model id")
     not_reproduced: dict[str, str] = Field(
-        default_factory=dict, description="reported rows without a reproduced counterpart: row name -> the reason, shown in the table")
+        default_factory=dict,
+        description="reported rows without a reproduced counterpart: row name -> the reason, shown in the table")
     bench_names: dict[str, str]
     differences: list[DifferenceSpec] = Field(
         default_factory=list,

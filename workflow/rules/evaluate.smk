@@ -90,7 +90,8 @@ if CFG.vstar is not None:
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner fetch-snapshot --config {params.config} --name {params.name} --out {params.root} > {log} 2>&1"
+            "regionreasoner fetch-snapshot --config {params.config} --name {params.name} "
+            "--out {params.root} > {log} 2>&1"
 
     rule evaluate_vstar:
         """V*Bench accuracy of one model: each option scored by its likelihood, as the benchmark's code does."""

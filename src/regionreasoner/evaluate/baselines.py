@@ -83,4 +83,5 @@ def evaluate_random_object(
         atomic_write_jsonl(Path(out_dir) / f"{run}.predictions.jsonl",
                            [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines])
         atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
-        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')} (mean of {draws} draws)")
+        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')} "
+              f"(mean of {draws} draws)")

@@ -277,6 +277,7 @@ def evaluate_model(
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
         metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path),
                                       **citation_counts(predictions))
-        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  format {metrics['format_rate']:.1f}%")
+        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  "
+              f"format {metrics['format_rate']:.1f}%")
         results[run] = metrics
     return results

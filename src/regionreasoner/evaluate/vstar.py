@@ -1,4 +1,4 @@
-"""V*Bench (paper Table 9): multiple-choice questions on high-resolution images, scored as the benchmark's own code does.
+"""V*Bench (paper Table 9): multiple-choice questions on high-resolution images, scored as its own code does.
 
 The benchmark (craigwu/vstar_bench; Wu and Xie, 2023) is two folders, ``direct_attributes`` (attribute
 recognition, 4 options) and ``relative_position`` (spatial relations, 2 options); each image has an
