@@ -8,6 +8,7 @@ many GPUs each job gets and what time and memory it is allowed.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 import json
 import math
 from dataclasses import dataclass, field
@@ -259,7 +260,6 @@ def render(plan: Plan) -> str:
     for r in plan.rows:
         c = r.cost
         if c is None:
-            lines.append((r.job.name, "-", "-", "-", "-", "-", "-", "-"))
             continue
         gpu = c.gpus > 0
         lines.append((
@@ -271,6 +271,8 @@ def render(plan: Plan) -> str:
     fmt = "  ".join(f"{{:<{widths[0]}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in lines]
     d = plan.figures.device
+    unpriced = Counter(r.job.rule for r in plan.rows if r.cost is None)
+    out.append("not priced (CPU jobs): " + ", ".join(f"{rule} x{n}" if n > 1 else rule for rule, n in unpriced.items()))
     out.append("")
     out.append("GPU-hours by rule: " + (", ".join(f"{k} {v:.1f}" for k, v in plan.gpu_hours_by_rule().items()) or "none"))
     out.append(f"total: {len(plan.rows)} jobs, {plan.gpu_hours:.1f} GPU-hours, about {plan.wall_hours:.1f} h "
