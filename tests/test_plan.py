@@ -214,3 +214,15 @@ def test_purpose_target_plan(monkeypatch):
     grpo = [r for r in plan.rows if r.job.rule == "grpo"]
     assert plan.gpu_hours > sum(r.cost.gpus * r.cost.hours for r in grpo) > 0
     assert math.isfinite(plan.wall_hours) and plan.wall_hours > 0
+
+
+def test_gpu_throughput_script_is_importable_and_refuses_a_cpu(tmp_path):
+    from scripts import gpu_throughput
+
+    config = gpu_throughput.text_config(2)
+    assert (config.hidden_size, config.num_hidden_layers, config.num_key_value_heads) == (3584, 2, 4)
+    out = tmp_path / "gpu_throughput.json"
+    if gpu_throughput.torch.cuda.is_available():
+        pytest.skip("a GPU is present: the measurement itself runs in scripts/gpu_smoke.sh")
+    assert gpu_throughput.main(["--out", str(out)]) == 1
+    assert not out.exists()
