@@ -243,7 +243,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from regionreasoner.plan.throughput import load_figures
 
     cfg = load_config(args.configfile)
-    jobs = dry_run(Path(args.configfile), args.targets)
+    jobs = dry_run(Path(args.configfile), args.targets, from_scratch=args.from_scratch)
     print(render(make_plan(jobs, cfg, Profile(Path(args.profile)), load_figures(Path(args.throughput)))))
 
 
@@ -389,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="workflow/profiles/slurm", help="workflow profile: GPUs and limits per rule")
     p.add_argument("--throughput", default="config/gpu_throughput.json",
                    help="measured figures (scripts/gpu_smoke.sh); the published ones when absent")
+    p.add_argument("--from-scratch", action="store_true", help="every job the targets need, also those already built")
     p.add_argument("targets", nargs="*", help="Snakemake targets (files or rules); default: the default target")
 
     p = _add(sub, "dvc-yaml", cmd_dvc_yaml, "write the DVC pipeline (dvc.yaml) of a config", config=False)

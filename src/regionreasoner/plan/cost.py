@@ -131,7 +131,8 @@ def train_gpu_memory_gb(shape: TrainShape, arch: Architecture, device: Device) -
     completion = max(shape.generate_tokens, shape.completion_tokens)
     logits = shape.micro_batch * completion * arch.vocab * BF16 * LOGIT_COPIES
     activations = shape.micro_batch * longest * per_token + logits
-    kv_cache = shape.micro_batch * shape.accumulation * longest * arch.kv_bytes_per_token() if shape.generate_tokens else 0
+    generating = shape.micro_batch * shape.accumulation if shape.generate_tokens else 0
+    kv_cache = generating * longest * arch.kv_bytes_per_token()
     return (weights + grads + optimizer + reference + max(activations, kv_cache)) / GB
 
 

@@ -74,10 +74,15 @@ def _job(block: dict[str, Any]) -> Job:
     )
 
 
-def dry_run(configfile: Path, targets: list[str], snakefile: Path = Path("Snakefile")) -> list[Job]:
-    """The jobs Snakemake would run for ``targets`` (all: the default target) under ``configfile``."""
+def dry_run(configfile: Path, targets: list[str], from_scratch: bool = False,
+            snakefile: Path = Path("Snakefile")) -> list[Job]:
+    """The jobs Snakemake would run for ``targets`` (none: the default target) under ``configfile``.
+
+    ``from_scratch``: every job the targets need, also those whose outputs exist (``--forceall``).
+    """
     command = [sys.executable, "-m", "snakemake", "--dry-run", "--nolock", "--snakefile", str(snakefile),
-               "--configfile", str(configfile), "--cores", "1", "--", *targets]
+               "--configfile", str(configfile), "--cores", "1", *(["--forceall"] if from_scratch else []),
+               "--", *targets]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise ValueError(f"snakemake --dry-run for {configfile} failed:\n{done.stderr.strip()[-2000:]}")

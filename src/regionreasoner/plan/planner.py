@@ -255,7 +255,8 @@ def make_plan(jobs: list[Job], cfg: PipelineConfig, profile: Profile, figures: F
 
 def render(plan: Plan) -> str:
     """The plan as a plain-text table, per-rule GPU-hours and totals."""
-    header = ("job", "GPUs", "hours", "GPU-h", "GPU mem/dev GB", "host mem GB", "disk peak GB", "disk kept GB")
+    header = ("job", "GPUs", "hours", "limit h", "GPU-h", "GPU mem/dev GB", "host mem GB", "disk peak GB",
+              "disk kept GB")
     lines = []
     for r in plan.rows:
         c = r.cost
@@ -263,7 +264,8 @@ def render(plan: Plan) -> str:
             continue
         gpu = c.gpus > 0
         lines.append((
-            r.job.name, str(c.gpus), f"{c.hours:.1f}" if gpu else "-", f"{c.gpus * c.hours:.1f}" if gpu else "-",
+            r.job.name, str(c.gpus), f"{c.hours:.1f}" if gpu else "-",
+            f"{r.limit_h:.0f}" if gpu and r.limit_h else "-", f"{c.gpus * c.hours:.1f}" if gpu else "-",
             f"{c.gpu_memory_gb:.0f}" if gpu else "-", f"{c.host_memory_gb:.0f}" if gpu else "-",
             f"{c.disk_peak_gb:.0f}", f"{c.disk_kept_gb:.0f}",
         ))
@@ -272,11 +274,13 @@ def render(plan: Plan) -> str:
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in lines]
     d = plan.figures.device
     unpriced = Counter(r.job.rule for r in plan.rows if r.cost is None)
-    out.append("not priced (CPU jobs): " + ", ".join(f"{rule} x{n}" if n > 1 else rule for rule, n in unpriced.items()))
+    if unpriced:
+        out.append("not priced (CPU jobs): " + ", ".join(f"{rule} x{n}" if n > 1 else rule for rule, n in unpriced.items()))
     out.append("")
-    out.append("GPU-hours by rule: " + (", ".join(f"{k} {v:.1f}" for k, v in plan.gpu_hours_by_rule().items()) or "none"))
-    out.append(f"total: {len(plan.rows)} jobs, {plan.gpu_hours:.1f} GPU-hours, about {plan.wall_hours:.1f} h "
-               f"({plan.wall_hours / 24:.1f} days) on one node of {plan.node_gpus} GPUs; "
+    by_rule = ", ".join(f"{rule} {hours:.1f}" for rule, hours in plan.gpu_hours_by_rule().items())
+    out.append(f"GPU-hours by rule: {by_rule or 'none'}")
+    out.append(f"total: {len(plan.rows)} jobs, {plan.gpu_hours:.1f} GPU-hours; the GPU jobs take about "
+               f"{plan.wall_hours:.1f} h ({plan.wall_hours / 24:.1f} days) on one node of {plan.node_gpus} GPUs; "
                f"disk peak {plan.disk_peak_gb:.0f} GB")
     out.append(f"figures: {d.name}, {d.source}")
     out += [f"note: {n}" for n in plan.notes]

@@ -106,7 +106,9 @@ def load_published(path: Path = PUBLISHED) -> Figures:
         return Figures(
             device=Device(**_fields(Device, raw["device"], path, "device")),
             workload=Workload(**_fields(Workload, raw["workload"], path, "workload")),
-            architectures={k: Architecture(**{**v, "params": float(v["params"])}) for k, v in raw["architectures"].items()},
+            # PyYAML reads 8.29e9 (no sign in the exponent) as a string
+            architectures={k: Architecture(**{**v, "params": float(v["params"])})
+                           for k, v in raw["architectures"].items()},
             same_as=dict(raw.get("same_as") or {}),
         )
     except (KeyError, TypeError) as err:
