@@ -20,6 +20,7 @@ from regionreasoner.plan.cost import (
     TrainShape,
     checkpoint_gb,
     decode_s_per_step,
+    download_cost,
     eval_cost,
     forward_s_per_token,
     train_cost,
@@ -94,6 +95,15 @@ def test_fp32_loading_exceeds_the_host_memory_of_four_ranks(device, workload):
     arch = load_published().architectures["Qwen/Qwen2.5-VL-7B-Instruct"]
     # 4 ranks x (policy + reference) x 8.29e9 x 4 B = 265 GB of weights, above a 256 GB node allocation
     assert train_cost(shape, arch, device, workload).host_memory_gb == pytest.approx(4 * (2 * 8.29 * 4 + 8))
+
+
+def test_download_disk_counts_archives_and_their_extraction():
+    # 1 GB + 0.5 GB of archives, kept beside what they extract to; an unpinned size counts nothing
+    assert download_cost([1_000_000_000, None, 500_000_000]).disk_kept_gb == pytest.approx(2 * 1.5)
+
+
+def test_dry_run_text_without_jobs_plans_nothing():
+    assert parse_dry_run("Building DAG of jobs...\nNothing to be done (all requested files are present).") == []
 
 
 def test_eval_cost_hand_computed(device, workload):

@@ -218,3 +218,9 @@ def weights_cost(arch: Architecture) -> Cost:
     """A fetched checkpoint (CPU job): the disk its bf16 weights take."""
     gb = BF16 * arch.params / GB
     return Cost(gpus=0, hours=0.0, gpu_memory_gb=0.0, host_memory_gb=0.0, disk_peak_gb=gb, disk_kept_gb=gb)
+
+
+def download_cost(sizes: list[int | None]) -> Cost:
+    """The downloaded archives (kept) and what they extract to (about as large: JPEGs do not compress)."""
+    gb = 2 * sum(size or 0 for size in sizes) / GB
+    return Cost(gpus=0, hours=0.0, gpu_memory_gb=0.0, host_memory_gb=0.0, disk_peak_gb=gb, disk_kept_gb=gb)

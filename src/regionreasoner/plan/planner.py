@@ -18,12 +18,14 @@ import yaml
 
 from regionreasoner import paths
 from regionreasoner.config import SAVE_TOTAL_LIMIT, PipelineConfig, TrainerCommon
+from regionreasoner.data.download import read_manifest
 from regionreasoner.models.prompts import PromptConfig, max_new_tokens_for, prompt_for_model, training_prompt, user_text
 from regionreasoner.plan.cost import (
     Cost,
     EvalShape,
     SampleShape,
     TrainShape,
+    download_cost,
     eval_cost,
     sample_cost,
     train_cost,
@@ -172,6 +174,11 @@ def eval_shape(cfg: PipelineConfig, model_id: str, figures: Figures) -> tuple[Ev
 def job_cost(job: Job, cfg: PipelineConfig, gpus: int, figures: Figures) -> tuple[Cost | None, list[str]]:
     """The cost of one job; None for CPU work the model does not price (data, tables)."""
     d, w = figures.device, figures.workload
+    if job.rule == "download":
+        entries = read_manifest(Path(cfg.data.download.manifest))
+        unsized = [e.name for e in entries if e.size is None]
+        note = f"download: no size pinned for {', '.join(unsized)}: not counted in its disk" if unsized else None
+        return download_cost([e.size for e in entries]), [note] if note else []
     if job.rule in FETCH_RULES:
         model = "base" if job.rule == "prepare_model" else f"released-{job.wildcards['name']}"
         arch, warning = architecture(cfg, model, figures)
