@@ -8,9 +8,9 @@ many GPUs each job gets and what time and memory it is allowed.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from regionreasoner.plan.dag import Job, Profile, dependencies
 from regionreasoner.plan.throughput import Architecture, Figures
 
 REPORTED = Path("paper/reported_numbers.yaml")
-FETCH_RULES = {"prepare_model": "base", "fetch_released": "released"}
+FETCH_RULES = ("prepare_model", "fetch_released")
 
 
 @dataclass
@@ -91,8 +91,10 @@ def architecture(cfg: PipelineConfig, model_id: str, figures: Figures) -> tuple[
         return figures.architecture(cfg.model.released[model_id.removeprefix("released-")])
     if cfg.model.base != "tiny":
         return figures.architecture(cfg.model.base)
+    from regionreasoner.models.tiny import TinyModelConfig   # torch and transformers: only for the tiny model
+
     t = cfg.model.tiny
-    vocab = 400    # the tiny tokenizer's size (regionreasoner.models.tiny)
+    vocab = TinyModelConfig.vocab_size
     params = t.text_layers * (4 * t.text_hidden**2 + 3 * t.text_hidden * t.mlp) + vocab * t.text_hidden
     params += t.vision_depth * 12 * t.vision_hidden**2
     return Architecture(params=params, layers=t.text_layers, hidden=t.text_hidden, kv_heads=t.kv_heads,
@@ -130,7 +132,7 @@ def train_shape(cfg: PipelineConfig, stage: str, gpus: int, figures: Figures) ->
         iterations=cfg.grpo.num_iterations if grpo else 1,
         checkpointing=section.gradient_checkpointing,
         bf16=section.bf16,
-        zero_stage=zero_stage(section) if gpus > 1 or section.accelerate_config else None,
+        zero_stage=zero_stage(section) if gpus else None,     # the accelerate config runs only on GPUs
         save_steps=section.save_steps,
         save_total_limit=SAVE_TOTAL_LIMIT,
     )
