@@ -34,6 +34,7 @@ from regionreasoner.plan.throughput import (
     read_measured,
     write_measured,
 )
+from regionreasoner.report.targets import purpose_inputs
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "gpu_throughput.json"
@@ -238,3 +239,11 @@ def test_gpu_throughput_script_is_importable_and_refuses_a_cpu(tmp_path):
         pytest.skip("a GPU is present: the measurement itself runs in scripts/gpu_smoke.sh")
     assert gpu_throughput.main(["--out", str(out)]) == 1
     assert not out.exists()
+
+
+def test_no_training_target_needs_no_trained_model():
+    raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    released = purpose_inputs(raw, "no_training")
+    assert not [f for f in released if "grpo-" in f or "/sft/" in f]
+    assert "results-paper/eval/released-regionreasoner/refcocog.multi.json" in released
+    assert "results-paper/models/grpo-full" in purpose_inputs(raw, "regionreasoner")

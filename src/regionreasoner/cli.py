@@ -242,8 +242,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from regionreasoner.plan.planner import make_plan, render
     from regionreasoner.plan.throughput import load_figures
 
+    from regionreasoner.report.targets import PURPOSES
+
     cfg = load_config(args.configfile)
     jobs = dry_run(Path(args.configfile), args.targets, from_scratch=args.from_scratch)
+    for target in args.targets:
+        if target in PURPOSES:
+            print(f"{target}: {PURPOSES[target]}")
     print(render(make_plan(jobs, cfg, Profile(Path(args.profile)), load_figures(Path(args.throughput)))))
 
 

@@ -4,7 +4,7 @@
 """
 
 
-for purpose, what in PURPOSES.items():
+for purpose in PURPOSES:
 
     rule:
         """One purpose's outputs (regionreasoner.report.targets.PURPOSES)."""
