@@ -50,20 +50,32 @@ def text_config(layers: int) -> Any:
     )
 
 
-def decode_figures(layers: int) -> dict[str, dict[str, float]]:
-    """Decode ms per step and tokens/s at each batch size, prompt of PROMPT_TOKENS, fixed lengths."""
+def build(layers: int) -> Any:
+    """A randomly initialised bf16 model built on the GPU (a 7B model built on the CPU in fp32 would
+    take minutes and 30 GB of host memory first)."""
     from transformers import Qwen2ForCausalLM
 
-    model = Qwen2ForCausalLM(text_config(layers)).to("cuda", torch.bfloat16).eval()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            return Qwen2ForCausalLM(text_config(layers))
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def decode_figures(layers: int) -> dict[str, dict[str, float]]:
+    """Decode ms per step and tokens/s at each batch size, prompt of PROMPT_TOKENS, fixed lengths."""
+    model = build(layers).eval()
     ms, tokens = {}, {}
     for batch in DECODE_BATCHES:
         prompt = torch.randint(0, 1000, (batch, PROMPT_TOKENS), device="cuda")
-        fixed = {"min_new_tokens": DECODE_STEPS, "max_new_tokens": DECODE_STEPS, "do_sample": False}
+        fixed = {"min_new_tokens": DECODE_STEPS, "max_new_tokens": DECODE_STEPS, "do_sample": False, "pad_token_id": 0}
+        one = {**fixed, "min_new_tokens": 1, "max_new_tokens": 1}
         with torch.no_grad():
-            model.generate(prompt, min_new_tokens=1, max_new_tokens=1)     # warm-up
+            model.generate(prompt, **one)                                   # warm-up
             torch.cuda.synchronize()
             start = time.perf_counter()
-            model.generate(prompt, min_new_tokens=1, max_new_tokens=1)
+            model.generate(prompt, **one)
             torch.cuda.synchronize()
             prefill = time.perf_counter() - start                      # one token: the prefill
             start = time.perf_counter()
@@ -81,9 +93,7 @@ def decode_figures(layers: int) -> dict[str, dict[str, float]]:
 
 def train_figures(full_layers: int) -> dict[str, float]:
     """Forward + backward of TRAIN_LAYERS layers with checkpointing, scaled to ``full_layers``."""
-    from transformers import Qwen2ForCausalLM
-
-    model = Qwen2ForCausalLM(text_config(TRAIN_LAYERS)).to("cuda", torch.bfloat16).train()
+    model = build(TRAIN_LAYERS).train()
     model.gradient_checkpointing_enable()
     ids = torch.randint(0, 1000, (1, TRAIN_TOKENS), device="cuda")
     model(input_ids=ids, labels=ids).loss.backward()              # warm-up

@@ -388,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
 
-    p = _add(sub, "plan", cmd_plan, "the jobs a target needs (Snakemake's dry run) priced in GPU-hours, memory and disk",
-             config=False)
+    p = _add(sub, "plan", cmd_plan,
+             "the jobs a target needs (Snakemake's dry run) priced in GPU-hours, memory and disk", config=False)
     p.add_argument("--configfile", default="config/config.yaml")
     p.add_argument("--profile", default="workflow/profiles/slurm", help="workflow profile: GPUs and limits per rule")
     p.add_argument("--throughput", default="config/gpu_throughput.json",

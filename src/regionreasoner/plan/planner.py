@@ -284,7 +284,8 @@ def render(plan: Plan) -> str:
     d = plan.figures.device
     unpriced = Counter(r.job.rule for r in plan.rows if r.cost is None)
     if unpriced:
-        out.append("not priced (CPU jobs): " + ", ".join(f"{rule} x{n}" if n > 1 else rule for rule, n in unpriced.items()))
+        counted = (f"{rule} x{n}" if n > 1 else rule for rule, n in unpriced.items())
+        out.append("not priced (CPU jobs): " + ", ".join(counted))
     out.append("")
     by_rule = ", ".join(f"{rule} {hours:.1f}" for rule, hours in plan.gpu_hours_by_rule().items())
     out.append(f"GPU-hours by rule: {by_rule or 'none'}")
