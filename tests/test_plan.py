@@ -211,8 +211,9 @@ def test_planned_jobs_equal_snakemake_dry_run(config, monkeypatch):
                           capture_output=True, text=True, check=True)
     text = done.stdout + done.stderr
     jobs = parse_dry_run(text)
-    assert Counter(job.rule for job in jobs) == _snakemake_job_stats(text)
     cfg = load_config(config)
+    plan = make_plan(jobs, cfg, Profile(REPO / "workflow" / "profiles" / "slurm"), load_figures(None))
+    assert Counter(row.job.rule for row in plan.rows) == _snakemake_job_stats(text)
     trained = {job.wildcards["variant"] for job in jobs if job.rule == "grpo"}
     assert trained == set(cfg.grpo.variants)
 

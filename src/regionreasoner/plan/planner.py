@@ -89,16 +89,7 @@ def architecture(cfg: PipelineConfig, model_id: str, figures: Figures) -> tuple[
     """Shape of a pipeline model id: trained models share the base's, released ones their hub id's."""
     if model_id.startswith("released-"):
         return figures.architecture(cfg.model.released[model_id.removeprefix("released-")])
-    if cfg.model.base != "tiny":
-        return figures.architecture(cfg.model.base)
-    from regionreasoner.models.tiny import TinyModelConfig   # torch and transformers: only for the tiny model
-
-    t = cfg.model.tiny
-    vocab = TinyModelConfig.vocab_size
-    params = t.text_layers * (4 * t.text_hidden**2 + 3 * t.text_hidden * t.mlp) + vocab * t.text_hidden
-    params += t.vision_depth * 12 * t.vision_hidden**2
-    return Architecture(params=params, layers=t.text_layers, hidden=t.text_hidden, kv_heads=t.kv_heads,
-                        head_dim=t.text_hidden // t.heads, vocab=vocab), None
+    return figures.architecture(cfg.model.base)
 
 
 def zero_stage(section: TrainerCommon) -> int | None:
@@ -187,6 +178,8 @@ def job_cost(job: Job, cfg: PipelineConfig, gpus: int, figures: Figures) -> tupl
         return weights_cost(arch), [warning] if warning else []
     if not gpus or job.rule not in ("sft", "grpo", "evaluate", "probe"):
         return None, []
+    if cfg.model.base == "tiny":     # the embedded default's model: CPU minutes, nothing to price
+        return None, ["model.base is the tiny model: GPU jobs not priced"]
     model = job.wildcards.get("model", "base")
     arch, warning = architecture(cfg, model, figures)
     warnings = [warning] if warning else []
@@ -285,7 +278,7 @@ def render(plan: Plan) -> str:
     unpriced = Counter(r.job.rule for r in plan.rows if r.cost is None)
     if unpriced:
         counted = (f"{rule} x{n}" if n > 1 else rule for rule, n in unpriced.items())
-        out.append("not priced (CPU jobs): " + ", ".join(counted))
+        out.append("not priced: " + ", ".join(counted))
     out.append("")
     by_rule = ", ".join(f"{rule} {hours:.1f}" for rule, hours in plan.gpu_hours_by_rule().items())
     out.append(f"GPU-hours by rule: {by_rule or 'none'}")
