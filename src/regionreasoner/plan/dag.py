@@ -7,6 +7,7 @@ appears in the plan exactly when Snakemake would run it.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -83,7 +84,9 @@ def dry_run(configfile: Path, targets: list[str], from_scratch: bool = False,
     command = [sys.executable, "-m", "snakemake", "--dry-run", "--nolock", "--snakefile", str(snakefile),
                "--configfile", str(configfile), "--cores", "1", *(["--forceall"] if from_scratch else []),
                "--", *targets]
-    done = subprocess.run(command, capture_output=True, text=True)
+    # a user's global profile (SNAKEMAKE_PROFILE) could pick an executor or reformat the dry run
+    env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise ValueError(f"snakemake --dry-run for {configfile} failed:\n{done.stderr.strip()[-2000:]}")
     return parse_dry_run(done.stdout + "\n" + done.stderr)
