@@ -92,6 +92,7 @@ class Figures:
 
 
 def _fields(cls: type, raw: dict[str, Any], source: Path, section: str) -> dict[str, Any]:
+    """A section's keys, refused by name when the dataclass has no such field (a typo, not a TypeError)."""
     names = set(cls.__dataclass_fields__)
     unknown = set(raw) - names
     if unknown:
