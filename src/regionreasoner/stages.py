@@ -23,7 +23,7 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {
-    "data": Stage(("data", "seed"), ("synth_*", "download", "fetch_released_bench")),
+    "data": Stage(("data", "seed"), ("synth_*", "download", "fetch_released_bench", "fetch_vstar")),
     "bench": Stage(("bench", "benchmarks"), ("build_bench", "build_single")),
     "train_data": Stage(("train_data", "bench", "benchmarks", "model.frame"),
                         ("build_train", "merge_train", "build_heldout", "merge_heldout")),
@@ -31,10 +31,12 @@ STAGES: dict[str, Stage] = {
     "sft": Stage(("sft", "prompt", "model.frame", "seed"), ("sft",)),
     "grpo": Stage(("grpo.*", "rewards", "prompt", "model.frame", "seed"), ("grpo",)),
     "evaluate": Stage(("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
-                      ("evaluate", "evaluate_random")),
+                      ("evaluate", "evaluate_random", "evaluate_vstar")),
     "probe": Stage(("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt", "model.frame",
                     "seed"), ("probe",)),
     "report": Stage(("report", "data.source"), ("table_*", "figure_*", "turns_per_round_figure", "paper_pdf", "all")),
+    # targets that only gather other outputs, one per purpose (report.targets.PURPOSES)
+    "targets": Stage((), ("no_training", "regionreasoner", "reward_ablation", "alpha_beta_sweep")),
 }
 
 
