@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 
+from regionreasoner.config import validate_config
 from regionreasoner.data.download import ChecksumError, download_snapshot, tree_digest
 from regionreasoner.evaluate.vstar import accuracy, mean_token_loss, read_vstar, run_vstar
 from regionreasoner.report.tables import build_table
@@ -83,12 +85,13 @@ def test_run_answers_each_question_by_its_least_loss_option_and_table9_shows_it(
         run_vstar(questions, lambda q: [wrong_on_gloves.get(o, 1.0 + i) for i, o in enumerate(q.options)], out, model)
     answers = [json.loads(line) for line in (results / "eval" / "grpo-full" / "vstar.jsonl").read_text().splitlines()]
     assert [a["chosen"] for a in answers] == [0, 2, 0]
-    config = {"results": str(results), "data": {"source": "download"}, "report": {
-        "vstar_rows": {"Qwen2.5-VL-7B": "base", "VisionReasoner-7B": "released-visionreasoner",
-                       "RegionReasoner-7B": "grpo-full"},
-        "not_reproduced": {"GPT-4V": "a closed model"}}}
+    raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    raw["results"] = str(results)
+    raw["report"]["vstar_rows"] = {"Qwen2.5-VL-7B": "base", "VisionReasoner-7B": "released-visionreasoner",
+                                   "RegionReasoner-7B": "grpo-full"}
+    raw["report"]["not_reproduced"] = {"GPT-4V": "a closed model"}
     md, tex = tmp_path / "t9.md", tmp_path / "t9.tex"
-    build_table(config, "table9_vstar", md, tex, reported=REPO / "paper" / "reported_numbers.yaml")
+    build_table(validate_config(raw), "table9_vstar", md, tex, reported=REPO / "paper" / "reported_numbers.yaml")
     lines = [line for line in md.read_text().splitlines() if line.startswith("|")]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     assert ["RegionReasoner-7B", "reproduced: grpo-full", "50.00", "100.00", "66.67"] in rows
