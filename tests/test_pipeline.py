@@ -43,10 +43,12 @@ def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline)
     for name in TABLE_NAMES:
         md_path = results / "tables" / f"{name}.md"
         md, tex = md_path.read_text(), (results / "tables" / f"{name}.tex").read_text()
-        assert _newer_than_inputs(built_pipeline, md_path, table_inputs(cfg, name)), name
-        assert cfg.report.synthetic_note in md, name  # caption of a synthetic-data run
-        numbers = _reproduced_numbers(md)
-        assert numbers and numbers[0] in tex and tex.count("\\toprule") == 1, name
+        inputs = table_inputs(cfg, name)
+        assert _newer_than_inputs(built_pipeline, md_path, inputs), name
+        assert cfg.report.synthetic_note in md and tex.count("\\toprule") == 1, name
+        if any(p.startswith(f"{cfg.results}/") for p in inputs):  # else a table of reported rows only (V*Bench)
+            numbers = _reproduced_numbers(md)
+            assert numbers and numbers[0] in tex, name
     for name in ALL_FIGURE_NAMES:
         png = results / "figures" / f"{name}.png"
         assert _newer_than_inputs(built_pipeline, png, figure_inputs(cfg, name)), name
