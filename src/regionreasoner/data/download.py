@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import requests
-import yaml
 from tqdm import tqdm
 
-from regionreasoner.io import atomic_path, atomic_write_text
+from regionreasoner.io import atomic_path, atomic_write_text, read_yaml
 
 CHUNK = 1 << 16
 """Bytes per read: a dropped connection loses at most the chunk being read."""
@@ -59,16 +58,17 @@ class ManifestEntry:
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
     """Parse and validate ``manifest.yaml`` (``files: [{name, url, sha256, size, extract_to}]``)."""
-    with Path(path).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise ValueError(f"{path}: expected a mapping with a 'files' list")
+        raise ValueError(f"{path}: expected a mapping with a 'files' list; "
+                         "see src/regionreasoner/data/manifest.yaml for the format")
     entries = []
     for index, row in enumerate(data["files"]):
         keys = ("name", "url", "sha256", "size", "extract_to")
         missing = [k for k in keys if not isinstance(row, dict) or k not in row]
         if missing:
-            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}")
+            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}; "
+                             "see src/regionreasoner/data/manifest.yaml for the format")
         sha = row["sha256"]
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
             raise ValueError(f"{path}: files[{index}] ({row['name']}) sha256 must be 64 lowercase hex digits or null")

@@ -20,7 +20,6 @@ the authors' way (``released_box_text``); the evaluator fills it and counts grou
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from pycocotools import mask as mask_utils
 from regionreasoner.dialogs.datasheet import describe_bench, write_datasheet
 from regionreasoner.dialogs.geometry import int_box, point_inside, segmentation_rle
 from regionreasoner.dialogs.relations import RELATIONS, REF_BOX
-from regionreasoner.io import atomic_write_json
+from regionreasoner.io import atomic_write_json, read_json
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
 """The cited-box placeholder of the released questions, replaced as a whole (tags included)."""
@@ -136,12 +135,10 @@ def placeholder_counts(records: list[dict[str, Any]]) -> dict[str, int]:
 def convert_released(raw: Path, image_root: Path, out: Path, datasheet: Path | None = None,
                      reported: dict | None = None) -> None:
     """Write the released dialogues of ``raw`` as bench records (+ datasheet), images under ``image_root``."""
-    try:
-        records = json.loads(Path(raw).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{raw}: cannot read the released benchmark ({err})") from None
+    records = read_json(raw)
     if not isinstance(records, list):
-        raise ValueError(f"{raw}: expected a list of dialogues")
+        raise ValueError(f"{raw}: holds a JSON {type(records).__name__}, expected a list of dialogues; "
+                         "is this a released *_multi_turn.json?")
     dialogues = []
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not isinstance(record.get("conversational_turns"), list):

@@ -9,7 +9,6 @@ bar on stderr (the job's log under results/logs/evaluate/) advances per batch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from transformers import AutoModelForImageTextToText
 
 from regionreasoner.dialogs.geometry import from_frame, int_box, render_box, to_frame
 from regionreasoner.dialogs.released import RELEASED_FORMAT, released_box_text
-from regionreasoner.evaluate.metrics import write_and_score_run
+from regionreasoner.evaluate.metrics import read_bench, write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original
 from regionreasoner.models.processor import load_processor
@@ -47,9 +46,10 @@ class Generator:
              attn_implementation: str | None = None) -> Generator:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        processor = load_processor(path, frame)  # first: it checks that the folder holds a model
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-        return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
+        return cls(model, processor, prompt, frame, max_new_tokens, batch_size)
 
     def answer(self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None = None) -> list[str]:
         """Greedy answers in batches of ``batch_size``; ``progress`` advances by each batch's size."""
@@ -228,10 +228,11 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
+    benches = {run: read_bench(bench_path, images=True) for run, bench_path in runs.items()}
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation)
     results = {}
     for run, bench_path in runs.items():
-        bench = json.loads(Path(bench_path).read_text())
+        bench = benches[run]
         predictions = run_bench(bench, generator, segmenter, desc=run)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
         metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path),
