@@ -41,6 +41,11 @@ def _bench(image: Path) -> str:
     return json.dumps([{"image_path": str(image), "image_id": 1, "conversational_turns": [turn]}])
 
 
+def _released(image: str) -> str:
+    turn = {"question": "A cat", "bboxes": [[0, 0, 4, 4]]}
+    return json.dumps([{"image_id": 7, "image_path": image, "conversational_turns": [turn]}])
+
+
 def _write_inputs(root: Path) -> None:
     """The good and bad files the cases point at, all under ``root``."""
     root.mkdir()
@@ -68,6 +73,10 @@ def _write_inputs(root: Path) -> None:
         "manifest.yaml": "files: 3\n",
         "refs.p": "not a pickle\n",
         "instances_list.json": "[]\n",
+        "elsewhere.yaml": f"extends: {TEST}\nresults: {root}/results\n",
+        "notimage.jpg": "not an image\n",
+        "released_notimage.json": _released("notimage.jpg"),
+        "released_noimage.json": _released("gone.jpg"),
     }
     for name, text in files.items():
         (root / name).write_text(text)
@@ -110,18 +119,25 @@ CASES = [
       "did you mean 'synth'"),
     C("config-wrong-type", "validate-config --config {in}/wrongtype.yaml", "{in}/wrongtype.yaml", "sft.max_steps:",
       "valid integer"),
-    C("config-base-missing", "validate-config --config {in}/nobase.yaml", "{in}/nobase.yaml: extends: no file config/nope.yaml"),
+    C("config-base-missing", "validate-config --config {in}/nobase.yaml",
+      "{in}/nobase.yaml: extends: no file config/nope.yaml"),
     C("show-config-missing", "show-config --configfile {in}/nope.yaml --stage sft", "{in}/nope.yaml: no such file"),
     C("show-config-variant", "show-config --configfile {test} --stage grpo --variant nope",
       "test.yaml: grpo.variants has no 'nope'", "choose one of"),
     C("show-prompt-config", "show-prompt --configfile {in}/typo.yaml --model sft --question q", "sft.max_step"),
     C("show-prompt-model", "show-prompt --configfile {test} --model sfft --question q", "unknown model id 'sfft'"),
-    C("dvc-yaml-no-extends", "dvc-yaml --configfile {in}/noext.yaml --out {out}/dvc.yaml", "not a complete configuration"),
+    C("dvc-yaml-no-extends", "dvc-yaml --configfile {in}/noext.yaml --out {out}/dvc.yaml",
+      "not a complete configuration"),
     C("synth-config", "synth --config {in}/typo.yaml --out {out}/synth", "did you mean 'max_steps'"),
-    C("table-config", "table --config {in}/noext.yaml --name table1_detection --out-md {out}/t.md --out-tex {out}/t.tex",
+    C("table-config", "table --config {in}/noext.yaml --name table1_detection "
+      "--out-md {out}/t.md --out-tex {out}/t.tex",
       "{in}/noext.yaml: not a complete configuration"),
     C("table-name", "table --config {test} --name table99 --out-md {out}/t.md --out-tex {out}/t.tex",
       "unknown table 'table99'", "choose one of"),
+    C("table-inputs-missing", "table --config {in}/elsewhere.yaml --name table1_detection "
+      "--out-md {out}/t.md --out-tex {out}/t.tex", "{in}/results/eval/", ": no such file", "build it first"),
+    C("figure-inputs-missing", "figure --config {in}/elsewhere.yaml --name fig_per_round --out {out}/f.png",
+      "{in}/results/", ": no such file"),
     C("figure-name", "figure --config {test} --name fig_nope --out {out}/f.png", "fig_nope"),
     C("schema-out-under-file", "schema --out {in}/empty.json/schema.json", "{in}/empty.json", "check the path"),
     # data: manifest, refer pickle, COCO instances
@@ -133,8 +149,10 @@ CASES = [
       "{in}/manifest.yaml: expected a mapping with a 'files' list"),
     C("build-bench-refs-missing", "build-bench --config {test} " + REFER.replace("refs.p", "nope.p"),
       "{in}/nope.p: no such file"),
-    C("build-bench-refs-not-pickle", "build-bench --config {test} " + REFER, "{in}/refs.p: not a readable refer pickle"),
-    C("build-train-refs-not-pickle", "build-train --config {test} " + REFER, "{in}/refs.p: not a readable refer pickle"),
+    C("build-bench-refs-not-pickle", "build-bench --config {test} " + REFER,
+      "{in}/refs.p: not a readable refer pickle"),
+    C("build-train-refs-not-pickle", "build-train --config {test} " + REFER,
+      "{in}/refs.p: not a readable refer pickle"),
     # released benchmark
     C("convert-released-missing", "convert-released --raw {in}/nope.json --images {in} --out {out}/b.json",
       "{in}/nope.json: no such file"),
@@ -142,6 +160,10 @@ CASES = [
       "{in}/truncated.json: line 2 column 1: not valid JSON"),
     C("convert-released-schema", "convert-released --raw {in}/metrics.json --images {in} --out {out}/b.json",
       "{in}/metrics.json: holds a JSON dict, expected a list of dialogues"),
+    C("convert-released-not-an-image", "convert-released --raw {in}/released_notimage.json --images {in} "
+      "--out {out}/b.json", "{in}/notimage.jpg: not a readable image"),
+    C("convert-released-image-missing", "convert-released --raw {in}/released_noimage.json --images {in} "
+      "--out {out}/b.json", "{in}/released_noimage.json: dialogue 0 (image_id 7): image not found at {in}/gone.jpg"),
     C("fetch-released-local-missing", "fetch-released --repo {in}/nope --out {out}/released",
       "{in}/nope: no such folder"),
     # training turns (JSONL)
@@ -165,7 +187,8 @@ CASES = [
     C("build-single-schema", "build-single --bench {in}/nokeys.json --out {out}/s.json",
       "{in}/nokeys.json: dialogue 0 has no 'image_path', 'conversational_turns'"),
     # model folders and checkpoints
-    C("fetch-model-local-missing", "fetch-model --source {in}/models/nope --out {out}/base", "{in}/models/nope: no such folder"),
+    C("fetch-model-local-missing", "fetch-model --source {in}/models/nope --out {out}/base",
+      "{in}/models/nope: no such folder"),
     C("sft-model-missing", "sft --config {test} --model {in}/nope --train {in}/turns.jsonl --out {out}/sft "
       "--metrics {out}/sft.csv", "{in}/nope: no such model folder"),
     C("sft-model-no-weights", "sft --config {test} --model {in}/noweights --train {in}/turns.jsonl --out {out}/sft "
@@ -184,14 +207,16 @@ CASES = [
       "--out-dir {out}/eval", "{in}/truncated.json: line 2 column 1"),
     C("evaluate-run-pair", "evaluate --config {test} --model {in}/noweights --run {in}/bench.json --out-dir {out}/eval",
       "--run expects NAME=BENCH.json"),
-    C("probe-prompts-schema", "probe --config {test} --model {in}/noweights --prompts {in}/nokeys.jsonl --out {out}/p.json",
+    C("probe-prompts-schema", "probe --config {test} --model {in}/noweights --prompts {in}/nokeys.jsonl "
+      "--out {out}/p.json",
       "{in}/nokeys.jsonl: line 1 has no 'image_path'"),
     C("probe-model-checkpoint", "probe --config {test} --model {in}/checkpoint-3 --prompts {in}/turns.jsonl "
       "--out {out}/p.json", "{in}/checkpoint-3: has no config.json"),
     # scoring and rewards
     C("score-bench-truncated", "score --predictions {in}/turns.jsonl --bench {in}/truncated.json --out {out}/m.json",
       "{in}/truncated.json: line 2 column 1: not valid JSON"),
-    C("score-predictions-truncated", "score --predictions {in}/truncated.jsonl --bench {in}/bench.json --out {out}/m.json",
+    C("score-predictions-truncated", "score --predictions {in}/truncated.jsonl --bench {in}/bench.json "
+      "--out {out}/m.json",
       "{in}/truncated.jsonl: line 2 is not valid JSON"),
     C("score-predictions-binary", "score --predictions {in}/binary.jsonl --bench {in}/bench.json --out {out}/m.json",
       "{in}/binary.jsonl: not UTF-8 text"),
@@ -201,7 +226,8 @@ CASES = [
       "--instances refcocog={in}/metrics.json --out-dir {out}/random", "{in}/nokeys.json: dialogue 0 has no"),
     C("baseline-random-instances", "baseline-random --run refcocog.multi={in}/bench.json "
       "--instances refcocog={in}/instances_list.json --out-dir {out}/random", "{in}/instances_list.json: top level"),
-    C("reward-missing", "reward --variant full --input {in}/nope.jsonl --out {out}/r.jsonl", "{in}/nope.jsonl: no such file"),
+    C("reward-missing", "reward --variant full --input {in}/nope.jsonl --out {out}/r.jsonl",
+      "{in}/nope.jsonl: no such file"),
     C("reward-schema", "reward --variant full --input {in}/nokeys.jsonl --out {out}/r.jsonl",
       "{in}/nokeys.jsonl: line 1 has no 'completion', 'solution'"),
 ]

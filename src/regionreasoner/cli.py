@@ -212,7 +212,8 @@ def cmd_show_prompt(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.configfile)
     if args.model not in cfg.model_ids():
-        raise ValueError(f"{args.configfile}: unknown model id {args.model!r}; choose one of {', '.join(cfg.model_ids())}")
+        known = ", ".join(cfg.model_ids())
+        raise ValueError(f"{args.configfile}: unknown model id {args.model!r}; choose one of {known}")
     print(show_prompt(cfg, args.model, args.question, _cited_box(args.cited_box)))
 
 
@@ -400,15 +401,16 @@ DEBUG_ENV = "REGIONREASONER_DEBUG"  # set to 1 (or pass --debug) for the traceba
 def describe(err: Exception) -> str:
     """The message of a failed command; its first line names the file and the problem.
 
-    Input errors (InputError, ConfigError and the ValueErrors that name their file) are the
-    user's to fix and print as they are. An OS error names its file. Anything else is a bug or
-    an unforeseen input: one line with the exception, and how to get the traceback."""
+    Input errors (InputError, ConfigError and the ValueErrors and OSErrors raised with a message
+    that names the file) are the user's to fix and print as they are; an OS error of the system
+    names its file. Anything else is a bug or an unforeseen input: one line with the exception,
+    and how to get the traceback."""
     if isinstance(err, FileNotFoundError) and err.filename is not None:
         return f"{err.filename}: no such file; check the path, or build it first (snakemake {err.filename})"
     if isinstance(err, OSError) and err.filename is not None:
         return f"{err.filename}: {err.strerror or err}; check the path and its permissions"
-    if isinstance(err, ValueError) and not isinstance(err, UnicodeError):
-        return str(err)
+    if isinstance(err, (ValueError, OSError)) and not isinstance(err, UnicodeError):
+        return str(err)  # raised with a message that names its file
     detail = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {detail} (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
 

@@ -73,8 +73,8 @@ def atomic_write_jsonl(path: str | os.PathLike[str], rows: list[dict[str, Any]])
 TURN_KEYS = ("image_path", "problem", "solution")  # a training turn (build-train) as its readers use it
 
 
-def read_text(path: str | os.PathLike[str]) -> str:
-    """The UTF-8 text of ``path``; a missing, empty, unreadable or binary file raises InputError."""
+def read_text(path: str | os.PathLike[str], allow_empty: bool = False) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable or binary (or unless allowed, empty) file raises InputError."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -85,7 +85,7 @@ def read_text(path: str | os.PathLike[str]) -> str:
         raise InputError(f"{path}: not UTF-8 text (a binary file?); check that the path names the right file") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror}); check its permissions") from None
-    if not text.strip():
+    if not allow_empty and not text.strip():
         raise InputError(f"{path}: is empty; rerun the step that writes it")
     return text
 
@@ -96,7 +96,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise InputError(
-            f"{path}: line {err.lineno} column {err.colno}: not valid JSON ({err.msg}; truncated? rewrite or rebuild it)"
+            f"{path}: line {err.lineno} column {err.colno}: not valid JSON ({err.msg}; "
+            "truncated? rewrite or rebuild it)"
         ) from None
 
 
@@ -127,10 +128,15 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"{path}: {where}not valid YAML ({problem}); fix the indentation or quoting there") from None
 
 
-def read_jsonl(path: str | os.PathLike[str], keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Read JSON lines (one object each, holding ``keys``); a bad line raises InputError naming the file and line."""
+def read_jsonl(
+    path: str | os.PathLike[str], keys: tuple[str, ...] = (), allow_empty: bool = True
+) -> list[dict[str, Any]]:
+    """Read JSON lines (one object each, holding ``keys``); a bad line raises InputError naming the file and line.
+
+    An empty file is a valid empty list (a model that predicted nothing) unless ``allow_empty`` is False
+    (training turns: nothing to train on is a mistake upstream)."""
     rows = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_text(path, allow_empty=True).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -146,4 +152,6 @@ def read_jsonl(path: str | os.PathLike[str], keys: tuple[str, ...] = ()) -> list
             raise InputError(f"{path}: line {number} has no {', '.join(map(repr, missing))}; "
                              "is this the right file? check the path or rebuild it")
         rows.append(row)
+    if not rows and not allow_empty:
+        raise InputError(f"{path}: is empty (no JSON lines); rerun the step that writes it")
     return rows

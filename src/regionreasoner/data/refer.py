@@ -113,7 +113,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise ValueError(
-            f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}; truncated download? download it again)"
+            f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}; truncated download? "
+            "download it again)"
         ) from None
 
 

@@ -30,6 +30,7 @@ from pycocotools import mask as mask_utils
 from regionreasoner.dialogs.datasheet import describe_bench, write_datasheet
 from regionreasoner.dialogs.geometry import int_box, point_inside, segmentation_rle
 from regionreasoner.dialogs.relations import RELATIONS, REF_BOX
+from regionreasoner.images import image_size
 from regionreasoner.io import atomic_write_json, read_json
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
@@ -99,14 +100,6 @@ def _turn(where: str, number: int, turns: int, turn: dict[str, Any], width: int,
     }
 
 
-def _size(image: Path) -> tuple[int, int]:
-    """Width and height of the image file (the evaluator opens it anyway)."""
-    from PIL import Image
-
-    with Image.open(image) as handle:
-        return handle.size
-
-
 def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> Path:
     """The record's image path under ``image_root``; a clear error when it is absent."""
     where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
@@ -114,7 +107,8 @@ def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> P
         raise ValueError(f"{where} has no 'image_path'")
     image = Path(image_root) / record["image_path"]
     if not image.is_file():
-        raise FileNotFoundError(f"{where}: image not found at {image} (is --images the folder the released image_path values are relative to?)")
+        raise FileNotFoundError(f"{where}: image not found at {image}; check that --images is the folder the "
+                                "released image_path values are relative to")
     return image
 
 
@@ -144,7 +138,7 @@ def convert_released(raw: Path, image_root: Path, out: Path, datasheet: Path | N
         if not isinstance(record, dict) or not isinstance(record.get("conversational_turns"), list):
             raise ValueError(f"{raw}: dialogue {index} has no 'conversational_turns' list")
         image = _image(raw, image_root, index, record)
-        width, height = _size(image)
+        width, height = image_size(image)  # the evaluator opens it anyway
         where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
         turns = record["conversational_turns"]
         dialogues.append({

@@ -38,7 +38,7 @@ def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int, target_style
             "completion": [{"role": "assistant", "content": [{"type": "text", "text": render_target(t, target_style)}]}],
             "image_path": t["image_path"],
         }
-        for t in read_jsonl(turns_path, SFT_KEYS)
+        for t in read_jsonl(turns_path, SFT_KEYS, allow_empty=False)
     ]
     return Dataset.from_list(rows).with_transform(_with_images(frame, "images"))
 
@@ -62,7 +62,7 @@ def prompt_pool(turns: list[dict[str, Any]], size: int | None, seed: int) -> lis
 
 def _pool(turns_path: Path, size: int | None, seed: int) -> list[dict[str, Any]]:
     try:
-        return prompt_pool(read_jsonl(turns_path, TURN_KEYS), size, seed)
+        return prompt_pool(read_jsonl(turns_path, TURN_KEYS, allow_empty=False), size, seed)
     except InputError:
         raise
     except ValueError as err:
