@@ -74,11 +74,14 @@ def _write_inputs(root: Path) -> None:
         "refs.p": "not a pickle\n",
         "instances_list.json": "[]\n",
         "elsewhere.yaml": f"extends: {TEST}\nresults: {root}/results\n",
+        "partial.yaml": f"extends: {TEST}\nresults: {root}/partial\n",
+        "partial/eval/random/refcocoplus.multi.json": '{"ap50": 1.0,\n',
         "notimage.jpg": "not an image\n",
         "released_notimage.json": _released("notimage.jpg"),
         "released_noimage.json": _released("gone.jpg"),
     }
     for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     (root / "binary.jsonl").write_bytes(image.read_bytes())
     noweights = root / "noweights"
@@ -136,6 +139,8 @@ CASES = [
       "unknown table 'table99'", "choose one of"),
     C("table-inputs-missing", "table --config {in}/elsewhere.yaml --name table1_detection "
       "--out-md {out}/t.md --out-tex {out}/t.tex", "{in}/results/eval/", ": no such file", "build it first"),
+    C("table-input-truncated", "table --config {in}/partial.yaml --name table1_detection "
+      "--out-md {out}/t.md --out-tex {out}/t.tex", "{in}/partial/eval/random/refcocoplus.multi.json: line 2 column 1"),
     C("figure-inputs-missing", "figure --config {in}/elsewhere.yaml --name fig_per_round --out {out}/f.png",
       "{in}/results/", ": no such file"),
     C("figure-name", "figure --config {test} --name fig_nope --out {out}/f.png", "fig_nope"),

@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
-
 from regionreasoner.config import PipelineConfig, load_config
 
 
@@ -60,9 +58,11 @@ def cmd_download(args: argparse.Namespace) -> None:
 def _reported_table6(bench: str) -> dict | None:
     from regionreasoner.report.tables import REPORTED as path
 
+    from regionreasoner.io import read_yaml
+
     if not path.exists():
         return None
-    return yaml.safe_load(path.read_text()).get("table6_turns_per_round", {}).get(bench)
+    return (read_yaml(path) or {}).get("table6_turns_per_round", {}).get(bench)
 
 
 def cmd_build_bench(args: argparse.Namespace) -> None:

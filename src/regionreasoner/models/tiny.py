@@ -23,7 +23,7 @@ from transformers import (
     Qwen2_5_VLForConditionalGeneration,
 )
 
-from regionreasoner.io import TURN_KEYS, atomic_path, read_jsonl
+from regionreasoner.io import atomic_path, read_jsonl
 from regionreasoner.models.processor import CHAT_TEMPLATE, RegionProcessor, make_image_processor
 from regionreasoner.models.prompts import TAGS, PromptConfig, render_target, user_text
 
@@ -173,7 +173,7 @@ def build_tiny_model(
     seed: int,
 ) -> None:
     """Train the tokenizer on the training turns, build a random-init model, save the folder atomically."""
-    turns = read_jsonl(turns_path, TURN_KEYS, allow_empty=False)
+    turns = read_jsonl(turns_path, ("problem",), allow_empty=False)  # the tokenizer is trained on the questions
     tokenizer = train_tokenizer(corpus_from_turns(turns, prompt), frame, sizes.vocab_size)
     processor = RegionProcessor(make_image_processor(sizes.image_size), tokenizer, CHAT_TEMPLATE)
     torch.manual_seed(seed)
