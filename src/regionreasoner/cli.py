@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from regionreasoner.config import PipelineConfig, load_config
+from regionreasoner.io import missing
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
@@ -406,7 +407,7 @@ def describe(err: Exception) -> str:
     names its file. Anything else is a bug or an unforeseen input: one line with the exception,
     and how to get the traceback."""
     if isinstance(err, FileNotFoundError) and err.filename is not None:
-        return f"{err.filename}: no such file; check the path, or build it first (snakemake {err.filename})"
+        return str(missing(err.filename))
     if isinstance(err, OSError) and err.filename is not None:
         return f"{err.filename}: {err.strerror or err}; check the path and its permissions"
     if isinstance(err, (ValueError, OSError)) and not isinstance(err, UnicodeError):

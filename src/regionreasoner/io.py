@@ -24,6 +24,15 @@ class InputError(ValueError):
     """An input is missing or malformed; the message starts with the file and says what to do."""
 
 
+class MissingInput(InputError, FileNotFoundError):
+    """An input that does not exist: still a FileNotFoundError for code that tells missing from malformed."""
+
+
+def missing(path: str | os.PathLike[str]) -> MissingInput:
+    """The one message for an input file that is not there (usually an upstream step not yet run)."""
+    return MissingInput(f"{path}: no such file; check the path, or build it first (snakemake {path})")
+
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], directory: bool = False) -> Iterator[Path]:
@@ -78,7 +87,7 @@ def read_text(path: str | os.PathLike[str], allow_empty: bool = False) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file; check the path, or build it first (snakemake {path})") from None
+        raise missing(path) from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, expected a file; check the path") from None
     except UnicodeDecodeError:

@@ -22,7 +22,7 @@ from typing import Any
 from pycocotools.coco import COCO
 
 from regionreasoner.dialogs.geometry import xywh_to_xyxy
-from regionreasoner.io import InputError, read_text
+from regionreasoner.io import missing, read_text
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -92,7 +92,7 @@ def load_refs(path: Path) -> list[dict]:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file; check the path, or build it first (snakemake {path})")
+        raise missing(path)
     try:
         with path.open("rb") as handle:
             refs = _ContainersOnlyUnpickler(handle, path).load()

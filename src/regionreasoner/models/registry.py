@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from regionreasoner.io import InputError, atomic_path
+from regionreasoner.io import InputError, MissingInput, atomic_path
 
 KNOWN = {
     "Qwen/Qwen2.5-VL-7B-Instruct": "base model of the paper",
@@ -29,8 +29,9 @@ def check_model_folder(path: Path) -> None:
     transformers treats a path that is not a folder as a hub id, so a typo in a local path ends in
     a hub error ("Repo id must be in the form ...") that names neither the folder nor the fix."""
     if not path.is_dir():
+        kind = InputError if path.exists() else MissingInput
         problem = "is a file" if path.exists() else "no such model folder"
-        raise InputError(f"{path}: {problem}; build or fetch the model first (snakemake {path}) or fix the path")
+        raise kind(f"{path}: {problem}; build or fetch the model first (snakemake {path}) or fix the path")
     for name in ("config.json", "tokenizer_config.json"):
         if not (path / name).is_file():
             raise InputError(f"{path}: has no {name}, so it is not a saved model (a half-copied or training "
