@@ -24,7 +24,8 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
 def _check_variant(cfg: PipelineConfig, source: str, variant: str | None) -> None:
     """A --variant must name one of the config's GRPO variants (else a KeyError deep in training)."""
     if variant is not None and variant not in cfg.grpo.variants:
-        raise ValueError(f"{source}: grpo.variants has no {variant!r}; choose one of {', '.join(cfg.grpo.variants)}")
+        known = ", ".join(cfg.grpo.variants)
+        raise ValueError(f"{source}: grpo.variants has no {variant!r}; choose one of {known}")
 
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
@@ -57,9 +58,8 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 
 def _reported_table6(bench: str) -> dict | None:
-    from regionreasoner.report.tables import REPORTED as path
-
     from regionreasoner.io import read_yaml
+    from regionreasoner.report.tables import REPORTED as path
 
     if not path.exists():
         return None
@@ -103,11 +103,10 @@ def cmd_build_train(args: argparse.Namespace) -> None:
 
 
 def cmd_merge_turns(args: argparse.Namespace) -> None:
-    from regionreasoner.io import TURN_KEYS, atomic_write_text, read_jsonl, read_text
+    from regionreasoner.io import TURN_KEYS, atomic_write_jsonl, read_jsonl
 
-    for path in args.inputs:
-        read_jsonl(path, TURN_KEYS)  # a truncated or wrong file fails here, not in training
-    atomic_write_text(args.out, "".join(read_text(p) for p in args.inputs))
+    # read, not concatenated as text: a truncated or wrong file fails here, naming itself, not in training
+    atomic_write_jsonl(args.out, [row for path in args.inputs for row in read_jsonl(path, TURN_KEYS)])
 
 
 def cmd_build_single(args: argparse.Namespace) -> None:
