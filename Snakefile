@@ -30,6 +30,7 @@ if not workflow.overwrite_configfiles:
 # Snakemake has applied --config to the --configfile, so command-line overrides win over both files.
 # Validate before any job starts: a bad value names its file and key in one line and the run stops here.
 SOURCE = " + ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+SOURCE += " (with --config overrides)" if workflow.config_settings.config else ""
 try:
     merged = resolve_extends(config, source=SOURCE)
     CFG = validate_config(merged, source=SOURCE)
