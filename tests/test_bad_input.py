@@ -25,7 +25,7 @@ from tests.conftest import REPO, copy_workflow, snakemake
 TEST = REPO / "config" / "test.yaml"
 BASE = REPO / "config" / "config.yaml"
 # a first line says what to do: one of these phrases (every message in the table below uses one)
-HINT = re.compile(r"check |rebuild|rerun|build .*first|download it|did you mean|choose one of|put 'extends|"
+HINT = re.compile(r"check |rebuild|rerun|build .*first|download it|fetch it|did you mean|choose one of|put 'extends|"
                   r"expects |is this a|see |fix |point at|start from")
 
 
@@ -84,6 +84,10 @@ def _write_inputs(root: Path) -> None:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     (root / "binary.jsonl").write_bytes(image.read_bytes())
+    for category in ("direct_attributes", "relative_position"):  # a V*Bench copy: one question per category
+        (root / "vstar" / category).mkdir(parents=True)
+        (root / "vstar" / category / "1.json").write_text(json.dumps({"question": "q", "options": ["a", "b"]}))
+        (root / "vstar" / category / "1.png").write_bytes(image.read_bytes())
     noweights = root / "noweights"
     noweights.mkdir()
     (noweights / "config.json").write_text("{}")
@@ -129,6 +133,10 @@ CASES = [
       "test.yaml: grpo.variants has no 'nope'", "choose one of"),
     C("show-prompt-config", "show-prompt --configfile {in}/typo.yaml --model sft --question q", "sft.max_step"),
     C("show-prompt-model", "show-prompt --configfile {test} --model sfft --question q", "unknown model id 'sfft'"),
+    C("plan-config", "plan --configfile {in}/typo.yaml", "{in}/typo.yaml", "did you mean 'max_steps'"),
+    C("plan-profile-missing", "plan --configfile {test} --profile {in}/nope.yaml", "{in}/nope.yaml: no such file"),
+    C("plan-throughput-truncated", "plan --configfile {test} --throughput {in}/truncated.json",
+      "{in}/truncated.json: line 2 column 1: not valid JSON"),
     C("dvc-yaml-no-extends", "dvc-yaml --configfile {in}/noext.yaml --out {out}/dvc.yaml",
       "not a complete configuration"),
     C("synth-config", "synth --config {in}/typo.yaml --out {out}/synth", "did you mean 'max_steps'"),
@@ -162,14 +170,19 @@ CASES = [
     C("convert-released-missing", "convert-released --raw {in}/nope.json --images {in} --out {out}/b.json",
       "{in}/nope.json: no such file"),
     C("convert-released-truncated", "convert-released --raw {in}/truncated.json --images {in} --out {out}/b.json",
-      "{in}/truncated.json: line 2 column 1: not valid JSON"),
+      "{in}/truncated.json: not valid JSON", "fetch it again"),
     C("convert-released-schema", "convert-released --raw {in}/metrics.json --images {in} --out {out}/b.json",
-      "{in}/metrics.json: holds a JSON dict, expected a list of dialogues"),
+      "{in}/metrics.json: expected a JSON list of dialogues"),
     C("convert-released-not-an-image", "convert-released --raw {in}/released_notimage.json --images {in} "
       "--out {out}/b.json", "{in}/notimage.jpg: not a readable image"),
     C("convert-released-image-missing", "convert-released --raw {in}/released_noimage.json --images {in} "
       "--out {out}/b.json", "{in}/released_noimage.json: dialogue 0 (image_id 7): image not found at {in}/gone.jpg"),
-    C("fetch-released-local-missing", "fetch-released --repo {in}/nope --out {out}/released",
+    C("fetch-snapshot-manifest-missing", "fetch-snapshot --config {test} --manifest {in}/nope.yaml --name vstar_bench "
+      "--out {out}/snap", "{in}/nope.yaml: no such file"),
+    C("fetch-snapshot-name", "fetch-snapshot --config {test} --name vstr_bench --out {out}/snap",
+      "manifest.yaml: no snapshot named 'vstr_bench'", "choose one of"),
+    C("fetch-released-local-missing", "fetch-released --repo {in}/nope --out {out}/released "
+      "--files raw/refcocog_multi_turn.json",
       "{in}/nope: no such folder"),
     # training turns (JSONL)
     C("merge-turns-missing", "merge-turns {in}/turns.jsonl {in}/nope.jsonl --out {out}/t.jsonl",
@@ -212,6 +225,10 @@ CASES = [
       "--out-dir {out}/eval", "{in}/truncated.json: line 2 column 1"),
     C("evaluate-run-pair", "evaluate --config {test} --model {in}/noweights --run {in}/bench.json --out-dir {out}/eval",
       "--run expects NAME=BENCH.json"),
+    C("evaluate-vstar-not-a-vstar-folder", "evaluate-vstar --config {test} --model {in}/noweights --bench {in} "
+      "--out {out}/vstar.json", "{in}: no direct_attributes/ folder", "is this a V*Bench copy"),
+    C("evaluate-vstar-model-missing", "evaluate-vstar --config {test} --model {in}/nope --bench {in}/vstar "
+      "--out {out}/vstar.json", "{in}/nope: no such model folder"),
     C("probe-prompts-schema", "probe --config {test} --model {in}/noweights --prompts {in}/nokeys.jsonl "
       "--out {out}/p.json",
       "{in}/nokeys.jsonl: line 1 has no 'image_path'"),

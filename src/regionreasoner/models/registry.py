@@ -17,6 +17,8 @@ KNOWN = {
     "lmsdss/RegionReasoner-7B": "released RegionReasoner checkpoint",
     "Ricky06662/VisionReasoner-7B": "VisionReasoner baseline",
     "Ricky06662/Seg-Zero-7B": "Seg-Zero baseline",
+    "Qwen/Qwen2-VL-7B-Instruct": "Qwen2-VL baseline",
+    "lmsdss/regionreasoner_test_data": "released RegionDial-Bench test files",
 }
 
 
@@ -45,10 +47,11 @@ def _looks_local(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source.count("/") > 1 or Path(source).exists()
 
 
-def fetch_model(source: str, out_dir: Path, repo_type: str = "model") -> None:
+def fetch_model(source: str, out_dir: Path, repo_type: str = "model", allow_patterns: list[str] | None = None) -> None:
     """Materialise ``source`` (hub id or local folder) at ``out_dir`` atomically.
 
-    ``repo_type="dataset"`` fetches a hub dataset the same way (the released benchmark files).
+    ``repo_type="dataset"`` fetches a hub dataset the same way (the released benchmark files);
+    ``allow_patterns`` limits a hub download to the files it names (a local folder is copied whole).
     """
     local = Path(source).expanduser()
     if _looks_local(source) and not local.is_dir():
@@ -60,5 +63,5 @@ def fetch_model(source: str, out_dir: Path, repo_type: str = "model") -> None:
         else:
             from huggingface_hub import snapshot_download
 
-            snapshot_download(repo_id=source, repo_type=repo_type, local_dir=tmp)
+            snapshot_download(repo_id=source, repo_type=repo_type, local_dir=tmp, allow_patterns=allow_patterns)
     print(f"{source} ({KNOWN.get(source, f'custom {repo_type}')}) -> {out_dir}")
