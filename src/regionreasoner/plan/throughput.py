@@ -127,7 +127,8 @@ def read_measured(path: Path) -> dict[str, Any]:
     """A measured JSON file, checked for the keys the planner uses."""
     measured = read_json(path)
     if not isinstance(measured, dict):
-        raise InputError(f"{path}: holds a JSON {type(measured).__name__}, expected the object scripts/gpu_smoke.sh writes")
+        raise InputError(f"{path}: holds a JSON {type(measured).__name__}, expected the object "
+                         "scripts/gpu_smoke.sh writes")
     missing = [k for k in MEASURED_KEYS if k not in measured]
     if missing:
         raise ValueError(f"{path}: measured throughput lacks {missing} (write it with scripts/gpu_smoke.sh)")
