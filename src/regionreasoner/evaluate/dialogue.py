@@ -9,7 +9,6 @@ bar on stderr (the job's log under results/logs/evaluate/) advances per batch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from transformers import AutoModelForImageTextToText
 from regionreasoner.dialogs.geometry import int_box, render_box, to_frame
 from regionreasoner.dialogs.released import RELEASED_FORMAT, released_box_text
 from regionreasoner.evaluate.answers import DEFAULT_FORMAT, AnswerFormat, answer_format
-from regionreasoner.evaluate.metrics import format_metric, write_and_score_run
+from regionreasoner.evaluate.metrics import format_metric, read_bench, write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original, load_rgb
 from regionreasoner.models.processor import load_processor
@@ -47,10 +46,11 @@ class Generator:
              attn_implementation: str | None = None) -> Generator:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        native = answer_format(prompt.answer_format).native_image
+        processor = load_processor(path, None if native else frame)  # first: it checks that the folder holds a model
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-        native = answer_format(prompt.answer_format).native_image
-        return cls(model, load_processor(path, None if native else frame), prompt, frame, max_new_tokens, batch_size)
+        return cls(model, processor, prompt, frame, max_new_tokens, batch_size)
 
     @property
     def answers(self) -> AnswerFormat:
@@ -279,10 +279,11 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
+    benches = {run: read_bench(bench_path, images=True) for run, bench_path in runs.items()}
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation)
     results = {}
     for run, bench_path in runs.items():
-        bench = json.loads(Path(bench_path).read_text())
+        bench = benches[run]
         predictions = run_bench(bench, generator, segmenter, desc=run, answers=generator.answers)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
         metrics = write_and_score_run(
