@@ -118,7 +118,8 @@ def test_operational_keys_and_an_evaluation_prompt_plan_no_training_job(built_pi
     raw["evaluate"]["threads"] = 2
     prompt = {"source": "test", "template": "Find {Question}.", "max_new_tokens": 8}
     raw["prompt"]["models"] = {**raw["prompt"].get("models", {}), "grpo-base_only": prompt}
-    (built_pipeline / "operational.yaml").write_text(yaml.safe_dump(raw))
+    # unsorted: the benchmarks' order is the order of the evaluation runs (a params value)
+    (built_pipeline / "operational.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     proc = snakemake(built_pipeline, "all", "--configfile", "operational.yaml", "-n", "--quiet", "rules")
     planned = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
     assert planned.get("evaluate") == "1", proc.stdout  # grpo-base_only's, with its new prompt
