@@ -154,8 +154,8 @@ def test_gpu_count_is_set_by_the_config_alone():
     """The SLURM profile asks for no GPU count (the rules request the config's) and keeps GPU jobs on one node."""
     profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     gpu_rules = {rule: res for rule, res in profile["set-resources"].items() if res.get("slurm_partition") == "gpu"}
-    assert set(gpu_rules) == {"sft", "grpo", "evaluate", "probe"}
+    assert set(gpu_rules) == {"sft", "grpo", "evaluate", "probe", "evaluate_vstar"}
     assert all("gpu" not in res and "gres" not in res and res["nodes"] == 1 for res in gpu_rules.values())
     rules = {name: (REPO / "workflow" / "rules" / f"{name}.smk").read_text() for name in ("sft", "grpo", "evaluate")}
     assert "gpu=CFG.sft.gpus" in rules["sft"] and "gpu=CFG.grpo.gpus" in rules["grpo"]
-    assert rules["evaluate"].count("gpu=CFG.evaluate.gpus") == 2  # evaluate and probe
+    assert rules["evaluate"].count("gpu=CFG.evaluate.gpus") == 3  # evaluate, probe and evaluate_vstar

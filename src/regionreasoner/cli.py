@@ -50,6 +50,12 @@ def cmd_download(args: argparse.Namespace) -> None:
     download_manifest(Path(args.manifest or d.manifest), Path(args.out), args.names or None, d.mirrors, d.retries)
 
 
+def cmd_fetch_snapshot(args: argparse.Namespace) -> None:
+    from regionreasoner.data.download import download_snapshot
+
+    download_snapshot(Path(args.manifest or _config(args).data.download.manifest), args.name, Path(args.out))
+
+
 def _reported_table6(bench: str) -> dict | None:
     from regionreasoner.report.tables import REPORTED as path
 
@@ -73,14 +79,14 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
 def cmd_convert_released(args: argparse.Namespace) -> None:
     from regionreasoner.dialogs.released import convert_released
 
-    convert_released(Path(args.raw), Path(args.images), Path(args.out), Path(args.datasheet) if args.datasheet else None,
-                     reported=_reported_table6(args.name))
+    convert_released(Path(args.raw), Path(args.images) if args.images else None, Path(args.out),
+                     Path(args.datasheet) if args.datasheet else None, reported=_reported_table6(args.name))
 
 
 def cmd_fetch_released(args: argparse.Namespace) -> None:
-    from regionreasoner.models.registry import fetch_model
+    from regionreasoner.dialogs.released import fetch_released
 
-    fetch_model(args.repo, Path(args.out), repo_type="dataset")
+    fetch_released(args.repo, Path(args.out), args.files)
 
 
 def cmd_build_train(args: argparse.Namespace) -> None:
@@ -208,6 +214,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_evaluate_vstar(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.dialogue import Generator
+    from regionreasoner.evaluate.vstar import option_scorer, read_vstar, run_vstar
+    from regionreasoner.models.prompts import prompt_for_model
+    from regionreasoner.preflight import torch_device
+
+    cfg = _config(args)
+    device = torch_device(cfg.evaluate.gpus, "evaluate.gpus")  # before any weights load
+    model_id = args.model_id or Path(args.model).name
+    questions = read_vstar(Path(args.bench))
+    generator = Generator.load(Path(args.model), prompt_for_model(cfg, model_id), cfg.model.frame, 1, 1,
+                               cfg.model.attn_implementation, device)
+    scorer = option_scorer(generator.model, generator.processor, generator.answers.native_image, cfg.model.frame)
+    run_vstar(questions, scorer, Path(args.out), model_id)
+
+
 def cmd_probe(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.probe import probe_model
 
@@ -248,10 +270,10 @@ def cmd_baseline_random(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from regionreasoner.evaluate.metrics import score_predictions
+    from regionreasoner.evaluate.metrics import format_metric, score_predictions
 
     metrics = score_predictions(Path(args.predictions), Path(args.bench), Path(args.out))
-    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {metrics['giou']:.1f}")
+    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {format_metric(metrics, 'giou')}")
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
@@ -270,6 +292,21 @@ def cmd_figure(args: argparse.Namespace) -> None:
     from regionreasoner.report.figures import build_figure
 
     build_figure(_config(args).model_dump(), args.name, Path(args.out))
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from regionreasoner.plan.dag import Profile, dry_run
+    from regionreasoner.plan.planner import make_plan, render
+    from regionreasoner.plan.throughput import load_figures
+
+    from regionreasoner.report.targets import PURPOSES
+
+    cfg = load_config(args.configfile)
+    jobs = dry_run(Path(args.configfile), args.targets, from_scratch=args.from_scratch)
+    for target in args.targets:
+        if target in PURPOSES:
+            print(f"{target}: {PURPOSES[target]}")
+    print(render(make_plan(jobs, cfg, Profile(Path(args.profile)), load_figures(Path(args.throughput)))))
 
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> None:
@@ -315,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--names", nargs="*")
 
+    p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot,
+             "a hub dataset folder of the manifest (snapshots), tree-verified")
+    p.add_argument("--manifest")
+    p.add_argument("--name", required=True, help="snapshot name, e.g. vstar_bench")
+    p.add_argument("--out", required=True, help="the snapshot lands in OUT/<name>")
+
     p = _add(sub, "build-bench", cmd_build_bench, "RegionDial-Bench test dialogues (+ datasheet)")
     _refer_args(p)
     p.add_argument("--datasheet")
@@ -322,14 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "convert-released", cmd_convert_released, "the authors' released benchmark file as bench records", config=False)
     p.add_argument("--raw", required=True, help="released *_multi_turn.json")
-    p.add_argument("--images", required=True, help="root that the records' image_path is relative to")
+    p.add_argument("--images", help="folder the records' image_path values are relative to "
+                   "(default: the file's folder, as in the hub dataset)")
     p.add_argument("--out", required=True)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
 
     p = _add(sub, "fetch-released", cmd_fetch_released, "download the released benchmark dataset (paper scale)", config=False)
-    p.add_argument("--repo", required=True)
+    p.add_argument("--repo", required=True, help="hub dataset id, or a local copy of its folder")
     p.add_argument("--out", required=True)
+    p.add_argument("--files", nargs="+", required=True, help="released files inside the dataset (bench.released.files)")
 
     p = _add(sub, "build-train", cmd_build_train, "training turns (JSONL) with reference citations")
     _refer_args(p)
@@ -380,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
     p.add_argument("--segmenter-weights", help="local SAM2 checkpoint folder (evaluate.segmenter: sam2)")
 
+    p = _add(sub, "evaluate-vstar", cmd_evaluate_vstar, "V*Bench (Table 9): option likelihood, as the benchmark's code")
+    p.add_argument("--model", required=True)
+    p.add_argument("--model-id", help="model id choosing the image protocol (prompt.models); default: the folder name")
+    p.add_argument("--bench", required=True, help="V*Bench folder (direct_attributes/, relative_position/)")
+    p.add_argument("--out", required=True, help="metrics JSON; the answers go beside it as .jsonl")
+
     p = _add(sub, "probe", cmd_probe, "held-out reward probe: sampled reward of a checkpoint on fixed held-out turns")
     p.add_argument("--model", required=True)
     p.add_argument("--prompts", required=True, help="held-out turns (JSONL, the build-train format)")
@@ -417,6 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "figure", cmd_figure, "one figure of the paper (PNG + PDF)")
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
+
+    p = _add(sub, "plan", cmd_plan,
+             "the jobs a target needs (Snakemake's dry run) priced in GPU-hours, memory and disk", config=False)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--profile", default="workflow/profiles/slurm", help="workflow profile: GPUs and limits per rule")
+    p.add_argument("--throughput", default="config/gpu_throughput.json",
+                   help="measured figures (scripts/gpu_smoke.sh); the published ones when absent")
+    p.add_argument("--from-scratch", action="store_true", help="every job the targets need, also those already built")
+    p.add_argument("targets", nargs="*", help="Snakemake targets (files or rules); default: the default target")
 
     p = _add(sub, "dvc-yaml", cmd_dvc_yaml, "write the DVC pipeline (dvc.yaml) of a config", config=False)
     p.add_argument("--configfile", default="config/config.yaml", help="pipeline config the stages run and track")

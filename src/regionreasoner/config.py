@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 from regionreasoner.dialogs.relations import RELATIONS
+from regionreasoner.evaluate.answers import ANSWER_FORMATS, DEFAULT_FORMAT
 from regionreasoner.rewards.names import VARIANTS as REWARD_VARIANTS
 
 RELATION_KEYS = tuple(RELATIONS)
@@ -122,6 +123,12 @@ class ModelPrompt(Strict):
     lowercase: bool = Field(default=False, description="the question is lower-cased before it is filled in")
     strip: str = Field(default="", description="characters stripped from both ends of the question")
     max_new_tokens: PositiveInt | None = Field(default=None, description="generation limit; null: evaluate.max_new_tokens")
+    answer_format: Literal[tuple(ANSWER_FORMATS)] = Field(  # type: ignore[valid-type]
+        default=DEFAULT_FORMAT,
+        description="how the model's answers are read and in which coordinates (regionreasoner.evaluate.answers): "
+        "tagged_json and segzero answer in the 840 frame; qwen2_5_vl (pixels) and qwen2_vl (0-1000) see the "
+        "image at its own resolution",
+    )
 
     @field_validator("template")
     @classmethod
@@ -270,6 +277,15 @@ class EvaluateConfig(Strict):
     )
 
 
+class VStarConfig(Strict):
+    """V*Bench (Table 9), evaluated as its own code does (regionreasoner.evaluate.vstar)."""
+
+    snapshot: str = Field(default="vstar_bench", description="snapshot name in the data manifest (snapshots:)")
+    questions: PositiveInt = Field(
+        default=191, description="questions of the benchmark (115 attribute + 76 spatial): its size for cost planning")
+    models: list[str] = Field(min_length=1, description="model ids evaluated on it (Table 9 rows: report.vstar_rows)")
+
+
 class RowSpec(Strict):
     label: str
     reported_as: str | None = None
@@ -287,6 +303,10 @@ class ReportConfig(Strict):
     ablation_rows: dict[str, str]
     single_round_rows: dict[str, str]
     alpha_beta_rows: dict[str, str]
+    vstar_rows: dict[str, str] = Field(default_factory=dict, description="Table 9: reported row name -> model id")
+    not_reproduced: dict[str, str] = Field(
+        default_factory=dict,
+        description="reported rows without a reproduced counterpart: row name -> the reason, shown in the table")
     bench_names: dict[str, str]
     differences: list[DifferenceSpec] = Field(
         default_factory=list,
@@ -308,6 +328,7 @@ class PipelineConfig(Strict):
     grpo: GRPOSection
     evaluate: EvaluateConfig
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    vstar: VStarConfig | None = Field(default=None, description="V*Bench (Table 9); null: not evaluated")
     report: ReportConfig
 
     def model_ids(self) -> list[str]:
@@ -338,13 +359,17 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
     known = set(cfg.model_ids())
     named = {f"evaluate.models[{i}]": m for i, m in enumerate(cfg.evaluate.models)}
     named |= {f"report.table1_rows.{m}": m for m in cfg.report.table1_rows}
-    for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows"):
+    named |= {f"vstar.models[{i}]": m for i, m in enumerate(cfg.vstar.models if cfg.vstar else [])}
+    for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows", "vstar_rows"):
         named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
     for i, spec in enumerate(cfg.report.differences):
         named |= {f"report.differences[{i}].a": spec.a, f"report.differences[{i}].b": spec.b}
     bad = [f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known]
     bad += [f"  prompt.models.{pattern}: matches no model id (known: {sorted(known)})"
             for pattern in cfg.prompt.models if not fnmatch.filter(known, pattern)]
+    evaluated = set(cfg.vstar.models) if cfg.vstar else set()
+    bad += [f"  report.vstar_rows.{row}: {mid!r} is not evaluated on V*Bench (vstar.models)"
+            for row, mid in cfg.report.vstar_rows.items() if mid not in evaluated]
     if bad:
         raise ConfigError("\n".join([f"{source}: invalid configuration", *bad]))
 

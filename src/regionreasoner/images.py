@@ -19,6 +19,16 @@ def load_frame_image(path: str, frame: int) -> Image.Image:
 
 
 @lru_cache(maxsize=256)
+def load_rgb(path: str) -> Image.Image:
+    """The image at ``path`` as RGB at its own size: models asked at native resolution (Qwen's own protocol)."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except OSError as err:
+        raise FileNotFoundError(f"{path}: cannot read image ({err})") from None
+
+
+@lru_cache(maxsize=256)
 def load_original(path: str) -> np.ndarray:
     """The image at ``path`` as an RGB array in original pixels (what the segmenter sees)."""
     try:

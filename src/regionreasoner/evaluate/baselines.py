@@ -17,7 +17,7 @@ from typing import Any
 
 from regionreasoner.data.refer import load_instances
 from regionreasoner.dialogs.geometry import box_centre, segmentation_rle, xywh_to_xyxy
-from regionreasoner.evaluate.metrics import score_prediction_lines
+from regionreasoner.evaluate.metrics import format_metric, score_prediction_lines
 from regionreasoner.io import atomic_write_json, atomic_write_jsonl
 
 DRAWS = 32
@@ -83,4 +83,5 @@ def evaluate_random_object(
         atomic_write_jsonl(Path(out_dir) / f"{run}.predictions.jsonl",
                            [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines])
         atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
-        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f} (mean of {draws} draws)")
+        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')} "
+              f"(mean of {draws} draws)")

@@ -17,13 +17,16 @@ KNOWN = {
     "lmsdss/RegionReasoner-7B": "released RegionReasoner checkpoint",
     "Ricky06662/VisionReasoner-7B": "VisionReasoner baseline",
     "Ricky06662/Seg-Zero-7B": "Seg-Zero baseline",
+    "Qwen/Qwen2-VL-7B-Instruct": "Qwen2-VL baseline",
+    "lmsdss/regionreasoner_test_data": "released RegionDial-Bench test files",
 }
 
 
-def fetch_model(source: str, out_dir: Path, repo_type: str = "model") -> None:
+def fetch_model(source: str, out_dir: Path, repo_type: str = "model", allow_patterns: list[str] | None = None) -> None:
     """Materialise ``source`` (hub id or local folder) at ``out_dir`` atomically.
 
-    ``repo_type="dataset"`` fetches a hub dataset the same way (the released benchmark files).
+    ``repo_type="dataset"`` fetches a hub dataset the same way (the released benchmark files);
+    ``allow_patterns`` limits a hub download to the files it names (a local folder is copied whole).
     """
     local = Path(source)
     with atomic_path(out_dir, directory=True) as tmp:
@@ -32,5 +35,5 @@ def fetch_model(source: str, out_dir: Path, repo_type: str = "model") -> None:
         else:
             from huggingface_hub import snapshot_download
 
-            snapshot_download(repo_id=source, repo_type=repo_type, local_dir=tmp)
+            snapshot_download(repo_id=source, repo_type=repo_type, local_dir=tmp, allow_patterns=allow_patterns)
     print(f"{source} ({KNOWN.get(source, f'custom {repo_type}')}) -> {out_dir}")

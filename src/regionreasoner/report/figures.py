@@ -87,7 +87,7 @@ def _draw_per_round(config: dict[str, Any], reported: dict[str, Any], reader: Re
         for colour, (model, row) in enumerate(rows.items()):
             for style, bench in zip(BENCH_STYLES, config["benchmarks"]):
                 data = reader.json(eval_path(config, model, bench))
-                rounds = _rounds_of(data, max_rounds)
+                rounds = [r for r in _rounds_of(data, max_rounds) if data["per_round"][str(r)].get(key) is not None]
                 ax.plot(rounds, [data["per_round"][str(r)][key] for r in rounds],
                         color=f"C{colour}", linestyle=style, marker="o", markersize=4)
                 paper = reported.get(reported_key, {}).get(bench, {}).get(row.get("reported_as"))
