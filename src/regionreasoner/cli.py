@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
-
-from regionreasoner.config import ConfigError, PipelineConfig, PreflightError, load_config
+from regionreasoner.config import PipelineConfig, PreflightError, load_config
+from regionreasoner.io import missing
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
     return load_config(args.config)
+
+
+def _check_variant(cfg: PipelineConfig, source: str, variant: str | None) -> None:
+    """A --variant must name one of the config's GRPO variants (else a KeyError deep in training)."""
+    if variant is not None and variant not in cfg.grpo.variants:
+        known = ", ".join(cfg.grpo.variants)
+        raise ValueError(f"{source}: grpo.variants has no {variant!r}; choose one of {known}")
 
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
@@ -57,11 +64,12 @@ def cmd_fetch_snapshot(args: argparse.Namespace) -> None:
 
 
 def _reported_table6(bench: str) -> dict | None:
+    from regionreasoner.io import read_yaml
     from regionreasoner.report.tables import REPORTED as path
 
     if not path.exists():
         return None
-    return yaml.safe_load(path.read_text()).get("table6_turns_per_round", {}).get(bench)
+    return (read_yaml(path) or {}).get("table6_turns_per_round", {}).get(bench)
 
 
 def cmd_build_bench(args: argparse.Namespace) -> None:
@@ -101,16 +109,18 @@ def cmd_build_train(args: argparse.Namespace) -> None:
 
 
 def cmd_merge_turns(args: argparse.Namespace) -> None:
-    from regionreasoner.io import atomic_write_text
+    from regionreasoner.io import TURN_KEYS, atomic_write_jsonl, read_jsonl
 
-    atomic_write_text(args.out, "".join(Path(p).read_text() for p in args.inputs))
+    # read, not concatenated as text: a truncated or wrong file fails here, naming itself, not in training
+    atomic_write_jsonl(args.out, [row for path in args.inputs for row in read_jsonl(path, TURN_KEYS)])
 
 
 def cmd_build_single(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.dialogue import single_round_bench
+    from regionreasoner.evaluate.metrics import read_bench
     from regionreasoner.io import atomic_write_json
 
-    atomic_write_json(args.out, single_round_bench(json.loads(Path(args.bench).read_text())))
+    atomic_write_json(args.out, single_round_bench(read_bench(args.bench)))
 
 
 def cmd_build_model(args: argparse.Namespace) -> None:
@@ -134,8 +144,6 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
 
 def _preflight_training(cfg: PipelineConfig, stage: str, args: argparse.Namespace) -> None:
     """The checks a training job makes before it loads anything (once, before the ranks start)."""
-    import os
-
     from regionreasoner.preflight import preflight_training
     from regionreasoner.train.launch import LAUNCHED_MARKERS
 
@@ -159,6 +167,7 @@ def cmd_grpo(args: argparse.Namespace) -> None:
     from regionreasoner.train.launch import relaunch_if_distributed
 
     cfg = _config(args)
+    _check_variant(cfg, args.config, args.variant)
     _preflight_training(cfg, "grpo", args)
     relaunch_if_distributed(cfg.grpo, sys.argv, "grpo")
     run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
@@ -182,7 +191,9 @@ def cmd_preflight(args: argparse.Namespace) -> None:
 def cmd_show_config(args: argparse.Namespace) -> None:
     from regionreasoner.train.configs import resolved
 
-    print(json.dumps(resolved(load_config(args.configfile), args.stage, args.variant), indent=1, sort_keys=True, default=str))
+    cfg = load_config(args.configfile)
+    _check_variant(cfg, args.configfile, args.variant)
+    print(json.dumps(resolved(cfg, args.stage, args.variant), indent=1, sort_keys=True, default=str))
 
 
 def _pair(item: str) -> tuple[str, Path]:
@@ -256,7 +267,8 @@ def cmd_show_prompt(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.configfile)
     if args.model not in cfg.model_ids():
-        raise ValueError(f"{args.configfile}: unknown model id {args.model!r} (known: {', '.join(cfg.model_ids())})")
+        known = ", ".join(cfg.model_ids())
+        raise ValueError(f"{args.configfile}: unknown model id {args.model!r}; choose one of {known}")
     print(show_prompt(cfg, args.model, args.question, _cited_box(args.cited_box)))
 
 
@@ -298,15 +310,15 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from regionreasoner.plan.dag import Profile, dry_run
     from regionreasoner.plan.planner import make_plan, render
     from regionreasoner.plan.throughput import load_figures
-
     from regionreasoner.report.targets import PURPOSES
 
     cfg = load_config(args.configfile)
+    profile, figures = Profile(Path(args.profile)), load_figures(Path(args.throughput))  # inputs before the dry run
     jobs = dry_run(Path(args.configfile), args.targets, from_scratch=args.from_scratch)
     for target in args.targets:
         if target in PURPOSES:
             print(f"{target}: {PURPOSES[target]}")
-    print(render(make_plan(jobs, cfg, Profile(Path(args.profile)), load_figures(Path(args.throughput)))))
+    print(render(make_plan(jobs, cfg, profile, figures)))
 
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> None:
@@ -335,6 +347,8 @@ def _refer_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regionreasoner", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of a failure (also: {DEBUG_ENV}=1), not only its one-line message")
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
     _add(sub, "validate-config", cmd_validate_config, "check a config file against the schema")
@@ -484,12 +498,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "REGIONREASONER_DEBUG"  # set to 1 (or pass --debug) for the traceback of a failed command
+
+
+def describe(err: Exception) -> str:
+    """The message of a failed command; its first line names the file and the problem.
+
+    Input errors (InputError, ConfigError and the ValueErrors and OSErrors raised with a message
+    that names the file) are the user's to fix and print as they are; an OS error of the system
+    names its file. Anything else is a bug or an unforeseen input: one line with the exception,
+    and how to get the traceback."""
+    if isinstance(err, FileNotFoundError) and err.filename is not None:
+        return str(missing(err.filename))
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}; check the path and its permissions"
+    if isinstance(err, (ValueError, OSError)) and not isinstance(err, UnicodeError):
+        return str(err)  # raised with a message that names its file
+    if isinstance(err, PreflightError):
+        return str(err)  # what this machine lacks for the run, and what it has
+    detail = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {detail} (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ConfigError, FileNotFoundError, ValueError, PreflightError) as err:
-        print(f"regionreasoner {args.command}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"regionreasoner {args.command}: error: {describe(err)}", file=sys.stderr)
         return 1
     return 0
 

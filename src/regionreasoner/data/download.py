@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import requests
-import yaml
 from tqdm import tqdm
 
-from regionreasoner.io import atomic_path, atomic_write_text
+from regionreasoner.io import atomic_path, atomic_write_text, read_yaml
 
 CHUNK = 1 << 16
 """Bytes per read: a dropped connection loses at most the chunk being read."""
@@ -59,16 +58,17 @@ class ManifestEntry:
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
     """Parse and validate ``manifest.yaml`` (``files: [{name, url, sha256, size, extract_to}]``)."""
-    with Path(path).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise ValueError(f"{path}: expected a mapping with a 'files' list")
+        raise ValueError(f"{path}: expected a mapping with a 'files' list; "
+                         "see src/regionreasoner/data/manifest.yaml for the format")
     entries = []
     for index, row in enumerate(data["files"]):
         keys = ("name", "url", "sha256", "size", "extract_to")
         missing = [k for k in keys if not isinstance(row, dict) or k not in row]
         if missing:
-            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}")
+            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}; "
+                             "see src/regionreasoner/data/manifest.yaml for the format")
         sha = row["sha256"]
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
             raise ValueError(f"{path}: files[{index}] ({row['name']}) sha256 must be 64 lowercase hex digits or null")
@@ -100,8 +100,7 @@ def _sha256_value(path: Path, index: int, row: dict, key: str) -> str | None:
 
 def read_snapshots(path: Path) -> list[SnapshotEntry]:
     """The ``snapshots`` of ``manifest.yaml``: ``[{name, repo, revision, sha256, files}]``."""
-    with Path(path).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     entries = []
     for index, row in enumerate((data or {}).get("snapshots") or []):
         keys = ("name", "repo", "revision", "sha256", "files")
@@ -135,7 +134,7 @@ def download_snapshot(manifest: Path, name: str, out_root: Path) -> Path:
     manifest = Path(manifest)
     entries = {e.name: e for e in read_snapshots(manifest)}
     if name not in entries:
-        raise ValueError(f"{manifest}: no snapshot named {name!r}; available: {', '.join(entries) or 'none'}")
+        raise ValueError(f"{manifest}: no snapshot named {name!r}; choose one of {', '.join(entries) or 'none'}")
     entry = entries[name]
     out_dir = Path(out_root) / entry.name
     part = out_dir.with_name(out_dir.name + ".part")

@@ -20,7 +20,6 @@ the authors' way (``released_box_text``); the evaluator fills it and counts grou
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,8 @@ from pycocotools import mask as mask_utils
 from regionreasoner.dialogs.datasheet import check_datasheet_paths, describe_bench, write_datasheet
 from regionreasoner.dialogs.geometry import point_inside, segmentation_rle
 from regionreasoner.dialogs.relations import RELATIONS, REF_BOX
-from regionreasoner.io import atomic_write_json
+from regionreasoner.images import image_size
+from regionreasoner.io import InputError, atomic_write_json, missing
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
 """The cited-box placeholder of the released questions, replaced as a whole (tags included)."""
@@ -101,14 +101,6 @@ def _turn(where: str, number: int, turns: int, turn: dict[str, Any], width: int,
     }
 
 
-def _size(image: Path) -> tuple[int, int]:
-    """Width and height of the image file (the evaluator opens it anyway)."""
-    from PIL import Image
-
-    with Image.open(image) as handle:
-        return handle.size
-
-
 def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> Path:
     """The record's image path under ``image_root``; a clear error when it is absent."""
     where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
@@ -116,7 +108,8 @@ def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> P
         raise ValueError(f"{where} has no 'image_path'")
     image = Path(image_root) / record["image_path"]
     if not image.is_file():
-        raise FileNotFoundError(f"{where}: image not found at {image} (is --images the folder the released image_path values are relative to?)")
+        raise FileNotFoundError(f"{where}: image not found at {image}; check that --images is the folder the "
+                                "released image_path values are relative to")
     return image
 
 
@@ -151,17 +144,20 @@ def released_records(raw: Path) -> Iterator[dict[str, Any]]:
     """
     import ijson
 
+    if not Path(raw).is_file():
+        raise missing(raw)
     try:
         with open(raw, "rb") as handle:
             head = handle.read(64).lstrip()
             if not head.startswith(b"["):
-                raise ValueError(f"{raw}: expected a JSON list of dialogues")
+                raise InputError(f"{raw}: expected a JSON list of dialogues; is this a released *{RELEASED_SUFFIX}?")
             handle.seek(0)
             yield from ijson.items(handle, "item", use_float=True)
     except OSError as err:
-        raise ValueError(f"{raw}: cannot read the released benchmark ({err})") from None
+        raise InputError(f"{raw}: cannot read the released benchmark ({err}); check the path") from None
     except ijson.JSONError as err:
-        raise ValueError(f"{raw}: not valid JSON ({err})") from None
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{raw}: not valid JSON ({detail}); truncated? fetch it again (fetch-released)") from None
 
 
 RELEASED_SUFFIX = "_multi_turn.json"
@@ -210,7 +206,7 @@ def convert_released(raw: Path, image_root: Path | None, out: Path, datasheet: P
         if not isinstance(record, dict) or not isinstance(record.get("conversational_turns"), list):
             raise ValueError(f"{raw}: dialogue {index} has no 'conversational_turns' list")
         image = _image(raw, image_root, index, record)
-        width, height = _size(image)
+        width, height = image_size(image)  # the evaluator opens it anyway
         where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
         turns = record["conversational_turns"]
         dialogues.append({

@@ -28,7 +28,7 @@ from transformers import AutoModelForImageTextToText
 from regionreasoner.dialogs.geometry import int_box, render_box, to_frame
 from regionreasoner.dialogs.released import RELEASED_FORMAT, released_box_text
 from regionreasoner.evaluate.answers import DEFAULT_FORMAT, AnswerFormat, answer_format
-from regionreasoner.evaluate.metrics import format_metric, write_and_score_run
+from regionreasoner.evaluate.metrics import format_metric, read_bench, write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original, load_rgb
 from regionreasoner.io import atomic_write_jsonl, atomic_write_text, read_jsonl
@@ -56,10 +56,11 @@ class Generator:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        native = answer_format(prompt.answer_format).native_image
+        processor = load_processor(path, None if native else frame)  # first: it checks that the folder holds a model
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to(device).eval()
-        native = answer_format(prompt.answer_format).native_image
-        return cls(model, load_processor(path, None if native else frame), prompt, frame, max_new_tokens, batch_size)
+        return cls(model, processor, prompt, frame, max_new_tokens, batch_size)
 
     @property
     def answers(self) -> AnswerFormat:
@@ -314,7 +315,7 @@ def evaluate_runs(generator: Generator, runs: dict[str, Path], out_dir: Path, se
     work = kept_chunks(work_dir_for(out_dir), key)
     results = {}
     for run, bench_path in runs.items():
-        bench = json.loads(Path(bench_path).read_text())
+        bench = read_bench(bench_path)
         predictions = run_bench_chunked(bench, generator, segmenter, work, run, chunk, answers)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
         metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=model,
@@ -345,8 +346,10 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
+    for bench_path in runs.values():
+        read_bench(bench_path, images=True)  # a bad bench file or a missing image fails before the model loads
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation, device)
-    benches = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in runs.values()]
+    digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in runs.values()]
     key = fingerprint(model_fingerprint(model_path), prompt, frame, max_new_tokens, batch_size,
-                      type(segmenter).__name__, attn_implementation, chunk, sorted(runs), benches)
+                      type(segmenter).__name__, attn_implementation, chunk, sorted(runs), digests)
     return evaluate_runs(generator, runs, out_dir, segmenter, str(model_path), key, chunk, generator.answers)

@@ -19,7 +19,6 @@ All rates are percentages (0-100).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from regionreasoner.dialogs.geometry import Box, box_iou, compressed_rle
-from regionreasoner.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from regionreasoner.io import InputError, atomic_write_json, atomic_write_jsonl, read_jsonl, read_records
 
 PASS_THRESHOLDS = ("0.3", "0.5", "0.7", "0.9")
 AP_THRESHOLD = 0.5
@@ -181,6 +180,24 @@ def score_turn(dialogue: dict[str, Any], index: int, prediction: dict[str, Any] 
                      intersection=inter, union=union)
 
 
+BENCH_KEYS = ("image_path", "conversational_turns")  # what every command that reads a bench relies on
+
+
+def read_bench(path: str | Path, images: bool = False) -> list[dict[str, Any]]:
+    """A bench file's dialogues; a wrong or truncated file fails naming the file and dialogue.
+
+    ``images``: also check that every dialogue's image exists (as written, relative to the working
+    directory), so that evaluation fails before it loads a model rather than mid-run."""
+    bench = read_records(path, "dialogue", BENCH_KEYS)
+    for index, dialogue in enumerate(bench):
+        if not isinstance(dialogue["conversational_turns"], list):
+            raise InputError(f"{path}: dialogue {index}: conversational_turns is not a list; rebuild the bench")
+        if images and not Path(dialogue["image_path"]).is_file():
+            raise InputError(f"{path}: dialogue {index}: image {dialogue['image_path']} not found (relative to "
+                             f"{Path.cwd()}); rebuild the bench or run from the folder it was built in")
+    return bench
+
+
 def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -> dict[str, Any]:
     """Metrics of a predictions JSONL against a bench JSON (docs/method.md section 7).
 
@@ -189,7 +206,7 @@ def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -
     and ``mean_box_iou``.
     """
     predictions, bench = Path(predictions), Path(bench)
-    dialogues = json.loads(bench.read_text(encoding="utf-8"))
+    dialogues = read_bench(bench)
     result = score_prediction_lines(read_jsonl(predictions), str(predictions), dialogues, str(bench))
     if out is not None:
         atomic_write_json(out, result)

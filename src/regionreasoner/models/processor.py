@@ -15,6 +15,8 @@ from transformers import AutoTokenizer, ProcessorMixin
 from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+from regionreasoner.models.registry import check_model_folder
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
@@ -58,7 +60,8 @@ def make_image_processor(frame: int | None) -> Qwen2VLImageProcessorPil:
 
 
 def load_processor(path: str | Path, frame: int | None) -> RegionProcessor:
-    """Load tokenizer + image processor from a model folder or hub id into a RegionProcessor."""
+    """Load tokenizer + image processor from a model folder into a RegionProcessor."""
+    check_model_folder(Path(path))
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     template = tokenizer.chat_template or CHAT_TEMPLATE

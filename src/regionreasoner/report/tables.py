@@ -11,18 +11,16 @@ Rows come from ``config["report"]`` in config order, so output bytes are determi
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from regionreasoner import paths
 from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
-from regionreasoner.io import atomic_write_text
+from regionreasoner.io import atomic_write_text, read_json, read_yaml
 
 REPORTED = Path("paper/reported_numbers.yaml")
 # The paper's column layout for Tables 3, 4, 10 and 11: RefCOCO+ then RefCOCOg.
@@ -189,8 +187,7 @@ class Reader:
         return path
 
     def json(self, path: Path) -> Any:
-        with open(self.path(path), encoding="utf-8") as handle:
-            return json.load(handle)
+        return read_json(self.path(path))
 
 
 def metric(data: dict[str, Any], key: str, round_: int | None = None) -> float | str | None:
@@ -508,8 +505,7 @@ def table_inputs(config: dict[str, Any], name: str, reported: Path = REPORTED) -
 def build_table(config: dict[str, Any], name: str, out_md: Path, out_tex: Path, reported: Path = REPORTED) -> None:
     """Write table ``name`` as Markdown and booktabs LaTeX, reproduced beside reported numbers."""
     spec = _spec(name)
-    with open(reported, encoding="utf-8") as handle:
-        paper = yaml.safe_load(handle) or {}
+    paper = read_yaml(reported) or {}
     table = spec.build(config, paper, Reader(table_inputs(config, name, reported)))
     table.caption = caption_with_note(config, spec.caption)
     atomic_write_text(out_md, render_markdown(table))

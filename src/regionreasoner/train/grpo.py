@@ -28,14 +28,13 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
+    dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first
     processor = load_processor(model_path, frame)
     trainer = GRPOTrainer(
         model=str(model_path),
         reward_funcs=funcs,
         args=grpo_config(cfg, variant, work_dir_for(out_dir), weights),
-        train_dataset=grpo_dataset(
-            turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed
-        ),
+        train_dataset=dataset,
         processing_class=processor,
     )
     card = {

@@ -25,13 +25,14 @@ def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, m
     """Fine-tune ``model_path`` on the rendered targets of ``turns``; save to ``out_dir``."""
     limit_threads()
     frame = cfg.model.frame
+    dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
     args = sft_config(cfg, work_dir_for(out_dir))
     model = AutoModelForImageTextToText.from_pretrained(model_path, **args.model_init_kwargs)
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style),
+        train_dataset=dataset,
         processing_class=processor,
     )
     card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
