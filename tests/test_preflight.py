@@ -109,20 +109,20 @@ def test_preflight_command_passes_on_the_tiny_model(tiny, capsys):
 def test_preflight_stops_when_the_disk_the_run_needs_is_not_free(tiny, capsys):
     assert main(["preflight", "--configfile", str(REPO / "config" / "test.yaml"), "--stage", "grpo",
                  "--model", str(tiny / "model"), "--train", str(tiny / "turns.jsonl"), "--disk-gb", "1e9"]) == 1
-    assert "GiB free, the run needs 1000000000.0 GiB" in capsys.readouterr().err
+    assert "GB free, the run needs 1000000000.0 GB" in capsys.readouterr().err
 
 
 def test_checkpoints_kept_must_fit_the_disk_budget(tiny):
     section = load_config(REPO / "config" / "paper.yaml").grpo
     needed = preflight.training_disk_bytes(tiny / "model", section)
     params = preflight.parameter_count(tiny / "model")
-    assert needed == (section.save_total_limit + 1) * 14 * params + 2 * params
+    assert needed == (section.save_total_limit + 1) * 16 * params + 2 * params
     preflight.check_disk_budget(needed, section, "grpo")
     # 8.3B parameters (Qwen2.5-VL-7B): one kept checkpoint, one being written, the final model
-    paper = 2 * 14 * 8_300_000_000 + 2 * 8_300_000_000
-    assert paper <= section.disk_gb * preflight.GIB
+    paper = 2 * 16 * 8_300_000_000 + 2 * 8_300_000_000
+    assert paper <= section.disk_gb * preflight.GB
     with pytest.raises(PreflightError, match="grpo.disk_gb = 300 but grpo.save_total_limit = 1"):
-        preflight.check_disk_budget(int(section.disk_gb * preflight.GIB) + 1, section, "grpo")
+        preflight.check_disk_budget(int(section.disk_gb * preflight.GB) + 1, section, "grpo")
 
 
 def test_evaluation_needs_the_sam2_weights_fetched_beforehand(tiny, tmp_path):

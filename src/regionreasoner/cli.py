@@ -174,7 +174,7 @@ def cmd_grpo(args: argparse.Namespace) -> None:
 
 
 def cmd_preflight(args: argparse.Namespace) -> None:
-    from regionreasoner.preflight import GIB, preflight_evaluation, preflight_training
+    from regionreasoner.preflight import GB, preflight_evaluation, preflight_training
 
     cfg = load_config(args.configfile)
     if args.stage == "evaluate":
@@ -183,7 +183,7 @@ def cmd_preflight(args: argparse.Namespace) -> None:
     else:
         if not args.train:
             raise ValueError(f"preflight --stage {args.stage} needs --train (the training turns)")
-        required = int(args.disk_gb * GIB) if args.disk_gb else None
+        required = int(args.disk_gb * GB) if args.disk_gb else None
         done = preflight_training(cfg, args.stage, Path(args.model), Path(args.train), Path(cfg.results), required)
     print("\n".join(f"ok: {line}" for line in done))
 

@@ -26,7 +26,7 @@ from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages, training_prompt
 from regionreasoner.rewards.nouns import require_spacy_model
 
-GIB = 2**30
+GB = 10**9  # decimal, as the plan reports disk
 
 
 def driver_version() -> str:
@@ -75,7 +75,7 @@ def require_free_disk(path: str | Path, required_bytes: int) -> None:
     probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free
     if free < required_bytes:
-        raise PreflightError(f"{probe}: {free / GIB:.1f} GiB free, the run needs {required_bytes / GIB:.1f} GiB")
+        raise PreflightError(f"{probe}: {free / GB:.1f} GB free, the run needs {required_bytes / GB:.1f} GB")
 
 
 def require_local_weights(path: str | Path, what: str, rule: str) -> None:
@@ -142,9 +142,9 @@ def check_batch_alignment(alignment: BatchAlignment) -> None:
         raise PreflightError("image tokens and attention mask do not line up: " + "; ".join(problems))
 
 
-# bytes per parameter of a resume checkpoint: bf16 weights (2) + Adam's fp32 master copy and two
-# moments (12), as DeepSpeed ZeRO-2 and DDP with mixed precision save them
-CHECKPOINT_BYTES_PER_PARAM = 14
+# bytes per parameter of a DeepSpeed resume checkpoint: bf16 weights (2), Adam's fp32 master copy and
+# two moments (12) and DeepSpeed's bf16 module states (2), as regionreasoner.plan.cost prices it
+CHECKPOINT_BYTES_PER_PARAM = 16
 
 
 def weight_bytes(model_dir: Path) -> int:
@@ -168,10 +168,10 @@ def training_disk_bytes(model_dir: Path, section: TrainerCommon) -> int:
 
 def check_disk_budget(required_bytes: int, section: TrainerCommon, key: str) -> None:
     """Stop when the checkpoints a run keeps exceed the disk the config grants it (``disk_gb``)."""
-    if section.disk_gb is not None and required_bytes > section.disk_gb * GIB:
+    if section.disk_gb is not None and required_bytes > section.disk_gb * GB:
         raise PreflightError(
             f"{key}.disk_gb = {section.disk_gb:g} but {key}.save_total_limit = {section.save_total_limit} checkpoints "
-            f"and the final model need {required_bytes / GIB:.0f} GiB; lower save_total_limit or raise disk_gb"
+            f"and the final model need {required_bytes / GB:.0f} GB; lower save_total_limit or raise disk_gb"
         )
 
 
@@ -216,7 +216,7 @@ def preflight_training(cfg: PipelineConfig, stage: str, model_dir: Path, turns: 
     needed = training_disk_bytes(model_dir, section) if required_bytes is None else required_bytes
     check_disk_budget(needed, section, stage)
     require_free_disk(out_dir, needed)
-    done.append(f"disk: {needed / GIB:.1f} GiB needed, free under {out_dir}")
+    done.append(f"disk: {needed / GB:.1f} GB needed, free under {out_dir}")
     if stage == "grpo" and cfg.rewards.spacy_model is not None:
         require_spacy_model(cfg.rewards.spacy_model)
         done.append(f"spaCy pipeline {cfg.rewards.spacy_model} installed")
