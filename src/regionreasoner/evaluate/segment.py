@@ -136,7 +136,8 @@ class Sam2Segmenter:
                 from sam2.build_sam import HF_MODEL_ID_TO_FILENAMES, build_sam2
 
                 config, checkpoint = HF_MODEL_ID_TO_FILENAMES[model_id]
-                predictor = SAM2ImagePredictor(build_sam2(config, ckpt_path=str(Path(weights) / checkpoint), device=device))
+                model = build_sam2(config, ckpt_path=str(Path(weights) / checkpoint), device=device)
+                predictor = SAM2ImagePredictor(model)
             else:
                 predictor = SAM2ImagePredictor.from_pretrained(model_id, device=device)
         self.predictor = predictor

@@ -1,9 +1,9 @@
 """Distributed launch: the same ``regionreasoner sft|grpo`` command in one process or several.
 
 On a CPU with ``cpu_processes: 1`` (the embedded default) training runs in-process. With
-``gpus > 0`` (and CUDA usable: else it stops before loading anything), the command re-executes itself under ``accelerate launch`` with the
-envs/accelerate config named in the config (DDP, DeepSpeed ZeRO-2/3), one process per GPU of one
-node. On a CPU with ``cpu_processes > 1`` it re-executes itself under ``torchrun``, which gives the
+``gpus > 0`` the command stops before loading anything when CUDA is unusable (no CPU fallback), else
+re-executes itself under ``accelerate launch`` with the envs/accelerate config named in the config
+(DDP, DeepSpeed ZeRO-2/3), one process per GPU of one node. On a CPU with ``cpu_processes > 1`` it re-executes itself under ``torchrun``, which gives the
 Trainer a gloo process group around the same code: this is how the multi-rank path (one writer,
 resume on every rank) runs without GPUs. ``accelerate launch --cpu --num_processes N`` starts a
 single process, and a MULTI_GPU accelerate config with ``use_cpu: true`` aborts, so torchrun it is.
