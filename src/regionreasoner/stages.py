@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Stage:
-    """``keys``: dotted config keys (``grpo.*``: the GRPO section with one variant); ``rules``: rule
-    names or ``fnmatch`` patterns (rules generated per benchmark, table or figure)."""
+    """``keys``: dotted config keys the stage's outputs depend on (``<section>.*``: a trainer section
+    without its operational and batch keys; ``prompt:default|train|model``: the prompt the stage
+    renders; both resolved by ``config.stage_keys``); ``rules``: rule names or ``fnmatch`` patterns
+    (rules generated per benchmark, table or figure)."""
 
     keys: tuple[str, ...]
     rules: tuple[str, ...]
@@ -27,13 +29,15 @@ STAGES: dict[str, Stage] = {
     "bench": Stage(("bench", "benchmarks"), ("build_bench", "build_single")),
     "train_data": Stage(("train_data", "bench", "benchmarks", "model.frame"),
                         ("build_train", "merge_train", "build_heldout", "merge_heldout")),
-    "model": Stage(("model", "prompt", "seed"), ("build_model", "prepare_model", "fetch_released")),
-    "sft": Stage(("sft", "prompt", "model.frame", "seed"), ("sft",)),
-    "grpo": Stage(("grpo.*", "rewards", "prompt", "model.frame", "seed"), ("grpo",)),
-    "evaluate": Stage(("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
-                      ("evaluate", "evaluate_random", "evaluate_vstar")),
-    "probe": Stage(("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt", "model.frame",
-                    "seed"), ("probe",)),
+    "model": Stage(("model.base", "model.tiny", "model.frame", "prompt:default", "seed"),
+                   ("build_model", "prepare_model", "fetch_released", "fetch_segmenter")),
+    "sft": Stage(("sft.*", "prompt:default", "model.frame", "model.attn_implementation", "seed"), ("sft",)),
+    "grpo": Stage(("grpo.*", "rewards", "prompt:train", "model.frame", "model.attn_implementation", "seed"),
+                  ("grpo",)),
+    "evaluate": Stage(("evaluate.segmenter", "evaluate.max_new_tokens", "prompt:model", "model.frame",
+                       "model.attn_implementation"), ("evaluate", "evaluate_random", "evaluate_vstar")),
+    "probe": Stage(("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt:train",
+                    "model.frame", "model.attn_implementation", "seed"), ("probe",)),
     "report": Stage(("report", "data.source"), ("table_*", "figure_*", "turns_per_round_figure", "paper_pdf", "all")),
     # targets that only gather other outputs, one per purpose (report.targets.PURPOSES)
     "targets": Stage((), ("no_training", "regionreasoner", "reward_ablation", "alpha_beta_sweep")),

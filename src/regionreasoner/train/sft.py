@@ -27,10 +27,11 @@ def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, m
     frame = cfg.model.frame
     dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
-    model = AutoModelForImageTextToText.from_pretrained(model_path)
+    args = sft_config(cfg, work_dir_for(out_dir))
+    model = AutoModelForImageTextToText.from_pretrained(model_path, **args.model_init_kwargs)
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(cfg, work_dir_for(out_dir)),
+        args=args,
         train_dataset=dataset,
         processing_class=processor,
     )
