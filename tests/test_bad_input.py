@@ -133,6 +133,12 @@ CASES = [
     C("show-prompt-config", "show-prompt --configfile {in}/typo.yaml --model sft --question q", "sft.max_step"),
     C("show-prompt-model", "show-prompt --configfile {test} --model sfft --question q", "unknown model id 'sfft'"),
     C("plan-config", "plan --configfile {in}/typo.yaml", "{in}/typo.yaml", "did you mean 'max_steps'"),
+    C("preflight-model-missing", "preflight --configfile {test} --stage evaluate --model {in}/nope",
+      "{in}/nope: no such model folder"),
+    C("preflight-train-truncated", "preflight --configfile {test} --stage sft --model {in}/noweights "
+      "--train {in}/truncated.jsonl", "{in}/truncated.jsonl: line 2 is not valid JSON"),
+    C("preflight-no-train", "preflight --configfile {test} --stage grpo --model {in}/noweights",
+      "preflight --stage grpo needs --train"),
     C("plan-profile-missing", "plan --configfile {test} --profile {in}/nope.yaml", "{in}/nope.yaml: no such file"),
     C("plan-throughput-truncated", "plan --configfile {test} --throughput {in}/truncated.json",
       "{in}/truncated.json: line 2 column 1: not valid JSON"),

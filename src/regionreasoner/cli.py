@@ -187,7 +187,7 @@ def cmd_preflight(args: argparse.Namespace) -> None:
         done = preflight_evaluation(cfg, Path(args.model), weights)
     else:
         if not args.train:
-            raise ValueError(f"preflight --stage {args.stage} needs --train (the training turns)")
+            raise ValueError(f"preflight --stage {args.stage} needs --train (the training turns); point at its turns file")
         required = int(args.disk_gb * GB) if args.disk_gb else None
         done = preflight_training(cfg, args.stage, Path(args.model), Path(args.train), Path(cfg.results), required)
     print("\n".join(f"ok: {line}" for line in done))
@@ -219,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     runs = dict(_pair(item) for item in args.run)
     model_id = args.model_id or Path(args.model).name
     weights = Path(args.segmenter_weights) if args.segmenter_weights else None
-    for line in preflight_evaluation(cfg, Path(args.model), weights):
+    for line in preflight_evaluation(cfg, Path(args.model), weights, list(runs.values())):
         print(f"preflight: {line}", flush=True)
     device = torch_device(e.gpus, "evaluate.gpus")
     segmenter = make_segmenter(e.segmenter, **({"weights": weights, "device": device} if e.segmenter == "sam2" else {}))

@@ -20,9 +20,11 @@ from typing import Any
 import torch
 
 from regionreasoner.config import PipelineConfig, PreflightError, TrainerCommon
+from regionreasoner.evaluate.metrics import read_bench
 from regionreasoner.images import load_frame_image
 from regionreasoner.io import read_jsonl
 from regionreasoner.models.processor import load_processor
+from regionreasoner.models.registry import check_model_folder
 from regionreasoner.models.prompts import PromptConfig, build_messages, training_prompt
 from regionreasoner.rewards.nouns import require_spacy_model
 
@@ -186,10 +188,10 @@ def first_batch(turns: Path, prompt: PromptConfig, frame: int, size: int) -> tup
             [load_frame_image(t["image_path"], frame) for t in picked])
 
 
-def check_training_batch(model_dir: Path, turns: Path, prompt: PromptConfig, frame: int, size: int = 4) -> None:
-    """The padding check on one real batch, with the processor the trainer gets."""
+def check_training_batch(model_dir: Path, batch: tuple[list[Any], list[Any]], frame: int) -> None:
+    """The padding check on one real batch (``first_batch``), with the processor the trainer gets."""
     processor = load_processor(model_dir, frame)
-    messages, images = first_batch(turns, prompt, frame, size)
+    messages, images = batch
     texts = [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
     check_batch_alignment(batch_alignment(processor, texts, images))
 
@@ -210,9 +212,11 @@ def preflight_training(cfg: PipelineConfig, stage: str, model_dir: Path, turns: 
     section = getattr(cfg, stage)
     require_cuda(section.gpus, f"{stage}.gpus")
     done = [f"CUDA: {cuda_summary()}" if section.gpus else "CPU run: no CUDA needed"]
+    prompt = training_prompt(cfg) if stage == "grpo" else PromptConfig.from_config(cfg)
+    batch = first_batch(turns, prompt, cfg.model.frame, 4)  # a bad turns file fails before the model is looked at
     require_kernel(cfg.model.attn_implementation)
     done.append(f"attention kernel: {cfg.model.attn_implementation or 'transformers default'}")
-    require_local_weights(model_dir, "model", "prepare_model")
+    check_model_folder(model_dir)
     needed = training_disk_bytes(model_dir, section) if required_bytes is None else required_bytes
     check_disk_budget(needed, section, stage)
     require_free_disk(out_dir, needed)
@@ -220,17 +224,20 @@ def preflight_training(cfg: PipelineConfig, stage: str, model_dir: Path, turns: 
     if stage == "grpo" and cfg.rewards.spacy_model is not None:
         require_spacy_model(cfg.rewards.spacy_model)
         done.append(f"spaCy pipeline {cfg.rewards.spacy_model} installed")
-    prompt = training_prompt(cfg) if stage == "grpo" else PromptConfig.from_config(cfg)
-    check_training_batch(model_dir, turns, prompt, cfg.model.frame)
+    check_training_batch(model_dir, batch, cfg.model.frame)
     done.append("image tokens and attention mask line up on a real batch (left padding)")
     return done
 
 
-def preflight_evaluation(cfg: PipelineConfig, model_dir: Path, segmenter_weights: Path | None) -> list[str]:
-    """What an evaluation job checks before it loads weights: CUDA, kernel, model and SAM2 weights local."""
+def preflight_evaluation(cfg: PipelineConfig, model_dir: Path, segmenter_weights: Path | None,
+                         benches: Sequence[Path] = ()) -> list[str]:
+    """What an evaluation job checks before it loads weights: its bench files and their images, CUDA,
+    kernel, model and SAM2 weights local."""
     require_cuda(cfg.evaluate.gpus, "evaluate.gpus")
+    for bench in benches:
+        read_bench(bench, images=True)
     require_kernel(cfg.model.attn_implementation)
-    require_local_weights(model_dir, "model", "prepare_model / fetch_released")
+    check_model_folder(model_dir)
     done = [f"CUDA: {cuda_summary()}" if cfg.evaluate.gpus else "no GPU requested", f"model weights in {model_dir}"]
     if cfg.evaluate.segmenter == "sam2":
         if segmenter_weights is None:

@@ -355,9 +355,7 @@ def evaluate_model(
     ``runs`` maps a run name (``{bench}.{mode}``) to a bench file; each run writes
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
-    limit_threads()
-    for bench_path in runs.values():
-        read_bench(bench_path, images=True)  # a bad bench file or a missing image fails before the model loads
+    limit_threads()  # bench files and their images were checked by preflight_evaluation, before any load
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation, device)
     digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in runs.values()]
     key = fingerprint(model_fingerprint(model_path), prompt, frame, max_new_tokens, batch_size,
