@@ -9,7 +9,9 @@ then profiles ``steps`` steps and prints: seconds per step (wall and process CPU
 step spent in named parts (vision tower, position ids, text model, generation, reward functions,
 optimizer), the matmul FLOPs the profiler counts and the FLOP/s they ran at. Compare the FLOP/s
 with the machine's matmul throughput (docs/benchmarks.md) to tell arithmetic from overhead.
-``--bf16`` runs the step under CPU bfloat16 autocast. Not a test: figures depend on the machine.
+``--bf16`` runs the step under CPU bfloat16 autocast; ``--label-positions-only`` measures what
+TRL's CPU fallback of its fused LM head costs by scoring only labelled positions (a measurement,
+not a pipeline setting). Not a test: figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ PARTS = {
     "text model": "Qwen2_5_VLTextModel.forward",
     "generation (model.generate)": "GenerationMixin.generate",
     "reward functions": "rewards",
-    "optimizer step": "Optimizer.step",
+    "LM head + log-probs (TRL, forward)": "ChunkedLogProbFunction",
+    "LM head + log-probs (TRL, backward)": "ChunkedLogProbFunctionBackward",
+    "data loading (images, processor)": "enumerate(DataLoader)",
 }
 
 
@@ -90,9 +94,9 @@ def report(prof, timer: StepTimer, steps: int) -> None:
     total_us = sum(timer.wall) * 1e6
     print(f"steps profiled: {steps}; wall s/step {sum(timer.wall) / steps:.3f} "
           f"(per step: {', '.join(f'{w:.3f}' for w in timer.wall)}); CPU s/step {sum(timer.cpu) / steps:.3f}")
-    by_name = {e.key: e for e in events}
     for part, key in PARTS.items():
-        event = by_name.get(key)
+        event = next((e for e in events if e.key == key or (key.startswith("enumerate") and e.key.startswith(key))),
+                     None)
         if event is not None:
             share = event.cpu_time_total / total_us
             print(f"  {part:32s} {event.cpu_time_total / 1e3 / steps:9.1f} ms/step  {100 * share:5.1f} %  "
@@ -104,9 +108,10 @@ def report(prof, timer: StepTimer, steps: int) -> None:
             flops[e.key] += e.flops
             mm_us += e.self_cpu_time_total
     total = sum(flops.values())
-    print(f"  matmul FLOPs/step {total / steps / 1e9:.3f} G ({', '.join(f'{k} {v / steps / 1e9:.3f}' for k, v in flops.items())})")
-    print(f"  matmul self time {mm_us / 1e3 / steps:.1f} ms/step -> {total / max(mm_us, 1) / 1e3:.1f} GFLOP/s inside matmuls; "
-          f"{total / total_us / 1e3:.2f} GFLOP/s over the whole step")
+    kinds = ", ".join(f"{k} {v / steps / 1e9:.3f}" for k, v in flops.items())
+    print(f"  matmul FLOPs/step {total / steps / 1e9:.3f} G ({kinds})")
+    print(f"  matmul self time {mm_us / 1e3 / steps:.1f} ms/step -> {total / max(mm_us, 1) / 1e3:.1f} GFLOP/s "
+          f"inside matmuls; {total / total_us / 1e3:.2f} GFLOP/s over the whole step")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
@@ -121,8 +126,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--bf16", action="store_true", help="CPU bfloat16 autocast around each step")
+    parser.add_argument("--label-positions-only", action="store_true",
+                        help="measure only: let TRL's fused LM head score the labelled positions alone, as it "
+                             "does on GPUs (on a CPU it scores every position and masks afterwards)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.label_positions_only:
+        import trl.trainer.utils as trl_utils
+
+        trl_utils._use_triton = lambda device: True  # only the compact-positions choice reads this name
     cfg = load_config(args.config)
     turns = Path(args.turns or Path(cfg.results) / "train" / "turns.jsonl")
     with tempfile.TemporaryDirectory() as work:
