@@ -89,6 +89,17 @@ class StepTimer(TrainerCallback):
             self.cpu.append(time.process_time() - self._start[1])
 
 
+def report_varied_terms(history: list[dict]) -> None:
+    """GRPO only: per reward term, the mean share of groups in which it varied over the run's steps."""
+    shares = defaultdict(list)
+    for row in history:
+        for key, value in row.items():
+            if key.endswith("/groups_varied"):
+                shares[key.split("/")[1]].append(value)
+    for term, values in shares.items():
+        print(f"  {term:20s} varies in {100 * sum(values) / len(values):5.1f} % of groups ({len(values)} steps)")
+
+
 def report(prof, timer: StepTimer, steps: int) -> None:
     events = prof.key_averages()
     total_us = sum(timer.wall) * 1e6
@@ -153,6 +164,7 @@ def main() -> None:
             trainer.train()
         prof.stop()
     report(prof, timer, args.steps)
+    report_varied_terms(trainer.state.log_history)
 
 
 if __name__ == "__main__":
