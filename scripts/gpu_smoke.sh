@@ -7,6 +7,10 @@
 # (envs/accelerate/deepspeed_zero2.yaml). Then the SAM2 segmenter, built from the sam2 package's own
 # model config with random weights (nothing is downloaded), segments a few boxes. Prints steps/s of
 # each training, evaluation wall time and the peak GPU memory of each phase.
+# Last, scripts/gpu_throughput.py measures what `regionreasoner plan` prices with (decode ms per step of
+# a Qwen2.5-VL-7B-shaped model at batch 16/32/64, forward+backward s per 1k tokens at 7B width, SAM2
+# s per turn, torch/CUDA/driver versions, flash-attn) and writes config/gpu_throughput.json, which
+# later plans read in place of the published figures. Not yet run on a GPU.
 #
 #   bash scripts/gpu_smoke.sh [WORKDIR]        # default WORKDIR: a new temporary directory
 #
@@ -97,6 +101,9 @@ EOF
 }
 with_peak_memory sam2_segments
 report+=("sam2: peak GPU memory ${peak_mib} MiB")
+
+python "$repo/scripts/gpu_throughput.py" --out "$repo/config/gpu_throughput.json"
+report+=("throughput: $repo/config/gpu_throughput.json (regionreasoner plan reads it)")
 
 printf '\ngpu_smoke: done in %d s (outputs and logs under %s)\n' "$SECONDS" "$work"
 printf '  %s\n' "${report[@]}"

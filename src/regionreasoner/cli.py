@@ -237,6 +237,21 @@ def cmd_figure(args: argparse.Namespace) -> None:
     build_figure(_config(args).model_dump(), args.name, Path(args.out))
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    from regionreasoner.plan.dag import Profile, dry_run
+    from regionreasoner.plan.planner import make_plan, render
+    from regionreasoner.plan.throughput import load_figures
+
+    from regionreasoner.report.targets import PURPOSES
+
+    cfg = load_config(args.configfile)
+    jobs = dry_run(Path(args.configfile), args.targets, from_scratch=args.from_scratch)
+    for target in args.targets:
+        if target in PURPOSES:
+            print(f"{target}: {PURPOSES[target]}")
+    print(render(make_plan(jobs, cfg, Profile(Path(args.profile)), load_figures(Path(args.throughput)))))
+
+
 def cmd_dvc_yaml(args: argparse.Namespace) -> None:
     from regionreasoner.dvcyaml import write_dvc_yaml
 
@@ -372,6 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "figure", cmd_figure, "one figure of the paper (PNG + PDF)")
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
+
+    p = _add(sub, "plan", cmd_plan,
+             "the jobs a target needs (Snakemake's dry run) priced in GPU-hours, memory and disk", config=False)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--profile", default="workflow/profiles/slurm", help="workflow profile: GPUs and limits per rule")
+    p.add_argument("--throughput", default="config/gpu_throughput.json",
+                   help="measured figures (scripts/gpu_smoke.sh); the published ones when absent")
+    p.add_argument("--from-scratch", action="store_true", help="every job the targets need, also those already built")
+    p.add_argument("targets", nargs="*", help="Snakemake targets (files or rules); default: the default target")
 
     p = _add(sub, "dvc-yaml", cmd_dvc_yaml, "write the DVC pipeline (dvc.yaml) of a config", config=False)
     p.add_argument("--configfile", default="config/config.yaml", help="pipeline config the stages run and track")

@@ -171,6 +171,10 @@ class RewardsConfig(Strict):
     noun_lexicon: list[str] = Field(default_factory=list, description="extra nouns for the offline fallback")
 
 
+# resume checkpoints a training run keeps (the Trainer's save_total_limit); the plan prices their disk
+SAVE_TOTAL_LIMIT = 2
+
+
 class TrainerCommon(Strict):
     max_steps: PositiveInt
     learning_rate: PositiveFloat

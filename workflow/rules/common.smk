@@ -9,9 +9,11 @@ from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import (
     ALL_FIGURE_NAMES,
     FIGURE_NAMES,
+    PURPOSES,
     TABLE_NAMES,
     figure_files,
     paper_pdf,
+    purpose_inputs,
     table_files,
 )
 

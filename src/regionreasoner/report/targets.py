@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from regionreasoner import paths
 from regionreasoner.report.figures import FIGURES
 from regionreasoner.report.tables import TABLES, results_dir
 
@@ -37,3 +38,39 @@ def figure_files(config: dict[str, Any], name: str) -> tuple[Path, Path]:
 def paper_pdf(config: dict[str, Any]) -> Path:
     """paper/main.tex compiled against the config's results (``results/paper/main.pdf``)."""
     return results_dir(config) / PAPER_PDF
+
+
+# Paper-scale targets by purpose (workflow/rules/targets.smk): what each builds, so a user can spend
+# GPU-hours on one purpose at a time (`regionreasoner plan <purpose>` prices it).
+PURPOSES: dict[str, str] = {
+    "no_training": "Tables 1-2 rows that need no training (base and released checkpoints) and Table 6",
+    "regionreasoner": "the trained RegionReasoner: one GRPO run and its evaluation",
+    "reward_ablation": "the reward ablation, Tables 3-4",
+    "alpha_beta_sweep": "the alpha/beta sweep, Table 11",
+}
+
+
+def _trained(model: str) -> bool:
+    return model == "sft" or model.startswith("grpo-")
+
+
+def _evaluations(config: dict[str, Any], models: list[str]) -> list[str]:
+    results = str(results_dir(config))
+    return [paths.eval_metrics(results, m, bench, mode) for m in models for bench in config["benchmarks"]
+            for mode in paths.MODES]
+
+
+def purpose_inputs(config: dict[str, Any], purpose: str) -> list[str]:
+    """The files target ``purpose`` builds (one of PURPOSES)."""
+    rows = list(config["report"]["table1_rows"])
+    if purpose == "no_training":
+        released = _evaluations(config, [m for m in rows if not _trained(m)])
+        return released + [str(table_files(config, "table6_bench_stats")[0])]
+    if purpose == "regionreasoner":
+        trained = [m for m in rows if _trained(m)]
+        return [paths.model_dir(str(results_dir(config)), m) for m in trained] + _evaluations(config, trained)
+    tables = {"reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),
+              "alpha_beta_sweep": ("table11_alpha_beta",)}
+    if purpose not in tables:
+        raise ValueError(f"unknown target {purpose!r}; one of {sorted(PURPOSES)}")
+    return [str(table_files(config, name)[0]) for name in tables[purpose]]

@@ -12,7 +12,7 @@ from typing import Any
 
 from trl import GRPOConfig, SFTConfig
 
-from regionreasoner.config import GRPOSection, PipelineConfig, SFTSection, TrainerCommon
+from regionreasoner.config import SAVE_TOTAL_LIMIT, GRPOSection, PipelineConfig, SFTSection, TrainerCommon
 from regionreasoner.rewards.variants import RewardFunction, reward_functions, reward_options
 from regionreasoner.train.launch import uses_gpus
 
@@ -33,7 +33,7 @@ def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, An
         "max_grad_norm": section.max_grad_norm,
         "save_strategy": "steps",
         "save_steps": section.save_steps,
-        "save_total_limit": 2,
+        "save_total_limit": SAVE_TOTAL_LIMIT,
         "logging_steps": 1,
         "seed": seed,
         "data_seed": seed,
