@@ -8,7 +8,7 @@ Rules are thin: each calls one `regionreasoner` subcommand; the logic lives in s
 import os
 import sys
 
-from regionreasoner.config import resolve_extends, validate_config, write_resolved
+from regionreasoner.config import ConfigError, resolve_extends, validate_config, write_resolved
 
 # Jobs call the `regionreasoner` command of the environment that runs Snakemake (.venv/bin),
 # also when Snakemake was started as .venv/bin/snakemake without activating the environment.
@@ -28,12 +28,16 @@ if not workflow.overwrite_configfiles:
 
 # An overlay (`extends: <base file>`, config/learning.yaml) is merged over its base here, after
 # Snakemake has applied --config to the --configfile, so command-line overrides win over both files.
-SOURCE = "config (merged Snakemake configuration)"
-merged = resolve_extends(config, source=SOURCE)
+# Validate before any job starts: a bad value names its file and key in one line and the run stops here.
+SOURCE = " + ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+SOURCE += " (with --config overrides)" if workflow.config_settings.config else ""
+try:
+    merged = resolve_extends(config, source=SOURCE)
+    CFG = validate_config(merged, source=SOURCE)
+except ConfigError as err:
+    sys.exit(f"error: {err}")
 config.clear()
 config.update(merged)
-# Validate before any job starts: a bad value names its key and the run stops here.
-CFG = validate_config(config, source=SOURCE)
 R = CFG.results
 CONFIG = str(write_resolved(config, f"{R}/config.resolved.yaml"))
 

@@ -64,7 +64,7 @@ def test_unknown_model_id_in_a_difference_is_rejected():
 def test_misspelt_key_is_rejected():
     raw = _raw()
     raw["sft"]["learnign_rate"] = 1e-3
-    with pytest.raises(ConfigError, match=r"sft\.learnign_rate: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match=r"sft\.learnign_rate: unknown key; did you mean 'learning_rate'"):
         validate_config(raw)
 
 

@@ -49,9 +49,52 @@ def test_our_grpo_models_share_the_released_evaluation_prompt_and_train_with_the
 
 
 def test_models_without_a_prompt_of_their_own_get_the_default(capsys):
-    header, messages = _show_prompt(capsys, "--model", "base", "--question", "the man")
+    header, messages = _show_prompt(capsys, "--model", "sft", "--question", "the man")
     assert "default prompt" in header[0]
     assert messages[0] == {"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant."}]}
+
+
+REGIONREASONER_EXAMPLE = ('[{"bbox_2d": [10,100,200,210], "point_2d": [30,110]}, '
+                          '{"bbox_2d": [225,296,706,786], "point_2d": [302,410]}]')
+SEGZERO_EXAMPLE = "{'bbox': [10,100,200,210], 'points_1': [30,110], 'points_2': [35,180]}"
+
+
+def _as_the_authors_ask(model: str, template: str, question: str) -> list[dict]:
+    """The messages each model's own evaluation code sends, filled as that code fills them."""
+    if model in ("released-regionreasoner", "released-visionreasoner", "grpo-full"):
+        text = template.format(Question=question.lower().strip(".\"?!"), Answer=REGIONREASONER_EXAMPLE)
+        return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    if model == "released-segzero":  # Seg-Zero evaluation.py: .lower().strip("."), its one-object example
+        text = template.format(Question=question.lower().strip("."), Answer=SEGZERO_EXAMPLE)
+        return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    # qwen_vl.py: DETECTION_PROMPT.format(query=query), system "You are a helpful assistant"
+    return [{"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant"}]},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": template.format(query=question)}]}]
+
+
+@pytest.mark.parametrize("model", ["released-qwen2vl", "base", "released-segzero", "released-visionreasoner",
+                                   "released-regionreasoner", "grpo-full"])
+def test_every_table_1_2_model_is_asked_with_its_authors_template(capsys, model):
+    paper = yaml.safe_load(PAPER.read_text())
+    assert model in paper["report"]["table1_rows"]
+    models = paper["prompt"]["models"]
+    section = models.get(model) or models["grpo-*"]
+    question = 'The Man in a "Red" shirt?.'
+    header, messages = _show_prompt(capsys, "--model", model, "--question", question)
+    assert messages == _as_the_authors_ask(model, section["template"], question)
+    assert section["source"] in header[0] and "@" in section["source"]
+
+
+def test_qwen_templates_are_the_authors_own_literals_and_ask_at_native_resolution(capsys):
+    header, messages = _show_prompt(capsys, "--model", "released-qwen2vl", "--question", "the dog")
+    text = messages[1]["content"][1]["text"]
+    assert text.startswith('\n            Please identify "the dog" in the image. \n')
+    assert '{"bbox": [x1, y1, x2, y2], "label": label}' in text  # the literal's doubled braces, formatted
+    assert "own resolution" in header[1] and "qwen2_vl (boxes in thousandths)" in header[2]
+    header, messages = _show_prompt(capsys, "--model", "base", "--question", "the dog")
+    assert messages[1]["content"][1]["text"] == (
+        '\n            Locate "the dog", report the bboxes coordinates in JSON format.\n            ')
+    assert "qwen2_5_vl (boxes in pixels)" in header[2]
 
 
 def test_unknown_model_id_is_an_error(capsys):

@@ -366,6 +366,6 @@ def test_reward_file_scores_each_line_in_order(tmp_path):
 def test_reward_file_names_the_file_and_record_of_bad_input(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"completion": "x", "solution": GT}) + "\n" + json.dumps({"completion": "x"}) + "\n")
-    with pytest.raises(ValueError, match=r"in\.jsonl: record 2"):
+    with pytest.raises(ValueError, match=r"in\.jsonl: line 2 has no 'solution'"):
         reward_file("paper", source, tmp_path / "out.jsonl")
     assert not (tmp_path / "out.jsonl").exists()

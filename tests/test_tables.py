@@ -113,6 +113,20 @@ def test_per_round_table_shows_reproduced_reported_and_difference(setup):
     assert r"\toprule" in tex and r"\label{tab:table1_detection}" in tex and "RefCOCOg" in tex
 
 
+def test_mask_metrics_of_a_bench_without_masks_show_as_unavailable_not_zero(setup):
+    config, reported = setup
+    path = Path(config["results"]) / "eval" / "grpo-full" / "refcocoplus.multi.json"
+    data = json.loads(path.read_text())
+    data |= {"giou": None, "ciou": None, "mask_metrics": "unavailable: 30 of 30 turns have no target mask"}
+    data["per_round"] = {r: v | {"giou": None, "ciou": None} for r, v in data["per_round"].items()}
+    path.write_text(json.dumps(data))
+    markdown, _ = build(config, "table2_segmentation", reported)
+    ours, _, diff = rows_from(markdown, "RegionReasoner (ours)", "reproduced: grpo-full", 3)
+    assert ours == ["n/a", "n/a", "n/a", "-", "-", "-", "-", "n/a"] and set(diff) == {"-"}
+    detection, _ = build(config, "table1_detection", reported)
+    assert row(detection, "RegionReasoner (ours)", "reproduced: grpo-full")[-1] == "30.0"
+
+
 def test_column_tables_read_single_and_multi_round_files(setup):
     config, reported = setup
     markdown, _ = build(config, "table3_ablation_detection", reported)

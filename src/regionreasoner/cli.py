@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
-
-from regionreasoner.config import ConfigError, PipelineConfig, load_config
+from regionreasoner.config import PipelineConfig, load_config
+from regionreasoner.io import missing
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
     return load_config(args.config)
+
+
+def _check_variant(cfg: PipelineConfig, source: str, variant: str | None) -> None:
+    """A --variant must name one of the config's GRPO variants (else a KeyError deep in training)."""
+    if variant is not None and variant not in cfg.grpo.variants:
+        known = ", ".join(cfg.grpo.variants)
+        raise ValueError(f"{source}: grpo.variants has no {variant!r}; choose one of {known}")
 
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
@@ -50,12 +57,19 @@ def cmd_download(args: argparse.Namespace) -> None:
     download_manifest(Path(args.manifest or d.manifest), Path(args.out), args.names or None, d.mirrors, d.retries)
 
 
+def cmd_fetch_snapshot(args: argparse.Namespace) -> None:
+    from regionreasoner.data.download import download_snapshot
+
+    download_snapshot(Path(args.manifest or _config(args).data.download.manifest), args.name, Path(args.out))
+
+
 def _reported_table6(bench: str) -> dict | None:
+    from regionreasoner.io import read_yaml
     from regionreasoner.report.tables import REPORTED as path
 
     if not path.exists():
         return None
-    return yaml.safe_load(path.read_text()).get("table6_turns_per_round", {}).get(bench)
+    return (read_yaml(path) or {}).get("table6_turns_per_round", {}).get(bench)
 
 
 def cmd_build_bench(args: argparse.Namespace) -> None:
@@ -73,14 +87,14 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
 def cmd_convert_released(args: argparse.Namespace) -> None:
     from regionreasoner.dialogs.released import convert_released
 
-    convert_released(Path(args.raw), Path(args.images), Path(args.out), Path(args.datasheet) if args.datasheet else None,
-                     reported=_reported_table6(args.name))
+    convert_released(Path(args.raw), Path(args.images) if args.images else None, Path(args.out),
+                     Path(args.datasheet) if args.datasheet else None, reported=_reported_table6(args.name))
 
 
 def cmd_fetch_released(args: argparse.Namespace) -> None:
-    from regionreasoner.models.registry import fetch_model
+    from regionreasoner.dialogs.released import fetch_released
 
-    fetch_model(args.repo, Path(args.out), repo_type="dataset")
+    fetch_released(args.repo, Path(args.out), args.files)
 
 
 def cmd_build_train(args: argparse.Namespace) -> None:
@@ -95,16 +109,18 @@ def cmd_build_train(args: argparse.Namespace) -> None:
 
 
 def cmd_merge_turns(args: argparse.Namespace) -> None:
-    from regionreasoner.io import atomic_write_text
+    from regionreasoner.io import TURN_KEYS, atomic_write_jsonl, read_jsonl
 
-    atomic_write_text(args.out, "".join(Path(p).read_text() for p in args.inputs))
+    # read, not concatenated as text: a truncated or wrong file fails here, naming itself, not in training
+    atomic_write_jsonl(args.out, [row for path in args.inputs for row in read_jsonl(path, TURN_KEYS)])
 
 
 def cmd_build_single(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.dialogue import single_round_bench
+    from regionreasoner.evaluate.metrics import read_bench
     from regionreasoner.io import atomic_write_json
 
-    atomic_write_json(args.out, single_round_bench(json.loads(Path(args.bench).read_text())))
+    atomic_write_json(args.out, single_round_bench(read_bench(args.bench)))
 
 
 def cmd_build_model(args: argparse.Namespace) -> None:
@@ -140,6 +156,7 @@ def cmd_grpo(args: argparse.Namespace) -> None:
     from regionreasoner.train.launch import relaunch_if_distributed
 
     cfg = _config(args)
+    _check_variant(cfg, args.config, args.variant)
     relaunch_if_distributed(cfg.grpo, sys.argv)
     run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
 
@@ -147,7 +164,9 @@ def cmd_grpo(args: argparse.Namespace) -> None:
 def cmd_show_config(args: argparse.Namespace) -> None:
     from regionreasoner.train.configs import resolved
 
-    print(json.dumps(resolved(load_config(args.configfile), args.stage, args.variant), indent=1, sort_keys=True, default=str))
+    cfg = load_config(args.configfile)
+    _check_variant(cfg, args.configfile, args.variant)
+    print(json.dumps(resolved(cfg, args.stage, args.variant), indent=1, sort_keys=True, default=str))
 
 
 def _pair(item: str) -> tuple[str, Path]:
@@ -171,6 +190,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         prompt_for_model(cfg, model_id), cfg.model.frame, max_new_tokens_for(cfg, model_id),
         e.batch_size, make_segmenter(e.segmenter), cfg.model.attn_implementation,
     )
+
+
+def cmd_evaluate_vstar(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.dialogue import Generator
+    from regionreasoner.evaluate.vstar import option_scorer, read_vstar, run_vstar
+    from regionreasoner.models.prompts import prompt_for_model
+
+    cfg = _config(args)
+    model_id = args.model_id or Path(args.model).name
+    questions = read_vstar(Path(args.bench))
+    generator = Generator.load(Path(args.model), prompt_for_model(cfg, model_id), cfg.model.frame, 1, 1,
+                               cfg.model.attn_implementation)
+    scorer = option_scorer(generator.model, generator.processor, generator.answers.native_image, cfg.model.frame)
+    run_vstar(questions, scorer, Path(args.out), model_id)
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
@@ -199,7 +232,8 @@ def cmd_show_prompt(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.configfile)
     if args.model not in cfg.model_ids():
-        raise ValueError(f"{args.configfile}: unknown model id {args.model!r} (known: {', '.join(cfg.model_ids())})")
+        known = ", ".join(cfg.model_ids())
+        raise ValueError(f"{args.configfile}: unknown model id {args.model!r}; choose one of {known}")
     print(show_prompt(cfg, args.model, args.question, _cited_box(args.cited_box)))
 
 
@@ -213,10 +247,10 @@ def cmd_baseline_random(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from regionreasoner.evaluate.metrics import score_predictions
+    from regionreasoner.evaluate.metrics import format_metric, score_predictions
 
     metrics = score_predictions(Path(args.predictions), Path(args.bench), Path(args.out))
-    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {metrics['giou']:.1f}")
+    print(f"{args.out}: {metrics['turns']} turns, AP@0.5 {metrics['ap50']:.1f}, gIoU {format_metric(metrics, 'giou')}")
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
@@ -241,15 +275,15 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from regionreasoner.plan.dag import Profile, dry_run
     from regionreasoner.plan.planner import make_plan, render
     from regionreasoner.plan.throughput import load_figures
-
     from regionreasoner.report.targets import PURPOSES
 
     cfg = load_config(args.configfile)
+    profile, figures = Profile(Path(args.profile)), load_figures(Path(args.throughput))  # inputs before the dry run
     jobs = dry_run(Path(args.configfile), args.targets, from_scratch=args.from_scratch)
     for target in args.targets:
         if target in PURPOSES:
             print(f"{target}: {PURPOSES[target]}")
-    print(render(make_plan(jobs, cfg, Profile(Path(args.profile)), load_figures(Path(args.throughput)))))
+    print(render(make_plan(jobs, cfg, profile, figures)))
 
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> None:
@@ -278,6 +312,8 @@ def _refer_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regionreasoner", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of a failure (also: {DEBUG_ENV}=1), not only its one-line message")
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
     _add(sub, "validate-config", cmd_validate_config, "check a config file against the schema")
@@ -295,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--names", nargs="*")
 
+    p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot,
+             "a hub dataset folder of the manifest (snapshots), tree-verified")
+    p.add_argument("--manifest")
+    p.add_argument("--name", required=True, help="snapshot name, e.g. vstar_bench")
+    p.add_argument("--out", required=True, help="the snapshot lands in OUT/<name>")
+
     p = _add(sub, "build-bench", cmd_build_bench, "RegionDial-Bench test dialogues (+ datasheet)")
     _refer_args(p)
     p.add_argument("--datasheet")
@@ -302,14 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "convert-released", cmd_convert_released, "the authors' released benchmark file as bench records", config=False)
     p.add_argument("--raw", required=True, help="released *_multi_turn.json")
-    p.add_argument("--images", required=True, help="root that the records' image_path is relative to")
+    p.add_argument("--images", help="folder the records' image_path values are relative to "
+                   "(default: the file's folder, as in the hub dataset)")
     p.add_argument("--out", required=True)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
 
     p = _add(sub, "fetch-released", cmd_fetch_released, "download the released benchmark dataset (paper scale)", config=False)
-    p.add_argument("--repo", required=True)
+    p.add_argument("--repo", required=True, help="hub dataset id, or a local copy of its folder")
     p.add_argument("--out", required=True)
+    p.add_argument("--files", nargs="+", required=True, help="released files inside the dataset (bench.released.files)")
 
     p = _add(sub, "build-train", cmd_build_train, "training turns (JSONL) with reference citations")
     _refer_args(p)
@@ -349,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", help="model id choosing the prompt (prompt.models); default: the --model folder name")
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+
+    p = _add(sub, "evaluate-vstar", cmd_evaluate_vstar, "V*Bench (Table 9): option likelihood, as the benchmark's code")
+    p.add_argument("--model", required=True)
+    p.add_argument("--model-id", help="model id choosing the image protocol (prompt.models); default: the folder name")
+    p.add_argument("--bench", required=True, help="V*Bench folder (direct_attributes/, relative_position/)")
+    p.add_argument("--out", required=True, help="metrics JSON; the answers go beside it as .jsonl")
 
     p = _add(sub, "probe", cmd_probe, "held-out reward probe: sampled reward of a checkpoint on fixed held-out turns")
     p.add_argument("--model", required=True)
@@ -403,12 +453,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "REGIONREASONER_DEBUG"  # set to 1 (or pass --debug) for the traceback of a failed command
+
+
+def describe(err: Exception) -> str:
+    """The message of a failed command; its first line names the file and the problem.
+
+    Input errors (InputError, ConfigError and the ValueErrors and OSErrors raised with a message
+    that names the file) are the user's to fix and print as they are; an OS error of the system
+    names its file. Anything else is a bug or an unforeseen input: one line with the exception,
+    and how to get the traceback."""
+    if isinstance(err, FileNotFoundError) and err.filename is not None:
+        return str(missing(err.filename))
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}; check the path and its permissions"
+    if isinstance(err, (ValueError, OSError)) and not isinstance(err, UnicodeError):
+        return str(err)  # raised with a message that names its file
+    detail = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {detail} (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"regionreasoner {args.command}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"regionreasoner {args.command}: error: {describe(err)}", file=sys.stderr)
         return 1
     return 0
 

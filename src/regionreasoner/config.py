@@ -9,8 +9,10 @@ Paper scale is a second file (config/paper.yaml), not a code branch. A file may 
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import json
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 from regionreasoner.dialogs.relations import RELATIONS
+from regionreasoner.evaluate.answers import ANSWER_FORMATS, DEFAULT_FORMAT
+from regionreasoner.io import InputError, read_yaml
 from regionreasoner.rewards.names import VARIANTS as REWARD_VARIANTS
 
 RELATION_KEYS = tuple(RELATIONS)
@@ -121,6 +125,12 @@ class ModelPrompt(Strict):
     lowercase: bool = Field(default=False, description="the question is lower-cased before it is filled in")
     strip: str = Field(default="", description="characters stripped from both ends of the question")
     max_new_tokens: PositiveInt | None = Field(default=None, description="generation limit; null: evaluate.max_new_tokens")
+    answer_format: Literal[tuple(ANSWER_FORMATS)] = Field(  # type: ignore[valid-type]
+        default=DEFAULT_FORMAT,
+        description="how the model's answers are read and in which coordinates (regionreasoner.evaluate.answers): "
+        "tagged_json and segzero answer in the 840 frame; qwen2_5_vl (pixels) and qwen2_vl (0-1000) see the "
+        "image at its own resolution",
+    )
 
     @field_validator("template")
     @classmethod
@@ -261,6 +271,15 @@ class EvaluateConfig(Strict):
     threads: PositiveInt = Field(default=1, description="CPU threads of one evaluation job (Snakemake threads)")
 
 
+class VStarConfig(Strict):
+    """V*Bench (Table 9), evaluated as its own code does (regionreasoner.evaluate.vstar)."""
+
+    snapshot: str = Field(default="vstar_bench", description="snapshot name in the data manifest (snapshots:)")
+    questions: PositiveInt = Field(
+        default=191, description="questions of the benchmark (115 attribute + 76 spatial): its size for cost planning")
+    models: list[str] = Field(min_length=1, description="model ids evaluated on it (Table 9 rows: report.vstar_rows)")
+
+
 class RowSpec(Strict):
     label: str
     reported_as: str | None = None
@@ -278,6 +297,10 @@ class ReportConfig(Strict):
     ablation_rows: dict[str, str]
     single_round_rows: dict[str, str]
     alpha_beta_rows: dict[str, str]
+    vstar_rows: dict[str, str] = Field(default_factory=dict, description="Table 9: reported row name -> model id")
+    not_reproduced: dict[str, str] = Field(
+        default_factory=dict,
+        description="reported rows without a reproduced counterpart: row name -> the reason, shown in the table")
     bench_names: dict[str, str]
     differences: list[DifferenceSpec] = Field(
         default_factory=list,
@@ -299,6 +322,7 @@ class PipelineConfig(Strict):
     grpo: GRPOSection
     evaluate: EvaluateConfig
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    vstar: VStarConfig | None = Field(default=None, description="V*Bench (Table 9); null: not evaluated")
     report: ReportConfig
 
     def model_ids(self) -> list[str]:
@@ -307,16 +331,59 @@ class PipelineConfig(Strict):
         return ids + [f"released-{name}" for name in self.model.released]
 
 
-class ConfigError(ValueError):
-    """A config file failed validation; the message names each bad key."""
+class ConfigError(InputError):
+    """A config file failed validation; the first line names the file and the first problem, and says what to do."""
+
+
+BASE_CONFIG = "config/config.yaml"  # the complete config an overlay names in ``extends:``
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema model of the section at ``loc`` (through named collections such as grpo.variants.NAME)."""
+    kind: Any = PipelineConfig
+    for part in loc:
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(str(part))
+            kind = field.annotation if field else None
+        elif typing.get_origin(kind) is dict:
+            kind = typing.get_args(kind)[1]
+        else:
+            return None
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One key's problem: an unknown key suggests the nearest valid one (a typo is the usual cause)."""
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc) or "<root>"
+    if error["type"] == "extra_forbidden":
+        section = _model_at(loc[:-1])
+        valid = sorted(section.model_fields) if section else []
+        near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"valid keys here: {', '.join(valid)}"
+        return f"{key}: unknown key; {hint}"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
-    lines = [f"{source}: invalid configuration"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
-    return "\n".join(lines)
+    """The errors with the one that matters first.
+
+    A file that names no base fails with a "Field required" for every setting it leaves out; that
+    wall hides the two facts the user needs (the file is not a complete config; which key is
+    misspelt), so the missing settings are summarised in the first line and the others listed after."""
+    errors = err.errors()
+    missing_sections = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
+    if missing_sections:
+        others = [_problem(e) for e in errors if e["type"] != "missing"]
+        missing = sum(e["type"] == "missing" for e in errors)
+        head = (f"{source}: not a complete configuration ({missing} required settings missing: "
+                f"{', '.join(missing_sections)}...); to change only some settings, put '{EXTENDS}: {BASE_CONFIG}' "
+                "at its top")
+        return "\n".join([head, *(f"  {line}" for line in others)])
+    problems = [_problem(e) for e in errors]
+    fix = "" if errors[0]["type"] == "extra_forbidden" else "; fix that value"
+    more = f" ({len(problems) - 1} more below)" if len(problems) > 1 else ""
+    return "\n".join([f"{source}: invalid configuration: {problems[0]}{fix}{more}", *(f"  {p}" for p in problems[1:])])
 
 
 def _check_references(cfg: PipelineConfig, source: str) -> None:
@@ -324,15 +391,21 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
     known = set(cfg.model_ids())
     named = {f"evaluate.models[{i}]": m for i, m in enumerate(cfg.evaluate.models)}
     named |= {f"report.table1_rows.{m}": m for m in cfg.report.table1_rows}
-    for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows"):
+    named |= {f"vstar.models[{i}]": m for i, m in enumerate(cfg.vstar.models if cfg.vstar else [])}
+    for section in ("ablation_rows", "single_round_rows", "alpha_beta_rows", "vstar_rows"):
         named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
     for i, spec in enumerate(cfg.report.differences):
         named |= {f"report.differences[{i}].a": spec.a, f"report.differences[{i}].b": spec.b}
-    bad = [f"  {key}: unknown model id {mid!r} (known: {sorted(known)})" for key, mid in named.items() if mid not in known]
-    bad += [f"  prompt.models.{pattern}: matches no model id (known: {sorted(known)})"
+    bad = [f"  {key}: unknown model id {mid!r}; choose one of {sorted(known)}" for key, mid in named.items()
+           if mid not in known]
+    bad += [f"  prompt.models.{pattern}: matches no model id; choose one of {sorted(known)}"
             for pattern in cfg.prompt.models if not fnmatch.filter(known, pattern)]
+    evaluated = set(cfg.vstar.models) if cfg.vstar else set()
+    bad += [f"  report.vstar_rows.{row}: {mid!r} is not evaluated on V*Bench (vstar.models)"
+            for row, mid in cfg.report.vstar_rows.items() if mid not in evaluated]
     if bad:
-        raise ConfigError("\n".join([f"{source}: invalid configuration", *bad]))
+        more = f" ({len(bad) - 1} more below)" if len(bad) > 1 else ""
+        raise ConfigError("\n".join([f"{source}: invalid configuration: {bad[0].strip()}{more}", *bad[1:]]))
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
@@ -347,13 +420,13 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> PipelineConf
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """One YAML config file as written (an overlay's ``extends`` unresolved)."""
-    path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read configuration ({err})") from None
+        raw = read_yaml(path)
+    except InputError as err:
+        raise ConfigError(str(err)) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: holds a YAML {type(raw).__name__}, expected a mapping of settings "
+                          f"(start from {BASE_CONFIG})")
     return raw
 
 
@@ -373,7 +446,8 @@ def config_chain(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, 
         if Path(base).resolve() in {Path(n).resolve() for n, _ in chain}:
             raise ConfigError(f"{source}: {EXTENDS} forms a cycle: {' -> '.join([n for n, _ in chain] + [base])}")
         if not Path(base).is_file():
-            raise ConfigError(f"{name}: {EXTENDS}: no file {base} (relative to {Path.cwd()})")
+            raise ConfigError(f"{name}: {EXTENDS}: no file {base} (relative to {Path.cwd()}); fix the path, "
+                              "or run from the repository root")
         chain.append((base, read_config_file(base)))
     return chain
 

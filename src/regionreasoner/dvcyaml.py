@@ -111,7 +111,7 @@ class Pipeline:
 
     def evaluated_models(self) -> list[str]:
         """``evaluate.models`` and every model a table or figure reads, in first-mention order."""
-        read = [path.parts[0] for path in self.report_inputs_under("eval")]
+        read = [path.parts[0] for path in self.report_inputs_under("eval") if path.name != "vstar.json"]
         return list(dict.fromkeys([*self.cfg.evaluate.models, *read]))
 
     def probed_models(self) -> list[str]:
@@ -236,6 +236,29 @@ class Pipeline:
             "metrics": [summary],
         }}
 
+    def vstar(self) -> dict[str, Any]:
+        """``fetch_vstar`` and ``evaluate_vstar@<model>``: V*Bench (Table 9) where the config evaluates it."""
+        bench = paths.snapshot_dir(self.r, self.cfg.vstar.snapshot)
+        metrics, answers = paths.vstar_metrics(self.r, "${item}"), paths.vstar_answers(self.r, "${item}")
+        return {
+            "fetch_vstar": {
+                "desc": "V*Bench at its pinned hub revision, tree-verified (data manifest snapshots)",
+                "cmd": self.run("fetch_vstar", bench),
+                "deps": ["src/regionreasoner/data/download.py", "src/regionreasoner/data/manifest.yaml"],
+                "params": self.params(extra=("vstar.snapshot",)),
+                "outs": [bench],
+            },
+            "evaluate_vstar": {"foreach": list(self.cfg.vstar.models), "do": {
+                "desc": "V*Bench accuracy of one model, options scored by likelihood (Table 9)",
+                "cmd": self.run("evaluate_vstar", metrics),
+                "deps": [self.path("models", "${item}"), bench, "src/regionreasoner/evaluate",
+                         "src/regionreasoner/models", "workflow/rules/evaluate.smk"],
+                "params": self.params("evaluate"),
+                "outs": [answers],
+                "metrics": [metrics],
+            }},
+        }
+
     def evaluate_random(self) -> dict[str, Any]:
         return {
             "desc": "The random-object baseline (chance level) beside the models' rows",
@@ -291,6 +314,8 @@ class Pipeline:
         probed = self.probed_models()
         if probed:
             stages["probe"] = self.probe(probed)
+        if self.cfg.vstar is not None:
+            stages |= self.vstar()
         stages |= {name: self.table(name) for name in TABLE_NAMES}
         stages |= {name: self.figure(name) for name in ALL_FIGURE_NAMES}
         return stages

@@ -41,6 +41,21 @@ def eval_metrics(results: str, model: str, bench: str, mode: str = "multi") -> s
     return f"{results}/eval/{model}/{run_name(bench, mode)}.json"
 
 
+def snapshot_dir(results: str, name: str) -> str:
+    """A hub-folder snapshot of the data manifest (V*Bench), kept apart from the refer data."""
+    return f"{results}/snapshots/{name}"
+
+
+def vstar_metrics(results: str, model: str) -> str:
+    """V*Bench accuracy of ``model`` (Table 9); its answers lie beside it as ``vstar.jsonl``."""
+    return f"{results}/eval/{model}/vstar.json"
+
+
+def vstar_answers(results: str, model: str) -> str:
+    """Per-question answers beside ``vstar_metrics`` (``evaluate.vstar.run_vstar`` writes both)."""
+    return vstar_metrics(results, model).removesuffix(".json") + ".jsonl"
+
+
 def eval_predictions(results: str, model: str, bench: str, mode: str = "multi") -> str:
     """Per-turn predictions of ``model`` on ``bench`` in ``mode``."""
     return f"{results}/eval/{model}/{run_name(bench, mode)}.predictions.jsonl"

@@ -9,12 +9,13 @@ if CFG.bench.source == "released":
             root=directory(f"{R}/data/released_bench"),
         params:
             repo=CFG.bench.released.repo,
+            files=" ".join(CFG.bench.released.files.values()),
         log:
             f"{R}/logs/fetch_released_bench.log",
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner fetch-released --repo {params.repo} --out {output.root} > {log} 2>&1"
+            "regionreasoner fetch-released --repo {params.repo} --files {params.files} --out {output.root} > {log} 2>&1"
 
     rule build_bench:
         """RegionDial-Bench from the authors' released files instead of building it."""
@@ -31,7 +32,7 @@ if CFG.bench.source == "released":
         conda:
             "../../envs/data.yaml"
         shell:
-            "regionreasoner convert-released --name {wildcards.bench} --raw {params.raw} --images {input.root} "
+            "regionreasoner convert-released --name {wildcards.bench} --raw {params.raw} "
             "--out {output.bench} --datasheet {output.datasheet} > {log} 2>&1"
 
 else:

@@ -72,3 +72,47 @@ rule probe:
     shell:
         "regionreasoner probe --config {params.config} --model {input.model} --prompts {input.prompts} "
         "--out {output.summary} > {log} 2>&1"
+
+
+if CFG.vstar is not None:
+    VSTAR_BENCH = paths.snapshot_dir(R, CFG.vstar.snapshot)
+
+    rule fetch_vstar:
+        """V*Bench (Table 9) at its pinned hub revision, verified by its tree sha256 (data manifest)."""
+        output:
+            bench=directory(VSTAR_BENCH),
+        params:
+            config=CONFIG,
+            name=CFG.vstar.snapshot,
+            root=lambda wc, output: os.path.dirname(output.bench),
+        log:
+            f"{R}/logs/fetch_vstar.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "regionreasoner fetch-snapshot --config {params.config} --name {params.name} "
+            "--out {params.root} > {log} 2>&1"
+
+    rule evaluate_vstar:
+        """V*Bench accuracy of one model: each option scored by its likelihood, as the benchmark's code does."""
+        input:
+            model=lambda wc: model_dir(wc.model),
+            bench=VSTAR_BENCH,
+        output:
+            metrics=paths.vstar_metrics(R, "{model}"),
+            answers=paths.vstar_answers(R, "{model}"),
+        params:
+            config=CONFIG,
+            cfg=lambda wc: params_of("evaluate"),
+        wildcard_constraints:
+            model="|".join(m.replace(".", r"\.") for m in CFG.vstar.models),
+        threads: CFG.evaluate.threads
+        log:
+            f"{R}/logs/evaluate_vstar/{{model}}.log",
+        benchmark:
+            f"{R}/benchmarks/evaluate_vstar/{{model}}.tsv"
+        conda:
+            "../../envs/eval.yaml"
+        shell:
+            "regionreasoner evaluate-vstar --config {params.config} --model {input.model} --model-id {wildcards.model} "
+            "--bench {input.bench} --out {output.metrics} > {log} 2>&1"

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import requests
-import yaml
 from tqdm import tqdm
 
-from regionreasoner.io import atomic_path, atomic_write_text
+from regionreasoner.io import atomic_path, atomic_write_text, read_yaml
 
 CHUNK = 1 << 16
 """Bytes per read: a dropped connection loses at most the chunk being read."""
@@ -59,21 +58,107 @@ class ManifestEntry:
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
     """Parse and validate ``manifest.yaml`` (``files: [{name, url, sha256, size, extract_to}]``)."""
-    with Path(path).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise ValueError(f"{path}: expected a mapping with a 'files' list")
+        raise ValueError(f"{path}: expected a mapping with a 'files' list; "
+                         "see src/regionreasoner/data/manifest.yaml for the format")
     entries = []
     for index, row in enumerate(data["files"]):
         keys = ("name", "url", "sha256", "size", "extract_to")
         missing = [k for k in keys if not isinstance(row, dict) or k not in row]
         if missing:
-            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}")
+            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}; "
+                             "see src/regionreasoner/data/manifest.yaml for the format")
         sha = row["sha256"]
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
             raise ValueError(f"{path}: files[{index}] ({row['name']}) sha256 must be 64 lowercase hex digits or null")
         entries.append(ManifestEntry(row["name"], row["url"], sha, row["size"], row["extract_to"]))
     return entries
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    """A hub dataset kept as its own folder of files (no archive is published), at a pinned revision.
+
+    ``sha256`` pins the whole tree: the sha256 of the sorted lines ``<relative path> <file sha256>``
+    (``tree_digest``), so one value covers every file, as a zip's sha256 does.
+    """
+
+    name: str
+    repo: str
+    revision: str
+    sha256: str | None
+    files: int | None
+
+
+def _sha256_value(path: Path, index: int, row: dict, key: str) -> str | None:
+    sha = row["sha256"]
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+        raise ValueError(f"{path}: {key}[{index}] ({row['name']}) sha256 must be 64 lowercase hex digits or null")
+    return sha
+
+
+def read_snapshots(path: Path) -> list[SnapshotEntry]:
+    """The ``snapshots`` of ``manifest.yaml``: ``[{name, repo, revision, sha256, files}]``."""
+    data = read_yaml(path)
+    entries = []
+    for index, row in enumerate((data or {}).get("snapshots") or []):
+        keys = ("name", "repo", "revision", "sha256", "files")
+        missing = [k for k in keys if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise ValueError(f"{path}: snapshots[{index}] has no {', '.join(map(repr, missing))}")
+        if not re.fullmatch(r"[0-9a-f]{40}", str(row["revision"])):
+            raise ValueError(f"{path}: snapshots[{index}] ({row['name']}) revision must be a 40-digit commit")
+        sha = _sha256_value(path, index, row, "snapshots")
+        entries.append(SnapshotEntry(row["name"], row["repo"], row["revision"], sha, row["files"]))
+    return entries
+
+
+def tree_digest(root: Path) -> tuple[str, int]:
+    """sha256 over ``<relative path> <sha256>`` lines of every file under ``root`` (sorted), and the file count.
+
+    Hidden files and folders (the hub client's ``.cache``) are left out: they are not the data.
+    """
+    files = sorted(p for p in Path(root).rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    lines = "".join(f"{p.relative_to(root).as_posix()} {sha256_file(p)}\n" for p in files)
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest(), len(files)
+
+
+def download_snapshot(manifest: Path, name: str, out_root: Path) -> Path:
+    """Fetch snapshot ``name`` of the manifest to ``out_root / name`` and verify its tree digest.
+
+    As with files, an entry without a sha256 is never trusted: the digest is printed and the run
+    fails asking the user to pin it (the fetched copy is kept beside, as ``<name>.part``).
+    """
+    manifest = Path(manifest)
+    entries = {e.name: e for e in read_snapshots(manifest)}
+    if name not in entries:
+        raise ValueError(f"{manifest}: no snapshot named {name!r}; choose one of {', '.join(entries) or 'none'}")
+    entry = entries[name]
+    out_dir = Path(out_root) / entry.name
+    part = out_dir.with_name(out_dir.name + ".part")
+    if not part.exists():
+        from huggingface_hub import snapshot_download
+
+        with atomic_path(part, directory=True) as tmp:
+            snapshot_download(repo_id=entry.repo, repo_type="dataset", revision=entry.revision, local_dir=tmp)
+    digest, count = tree_digest(part)
+    if entry.sha256 is None:
+        print(f"{entry.name}: tree sha256 {digest}, {count} files (not pinned in {manifest})")
+        raise ChecksumError(
+            f"{manifest}: snapshot {entry.name!r} has no sha256, so the download cannot be trusted. The copy at "
+            f"{part} ({entry.repo}@{entry.revision}) has tree sha256 {digest} and {count} files: check them and "
+            f"pin both in the manifest (the copy is kept), then run again.")
+    if digest != entry.sha256 or (entry.files is not None and count != entry.files):
+        shutil.rmtree(part)
+        raise ChecksumError(f"{entry.name}: fetched tree has sha256 {digest} ({count} files) but {manifest} expects "
+                            f"{entry.sha256} ({entry.files} files); the copy was deleted")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(part, out_dir)
+    print(f"{entry.name}: {entry.repo}@{entry.revision}, {count} files verified -> {out_dir}")
+    return out_dir
 
 
 def sha256_file(path: Path) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from pycocotools.coco import COCO
 
 from regionreasoner.dialogs.geometry import xywh_to_xyxy
+from regionreasoner.io import missing, read_text
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -90,15 +91,18 @@ def load_refs(path: Path) -> list[dict]:
     'ann_id'")``. A pickle that references any global raises :class:`UnsafePickleError`.
     """
     path = Path(path)
+    if not path.is_file():
+        raise missing(path)
     try:
         with path.open("rb") as handle:
             refs = _ContainersOnlyUnpickler(handle, path).load()
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: not a readable refer pickle ({type(err).__name__}: {err})") from None
+        raise ValueError(f"{path}: not a readable refer pickle ({type(err).__name__}: {err}); "
+                         "download it again or check --refs") from None
     if not isinstance(refs, list):
-        raise ValueError(f"{path}: holds a {type(refs).__name__}, expected a list of ref records")
+        raise ValueError(f"{path}: holds a {type(refs).__name__}, expected a list of ref records; check --refs")
     for index, record in enumerate(refs):
         _check_ref(path, index, record)
     return refs
@@ -106,20 +110,21 @@ def load_refs(path: Path) -> list[dict]:
 
 def _read_json(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise ValueError(
-            f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}; truncated download?)"
+            f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}; truncated download? "
+            "download it again)"
         ) from None
 
 
 def _require(path: Path, where: str, record: Any, keys: Iterable[str]) -> None:
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: {where} is a {type(record).__name__}, expected an object")
+        raise ValueError(f"{path}: {where} is a {type(record).__name__}, expected an object; is this a COCO "
+                         "instances.json?")
     for key in keys:
         if key not in record:
-            raise ValueError(f"{path}: {where} has no {key!r}")
+            raise ValueError(f"{path}: {where} has no {key!r}; is this a COCO instances.json? download it again")
 
 
 def _check_instances(path: Path, data: Any) -> None:

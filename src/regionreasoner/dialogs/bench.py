@@ -30,7 +30,7 @@ from pycocotools.coco import COCO
 from tqdm import tqdm
 
 from regionreasoner.data.refer import ReferImage, Target, load_refer
-from regionreasoner.dialogs.datasheet import describe_bench, write_datasheet
+from regionreasoner.dialogs.datasheet import check_datasheet_paths, describe_bench, write_datasheet
 from regionreasoner.dialogs.geometry import point_inside, render_box, segmentation_rle
 from regionreasoner.dialogs.relations import REF_BOX, check_relations, choose_citation, question_template
 from regionreasoner.io import atomic_write_json
@@ -115,6 +115,8 @@ def build_bench(
     """
     if not 1 <= min_rounds <= max_rounds:
         raise ValueError(f"need 1 <= min_rounds <= max_rounds, got {min_rounds}, {max_rounds}")
+    if datasheet is not None:
+        check_datasheet_paths(Path(datasheet), Path(out))
     keys = check_relations(relations)
     images, coco = load_refer(refs, instances, None, splits)
     dialogues, categories = [], {}

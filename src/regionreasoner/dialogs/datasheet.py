@@ -155,9 +155,26 @@ def render_markdown(stats: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def datasheet_json(path: Path) -> Path:
+    """Where the datasheet's JSON goes: beside its Markdown, with the suffix replaced."""
+    return Path(path).with_suffix(".json")
+
+
+def check_datasheet_paths(path: Path, *outputs: Path) -> None:
+    """Refuse a datasheet whose Markdown or JSON would overwrite another output of the same command.
+
+    ``--datasheet X.md --out X.json`` would otherwise write the datasheet's JSON over the benchmark.
+    """
+    written = {Path(path).resolve(): str(path), datasheet_json(path).resolve(): str(datasheet_json(path))}
+    for output in outputs:
+        if Path(output).resolve() in written:
+            raise ValueError(f"datasheet {path} would write {written[Path(output).resolve()]}, which is also the "
+                             f"output {output}; give the datasheet another name")
+
+
 def write_datasheet(path: Path, stats: Mapping[str, Any]) -> None:
     """Write the datasheet as Markdown at ``path`` and JSON at ``path.with_suffix('.json')``."""
     atomic_write_text(path, render_markdown(stats))
-    atomic_write_json(path.with_suffix(".json"), stats)
+    atomic_write_json(datasheet_json(path), stats)
     print(table6(stats))
-    print(f"wrote datasheet to {path} and {path.with_suffix('.json')}")
+    print(f"wrote datasheet to {path} and {datasheet_json(path)}")

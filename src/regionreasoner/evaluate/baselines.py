@@ -9,7 +9,6 @@ metrics are the mean over ``draws`` seeded draws: chance as an expectation, not 
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from regionreasoner.data.refer import load_instances
 from regionreasoner.dialogs.geometry import box_centre, segmentation_rle, xywh_to_xyxy
-from regionreasoner.evaluate.metrics import score_prediction_lines
+from regionreasoner.evaluate.metrics import format_metric, read_bench, score_prediction_lines
 from regionreasoner.io import atomic_write_json, atomic_write_jsonl
 
 DRAWS = 32
@@ -75,7 +74,7 @@ def evaluate_random_object(
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
     for run, bench_path in runs.items():
-        bench = json.loads(Path(bench_path).read_text())
+        bench = read_bench(bench_path)
         predictions = [random_object_predictions(bench, instances[run.split(".")[0]], seed + k) for k in range(draws)]
         scores = [score_prediction_lines(lines, f"random draw {k}", bench, str(bench_path))
                   for k, lines in enumerate(predictions)]
@@ -83,4 +82,5 @@ def evaluate_random_object(
         atomic_write_jsonl(Path(out_dir) / f"{run}.predictions.jsonl",
                            [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines])
         atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
-        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f} (mean of {draws} draws)")
+        print(f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')} "
+              f"(mean of {draws} draws)")

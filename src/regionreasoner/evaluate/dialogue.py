@@ -9,7 +9,6 @@ bar on stderr (the job's log under results/logs/evaluate/) advances per batch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +18,14 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForImageTextToText
 
-from regionreasoner.dialogs.geometry import from_frame, int_box, render_box, to_frame
+from regionreasoner.dialogs.geometry import int_box, render_box, to_frame
 from regionreasoner.dialogs.released import RELEASED_FORMAT, released_box_text
-from regionreasoner.evaluate.metrics import write_and_score_run
+from regionreasoner.evaluate.answers import DEFAULT_FORMAT, AnswerFormat, answer_format
+from regionreasoner.evaluate.metrics import format_metric, read_bench, write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
-from regionreasoner.images import load_frame_image, load_original
+from regionreasoner.images import load_frame_image, load_original, load_rgb
 from regionreasoner.models.processor import load_processor
-from regionreasoner.models.prompts import TAGS, PromptConfig, build_messages
-from regionreasoner.rewards.parsing import extract_tag, parse_answer
+from regionreasoner.models.prompts import PromptConfig, build_messages
 from regionreasoner.runtime import limit_threads
 
 
@@ -47,9 +46,16 @@ class Generator:
              attn_implementation: str | None = None) -> Generator:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        native = answer_format(prompt.answer_format).native_image
+        processor = load_processor(path, None if native else frame)  # first: it checks that the folder holds a model
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-        return cls(model, load_processor(path, frame), prompt, frame, max_new_tokens, batch_size)
+        return cls(model, processor, prompt, frame, max_new_tokens, batch_size)
+
+    @property
+    def answers(self) -> AnswerFormat:
+        """The model's answer format (``prompt.answer_format``): how its answers are read and its images sized."""
+        return answer_format(self.prompt.answer_format)
 
     def answer(self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None = None) -> list[str]:
         """Greedy answers in batches of ``batch_size``; ``progress`` advances by each batch's size."""
@@ -72,7 +78,8 @@ class Generator:
                 self.processor.apply_chat_template(build_messages(q, self.prompt), add_generation_prompt=True, tokenize=False)
                 for q in questions[chunk]
             ]
-            images = [load_frame_image(p, self.frame) for p in image_paths[chunk]]
+            native = self.answers.native_image
+            images = [load_rgb(p) if native else load_frame_image(p, self.frame) for p in image_paths[chunk]]
             inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt").to(self.model.device)
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **generate_kwargs)
             texts += self.processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -81,47 +88,75 @@ class Generator:
         return texts
 
 
-def is_well_formed(completion: str, objects: list[dict[str, Any]]) -> bool:
-    """All four parts present and at least one valid object (``objects``, parsed from the answer)."""
-    return bool(objects) and all(extract_tag(completion, tag) is not None for tag in TAGS)
+@dataclass(frozen=True)
+class Reading:
+    """What a later turn may cite from one answered turn: its first box, read two ways (model coordinates).
+
+    ``valid``: the first valid box (x1 < x2, y1 < y2) of the parsed objects, what the metrics
+    score. ``raw``: the first box the authors' code reads, invalid or not (None where their reader
+    keeps none); their evaluator cites it in later questions.
+    """
+
+    valid: list[float] | None
+    raw: list[float] | None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The text written into a cited question, where it came from, and whether a valid-box reading differs."""
+
+    text: str
+    source: str
+    differs: bool = False
 
 
 @dataclass
 class DialogueState:
-    """Predicted frame boxes per (dialogue, turn): what later turns cite."""
+    """Each answered turn's reading per (dialogue, turn): what later turns cite."""
 
-    frame_boxes: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    answers: AnswerFormat
+    frame: int
+    readings: dict[tuple[int, int], Reading] = field(default_factory=dict)
 
-    def cited_box(self, d: int, dialogue: dict[str, Any], cited: int, frame: int,
-                  pixels: bool = False) -> tuple[list[int], bool]:
-        """The model's own box for the cited turn, or the ground truth if it has no prediction.
+    def cite(self, d: int, dialogue: dict[str, Any], cited: int, released: bool) -> Citation:
+        """The cited turn's box as text: the model's own answer, or the ground truth if it has none.
 
-        Returns the box (in the model's frame, or in original pixels when ``pixels``) and whether
-        it is the ground truth. The evaluation counts those fallbacks per run.
+        Released files (``released``) get what the authors' evaluator writes: ``str`` of the first
+        box their reader keeps (inverted boxes included), scaled to original pixels with their
+        integer arithmetic (scale, then write); ``differs`` says whether reading only valid boxes
+        would have written something else. Built benches get ``bbox=[x1,y1,x2,y2]`` of the first
+        valid box in the model's coordinates.
         """
+        reading = self.readings.get((d, cited), Reading(None, None))
         w, h = dialogue["width"], dialogue["height"]
-        if (d, cited) in self.frame_boxes:
-            box = self.frame_boxes[(d, cited)]
-            return (int_box(from_frame(box, w, h, frame)) if pixels else box), False
         truth = dialogue["conversational_turns"][cited]["bboxes"][0]
-        return (int_box(truth) if pixels else to_frame(truth, w, h, frame)), True
+        if released:
+            fx, fy = self.answers.factors(w, h, self.frame)
+            written = self.answers.authors_box(reading.raw, fx, fy) if reading.raw else None
+            valid = self.answers.authors_box(reading.valid, fx, fy) if reading.valid else None
+            text = released_box_text(written) if written else released_box_text(truth)
+            return Citation(text, "prediction" if written else "ground_truth", differs=written != valid)
+        if reading.valid:
+            return Citation(render_box(reading.valid), "prediction")
+        return Citation(render_box(self._model_coordinates(truth, w, h)), "ground_truth")
+
+    def _model_coordinates(self, box: list[float], width: int, height: int) -> list[int]:
+        """A ground-truth pixel box in the coordinates the model answers in."""
+        if self.answers.coordinates == "pixels":
+            return int_box(box)
+        return to_frame(box, width, height, 1000 if self.answers.coordinates == "thousandths" else self.frame)
 
 
 def _released_format(turn: dict[str, Any]) -> bool:
     return turn.get("ref_box_format") == RELEASED_FORMAT
 
 
-def question_for(dialogue: dict[str, Any], index: int, cited_box: list[int] | None) -> str:
-    """The turn's question with the cited region filled in.
-
-    Built benches write ``bbox=[x1,y1,x2,y2]`` in the model's frame; the authors' released files
-    (``ref_box_format: released``) get the box in original pixels written as their evaluation does.
-    """
+def question_for(dialogue: dict[str, Any], index: int, citation: Citation | None) -> str:
+    """The turn's question with the cited region's text (``DialogueState.cite``) filled in."""
     turn = dialogue["conversational_turns"][index]
-    if turn.get("context_from_turn") is None or not turn.get("question_template"):
+    if citation is None or turn.get("context_from_turn") is None or not turn.get("question_template"):
         return turn["question"]
-    text = released_box_text(cited_box) if _released_format(turn) else render_box(cited_box)
-    return turn["question_template"].replace("{ref_box}", text)
+    return turn["question_template"].replace("{ref_box}", citation.text)
 
 
 def _prediction(
@@ -131,15 +166,14 @@ def _prediction(
     question: str,
     completion: str,
     objects: list[dict[str, Any]],
+    answers: AnswerFormat,
     frame: int,
     segmenter: Segmenter | None,
 ) -> dict[str, Any]:
     """One prediction line in original pixels (the ``score`` input format), with the turn's mask."""
-    w, h = dialogue["width"], dialogue["height"]
-    boxes = [from_frame(o["bbox_2d"], w, h, frame) for o in objects]
-    points = [
-        [o["point_2d"][0] * w / frame, o["point_2d"][1] * h / frame] if o.get("point_2d") else None for o in objects
-    ]
+    fx, fy = answers.factors(dialogue["width"], dialogue["height"], frame)
+    boxes = [[float(v * f) for v, f in zip(o["bbox_2d"], (fx, fy, fx, fy), strict=True)] for o in objects]
+    points = [[o["point_2d"][0] * fx, o["point_2d"][1] * fy] if o.get("point_2d") else None for o in objects]
     mask = None
     if segmenter is not None and boxes:
         image = load_original(dialogue["image_path"])
@@ -153,51 +187,58 @@ def _prediction(
         "boxes": boxes,
         "points": points,
         "mask": mask,
-        "well_formed": is_well_formed(completion, objects),
+        "well_formed": answers.well_formed(completion, objects),
     }
 
 
 def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None,
-              desc: str = "turns") -> list[dict[str, Any]]:
-    """Predictions for every turn, round by round, citing the model's own earlier boxes."""
-    state = DialogueState()
+              desc: str = "turns", answers: AnswerFormat | None = None) -> list[dict[str, Any]]:
+    """Predictions for every turn, round by round, citing the model's own earlier boxes.
+
+    ``answers``: the model's answer format (default: the RegionReasoner format).
+    """
+    answers = answers or answer_format(DEFAULT_FORMAT)
+    state = DialogueState(answers, generator.frame)
     predictions: list[dict[str, Any]] = []
     rounds = max((len(d["conversational_turns"]) for d in bench), default=0)
     progress = tqdm(total=sum(len(d["conversational_turns"]) for d in bench), desc=desc, unit="turn")
     for r in range(rounds):
         progress.set_postfix_str(f"round {r + 1}/{rounds}")
         active = [d for d, dialogue in enumerate(bench) if r < len(dialogue["conversational_turns"])]
-        questions, sources = [], []
+        questions, citations = [], []
         for d in active:
             turn = bench[d]["conversational_turns"][r]
-            box, source = None, None
+            citation = None
             if turn.get("context_from_turn") is not None and turn.get("question_template"):
-                box, truth = state.cited_box(d, bench[d], turn["context_from_turn"], generator.frame,
-                                             pixels=_released_format(turn))
-                source = "ground_truth" if truth else "prediction"
-            questions.append(question_for(bench[d], r, box))
-            sources.append(source)
+                citation = state.cite(d, bench[d], turn["context_from_turn"], _released_format(turn))
+            questions.append(question_for(bench[d], r, citation))
+            citations.append(citation)
         completions = generator.answer([bench[d]["image_path"] for d in active], questions, progress)
-        for d, question, completion, source in zip(active, questions, completions, sources, strict=True):
-            objects = parse_answer(completion)
-            if objects:
-                state.frame_boxes[(d, r)] = int_box(objects[0]["bbox_2d"])
-            line = _prediction(d, bench[d], r, question, completion, objects, generator.frame, segmenter)
-            predictions.append({**line, "cited_box_source": source})
+        for d, question, completion, citation in zip(active, questions, completions, citations, strict=True):
+            objects = answers.objects(completion)
+            raw = answers.raw_boxes(completion)
+            state.readings[(d, r)] = Reading(objects[0]["bbox_2d"] if objects else None, raw[0] if raw else None)
+            line = _prediction(d, bench[d], r, question, completion, objects, answers, generator.frame, segmenter)
+            predictions.append({**line, "cited_box_source": citation.source if citation else None,
+                                "cited_box_differs_from_valid_reading": bool(citation and citation.differs)})
     progress.close()
     return predictions
 
 
 def citation_counts(predictions: list[dict[str, Any]]) -> dict[str, int]:
-    """Turns whose question was filled with a cited box, and how many got the ground truth.
+    """Turns whose question was filled with a cited box, how many got the ground truth, and how many differ.
 
     The ground truth stands in only where the cited turn has no prediction (nothing parsed, or not
     asked yet); a high count means the later turns were helped, so it is reported with the metrics.
+    On released files the box is cited as the authors' evaluator cites it; the last count says in
+    how many turns a reading of valid boxes only would have cited something else.
     """
     sources = [p.get("cited_box_source") for p in predictions]
     return {
         "cited_turns_filled": sum(s is not None for s in sources),
         "cited_ground_truth_fallbacks": sum(s == "ground_truth" for s in sources),
+        "cited_differs_from_valid_box_reading": sum(bool(p.get("cited_box_differs_from_valid_reading"))
+                                                    for p in predictions),
     }
 
 
@@ -228,14 +269,16 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
+    benches = {run: read_bench(bench_path, images=True) for run, bench_path in runs.items()}
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation)
     results = {}
     for run, bench_path in runs.items():
-        bench = json.loads(Path(bench_path).read_text())
-        predictions = run_bench(bench, generator, segmenter, desc=run)
+        bench = benches[run]
+        predictions = run_bench(bench, generator, segmenter, desc=run, answers=generator.answers)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
         metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path),
                                       **citation_counts(predictions))
-        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {metrics['giou']:.1f}  format {metrics['format_rate']:.1f}%")
+        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  "
+              f"format {metrics['format_rate']:.1f}%")
         results[run] = metrics
     return results

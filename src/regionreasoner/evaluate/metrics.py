@@ -6,7 +6,10 @@ The protocol, kept separate from generation so it can be audited and re-run on a
 - "AP@0.5" is the share of turns where some predicted box has IoU > 0.5 with some target box, boxes
   in continuous original-image pixels (no +1 pixel term);
 - gIoU is the mean per-turn mask IoU (a turn whose predicted and target masks are both empty
-  counts 0); cIoU is the sum of intersections over the sum of unions;
+  counts 0); cIoU is the sum of intersections over the sum of unions. Both need a target mask for
+  every turn: a bench with turns that carry none (the authors' GitHub copies of the released files)
+  gets ``giou``/``ciou`` = None and ``mask_metrics`` saying why, never a crash and never a made-up
+  0 (the authors' script scores such a turn against an empty mask: I = 0, so gIoU and cIoU are 0);
 - pass rates give the share of turns whose best box IoU exceeds 0.3 / 0.5 / 0.7 / 0.9;
 - per-round numbers assign a turn to round k+1 by its 0-based index k within its dialogue, and
   the top-level numbers pool all turns (Tables 1-2, "Avg").
@@ -16,7 +19,6 @@ All rates are percentages (0-100).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +28,12 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from regionreasoner.dialogs.geometry import Box, box_iou, compressed_rle
-from regionreasoner.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from regionreasoner.io import InputError, atomic_write_json, atomic_write_jsonl, read_jsonl, read_records
 
 PASS_THRESHOLDS = ("0.3", "0.5", "0.7", "0.9")
 AP_THRESHOLD = 0.5
+MASK_METRICS = ("giou", "ciou")
+"""Metrics that need a target mask per turn; None (with ``mask_metrics`` saying why) on a bench without."""
 
 
 def best_box_iou(predicted: Iterable[Box], targets: Iterable[Box]) -> float:
@@ -73,24 +77,41 @@ class TurnScore:
     mask_iou: float
     intersection: int
     union: int
+    has_target_mask: bool = True
 
 
 def _summary(scores: Sequence[TurnScore]) -> dict[str, Any]:
     n = len(scores)
     if n == 0:
         return {"turns": 0, "ap50": 0.0, "giou": 0.0, "ciou": 0.0}
+    summary: dict[str, Any] = {"turns": n, "ap50": 100.0 * sum(s.box_iou > AP_THRESHOLD for s in scores) / n}
+    if not all(s.has_target_mask for s in scores):
+        return summary | dict.fromkeys(MASK_METRICS)
     union = sum(s.union for s in scores)
-    return {
-        "turns": n,
-        "ap50": 100.0 * sum(s.box_iou > AP_THRESHOLD for s in scores) / n,
+    return summary | {
         "giou": 100.0 * sum(s.mask_iou for s in scores) / n,
         "ciou": 100.0 * sum(s.intersection for s in scores) / union if union else 0.0,
     }
 
 
+def mask_availability(scores: Sequence[TurnScore]) -> str:
+    """``available``, or why gIoU/cIoU are not reported (how many turns lack a target mask)."""
+    missing = sum(not s.has_target_mask for s in scores)
+    if not missing:
+        return "available"
+    return f"unavailable: {missing} of {len(scores)} turns have no target mask (box metrics only)"
+
+
+def format_metric(metrics: dict[str, Any], key: str) -> str:
+    """One metric for a log line: one decimal, or ``n/a`` where it is unavailable."""
+    value = metrics.get(key)
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def summarize(scores: Sequence[TurnScore]) -> dict[str, Any]:
     """Pooled metrics, pass rates and per-round metrics of scored turns (the output of ``score``)."""
     result = _summary(scores)
+    result["mask_metrics"] = mask_availability(scores)
     n = max(len(scores), 1)
     result["pass"] = {t: 100.0 * sum(s.box_iou > float(t) for s in scores) / n for t in PASS_THRESHOLDS}
     result["mean_box_iou"] = 100.0 * sum(s.box_iou for s in scores) / n
@@ -145,22 +166,36 @@ def _image_size(dialogue: dict[str, Any], turn: dict[str, Any]) -> tuple[int, in
 def score_turn(dialogue: dict[str, Any], index: int, prediction: dict[str, Any] | None) -> TurnScore:
     """Score turn ``index`` of ``dialogue`` given its prediction line (``None``: a miss)."""
     turn = dialogue["conversational_turns"][index]
+    box_iou = best_box_iou((prediction or {}).get("boxes") or [], turn.get("bboxes") or [])
+    if not turn.get("masks"):  # box metrics only; the summary reports the mask metrics unavailable
+        return TurnScore(round=index + 1, box_iou=box_iou, mask_iou=0.0, intersection=0, union=0,
+                         has_target_mask=False)
     height, width = _image_size(dialogue, turn)
-    if not turn.get("masks"):
-        raise ValueError("has no target 'masks'")
     target = np.zeros((height, width), dtype=bool)
     for segmentation in turn["masks"]:
         target |= decode_mask(segmentation, height, width)
-    predicted_boxes = (prediction or {}).get("boxes") or []
     predicted = decode_mask((prediction or {}).get("mask"), height, width)
     inter, union = mask_intersection_union(predicted, target)
-    return TurnScore(
-        round=index + 1,
-        box_iou=best_box_iou(predicted_boxes, turn.get("bboxes") or []),
-        mask_iou=inter / union if union else 0.0,
-        intersection=inter,
-        union=union,
-    )
+    return TurnScore(round=index + 1, box_iou=box_iou, mask_iou=inter / union if union else 0.0,
+                     intersection=inter, union=union)
+
+
+BENCH_KEYS = ("image_path", "conversational_turns")  # what every command that reads a bench relies on
+
+
+def read_bench(path: str | Path, images: bool = False) -> list[dict[str, Any]]:
+    """A bench file's dialogues; a wrong or truncated file fails naming the file and dialogue.
+
+    ``images``: also check that every dialogue's image exists (as written, relative to the working
+    directory), so that evaluation fails before it loads a model rather than mid-run."""
+    bench = read_records(path, "dialogue", BENCH_KEYS)
+    for index, dialogue in enumerate(bench):
+        if not isinstance(dialogue["conversational_turns"], list):
+            raise InputError(f"{path}: dialogue {index}: conversational_turns is not a list; rebuild the bench")
+        if images and not Path(dialogue["image_path"]).is_file():
+            raise InputError(f"{path}: dialogue {index}: image {dialogue['image_path']} not found (relative to "
+                             f"{Path.cwd()}); rebuild the bench or run from the folder it was built in")
+    return bench
 
 
 def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -> dict[str, Any]:
@@ -171,7 +206,7 @@ def score_predictions(predictions: Path, bench: Path, out: Path | None = None) -
     and ``mean_box_iou``.
     """
     predictions, bench = Path(predictions), Path(bench)
-    dialogues = json.loads(bench.read_text(encoding="utf-8"))
+    dialogues = read_bench(bench)
     result = score_prediction_lines(read_jsonl(predictions), str(predictions), dialogues, str(bench))
     if out is not None:
         atomic_write_json(out, result)

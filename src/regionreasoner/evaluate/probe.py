@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from regionreasoner.config import PipelineConfig
 from regionreasoner.evaluate.dialogue import Generator
-from regionreasoner.io import atomic_write_text, read_jsonl
+from regionreasoner.io import TURN_KEYS, atomic_write_text, read_jsonl
 from regionreasoner.models.prompts import training_prompt
 from regionreasoner.rewards.variants import reward_options, score_completions
 from regionreasoner.runtime import limit_threads
@@ -49,7 +49,7 @@ def summarise(scores: list[list[dict[str, Any]]], variant: str) -> dict[str, Any
 def probe_model(cfg: PipelineConfig, model_path: Path, turns_path: Path, out: Path) -> dict[str, Any]:
     """Sample ``probe.generations`` completions per held-out turn, score them, write ``out`` (JSON)."""
     limit_threads()
-    turns = probe_turns(read_jsonl(turns_path), cfg.probe.prompts, cfg.seed)
+    turns = probe_turns(read_jsonl(turns_path, TURN_KEYS, allow_empty=False), cfg.probe.prompts, cfg.seed)
     if not turns:
         raise ValueError(f"{turns_path}: no held-out turns to probe (benchmarks' probe_splits are empty)")
     generator = Generator.load(model_path, training_prompt(cfg), cfg.model.frame, cfg.grpo.max_completion_length,

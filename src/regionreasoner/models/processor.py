@@ -15,6 +15,8 @@ from transformers import AutoTokenizer, ProcessorMixin
 from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+from regionreasoner.models.registry import check_model_folder
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
@@ -43,14 +45,23 @@ class RegionProcessor(Qwen2_5_VLProcessor):
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
 
-def make_image_processor(frame: int) -> Qwen2VLImageProcessorPil:
-    """An image processor that keeps a ``frame`` x ``frame`` image at exactly that size."""
-    pixels = frame * frame
-    return Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels)
+NATIVE_PIXELS = (4 * 28 * 28, 16384 * 28 * 28)
+"""Pixel limits of an image at its own resolution: qwen_vl_utils' defaults, which the authors'
+Qwen evaluation (``process_vision_info``) applies."""
 
 
-def load_processor(path: str | Path, frame: int) -> RegionProcessor:
-    """Load tokenizer + image processor from a model folder or hub id into a RegionProcessor."""
+def make_image_processor(frame: int | None) -> Qwen2VLImageProcessorPil:
+    """An image processor that keeps a ``frame`` x ``frame`` image at exactly that size.
+
+    ``None``: the image keeps its own resolution within ``NATIVE_PIXELS`` (rounded to 28-pixel patches).
+    """
+    low, high = NATIVE_PIXELS if frame is None else (frame * frame, frame * frame)
+    return Qwen2VLImageProcessorPil(min_pixels=low, max_pixels=high)
+
+
+def load_processor(path: str | Path, frame: int | None) -> RegionProcessor:
+    """Load tokenizer + image processor from a model folder into a RegionProcessor."""
+    check_model_folder(Path(path))
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     template = tokenizer.chat_template or CHAT_TEMPLATE

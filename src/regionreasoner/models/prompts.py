@@ -49,6 +49,7 @@ class PromptConfig:
     lowercase: bool = False
     strip: str = ""
     source: str = ""
+    answer_format: str = "tagged_json"
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig) -> PromptConfig:
@@ -62,7 +63,7 @@ class PromptConfig:
         return cls(
             system=section.system, template=section.template, question_field=section.question_field,
             fill=tuple(sorted(section.fill.items())), lowercase=section.lowercase, strip=section.strip,
-            source=section.source,
+            source=section.source, answer_format=section.answer_format,
         )
 
 
@@ -192,12 +193,17 @@ def show_prompt(cfg: PipelineConfig, model_id: str, question: str, cited_box: Se
     """
     if cited_box is not None:
         question = fill_cited_box(question, cited_box)
+    from regionreasoner.evaluate.answers import answer_format
+
     prompt = prompt_for_model(cfg, model_id)
     frame = cfg.model.frame
+    answers = answer_format(prompt.answer_format)
+    image = ("image at its own resolution (Qwen's pixel limits)" if answers.native_image
+             else f"image resized to {frame}x{frame} (bilinear)")
     lines = [
         f"# {model_id}: {prompt.source or 'default prompt (prompt.system, prompt.user, prompt.instruction)'}",
-        f"# image resized to {frame}x{frame} (bilinear); greedy decoding, at most "
-        f"{max_new_tokens_for(cfg, model_id)} new tokens",
+        f"# {image}; greedy decoding, at most {max_new_tokens_for(cfg, model_id)} new tokens",
+        f"# answer read as {answers.name} (boxes in {answers.coordinates})",
     ]
     if prompt.system is None:
         lines.append("# no system message is sent; the Qwen2.5-VL chat template then adds 'You are a helpful assistant.'")

@@ -173,7 +173,7 @@ def build_tiny_model(
     seed: int,
 ) -> None:
     """Train the tokenizer on the training turns, build a random-init model, save the folder atomically."""
-    turns = read_jsonl(turns_path)
+    turns = read_jsonl(turns_path, ("problem",), allow_empty=False)  # the tokenizer is trained on the questions
     tokenizer = train_tokenizer(corpus_from_turns(turns, prompt), frame, sizes.vocab_size)
     processor = RegionProcessor(make_image_processor(sizes.image_size), tokenizer, CHAT_TEMPLATE)
     torch.manual_seed(seed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from regionreasoner.io import InputError, read_yaml
 
 RULE_LINE = re.compile(r"^(?:local)?(?:checkpoint|rule) (\S+):$")
 FIELD_LINE = re.compile(r"^    (input|output|wildcards|resources|jobid): (.*)$")
@@ -120,10 +120,10 @@ class Profile:
 
     def __init__(self, path: Path) -> None:
         file = path / "config.yaml" if path.is_dir() else path
-        try:
-            raw = yaml.safe_load(file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"{file}: cannot read the profile ({err})") from None
+        raw = read_yaml(file) or {}
+        if not isinstance(raw, dict):
+            raise InputError(f"{file}: holds a YAML {type(raw).__name__}, expected a Snakemake profile mapping; "
+                             "check --profile")
         self.path = file
         self.defaults: dict[str, Any] = raw.get("default-resources") or {}
         self.rules: dict[str, dict[str, Any]] = raw.get("set-resources") or {}

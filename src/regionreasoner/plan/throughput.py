@@ -7,14 +7,13 @@ figures it measured, so a plan made after the smoke prices jobs with the user's 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from regionreasoner.io import atomic_write_json
+from regionreasoner.io import InputError, atomic_write_json, read_json
 
 PUBLISHED = Path(__file__).with_name("throughput.yaml")
 MEASURED = Path("config/gpu_throughput.json")
@@ -126,10 +125,10 @@ def write_measured(path: Path, measured: dict[str, Any]) -> None:
 
 def read_measured(path: Path) -> dict[str, Any]:
     """A measured JSON file, checked for the keys the planner uses."""
-    try:
-        measured = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not JSON ({err})") from None
+    measured = read_json(path)
+    if not isinstance(measured, dict):
+        raise InputError(f"{path}: holds a JSON {type(measured).__name__}, expected the object "
+                         "scripts/gpu_smoke.sh writes")
     missing = [k for k in MEASURED_KEYS if k not in measured]
     if missing:
         raise ValueError(f"{path}: measured throughput lacks {missing} (write it with scripts/gpu_smoke.sh)")

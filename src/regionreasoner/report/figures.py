@@ -16,7 +16,6 @@ without creation dates, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import textwrap
 from collections.abc import Callable, Sequence
@@ -25,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from PIL import Image
 
 from regionreasoner import paths
-from regionreasoner.io import atomic_path, read_jsonl
+from regionreasoner.io import atomic_path, read_json, read_jsonl, read_yaml
 from regionreasoner.report.tables import (
     REPORTED,
     Reader,
@@ -62,8 +60,7 @@ def save_figure(fig: Figure, out_png: Path) -> None:
 def _reported(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    return read_yaml(path) or {}
 
 
 # ---- fig_per_round ----------------------------------------------------------------------------
@@ -87,7 +84,7 @@ def _draw_per_round(config: dict[str, Any], reported: dict[str, Any], reader: Re
         for colour, (model, row) in enumerate(rows.items()):
             for style, bench in zip(BENCH_STYLES, config["benchmarks"]):
                 data = reader.json(eval_path(config, model, bench))
-                rounds = _rounds_of(data, max_rounds)
+                rounds = [r for r in _rounds_of(data, max_rounds) if data["per_round"][str(r)].get(key) is not None]
                 ax.plot(rounds, [data["per_round"][str(r)][key] for r in rounds],
                         color=f"C{colour}", linestyle=style, marker="o", markersize=4)
                 paper = reported.get(reported_key, {}).get(bench, {}).get(row.get("reported_as"))
@@ -248,8 +245,7 @@ def plot_turns_per_round(datasheets: dict[str, Path], out_png: Path, reported: P
     paper = _reported(reported).get("table6_turns_per_round", {})
     counts = {}
     for bench, path in datasheets.items():
-        with open(path, encoding="utf-8") as handle:
-            sheet = json.load(handle)
+        sheet = read_json(path)
         counts[bench] = list(sheet.get("turns_per_round") or sheet.get("rounds") or [])
     shown = [c for c in counts.values()] + [paper[b]["rounds"] for b in counts if b in paper]
     rounds = max([max((r + 1 for r, v in enumerate(c) if v), default=0) for c in shown] + [1])

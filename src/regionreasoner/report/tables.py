@@ -11,22 +11,23 @@ Rows come from ``config["report"]`` in config order, so output bytes are determi
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from regionreasoner import paths
+from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
-from regionreasoner.io import atomic_write_text
+from regionreasoner.io import atomic_write_text, read_json, read_yaml
 
 REPORTED = Path("paper/reported_numbers.yaml")
 # The paper's column layout for Tables 3, 4, 10 and 11: RefCOCO+ then RefCOCOg.
 PAPER_BENCHES = ("refcocoplus", "refcocog")
 MISSING = "-"
+UNAVAILABLE = "n/a"
+"""A metric the run could not compute (gIoU/cIoU on a bench without target masks); never shown as 0."""
 ABLATION_LABELS = {
     "base_only": "R_base only",
     "ref_cite": "+ reference citation",
@@ -143,31 +144,34 @@ def render_latex(table: Table, label: str) -> str:
 
 # ---- numbers ----------------------------------------------------------------------------------
 
-Number = float | int | None
+Number = float | int | str | None
+"""A cell value: a number, ``UNAVAILABLE``, or None (no file or no such round)."""
 
 
 def fmt(value: Number, digits: int = 1) -> str:
-    """A reproduced or reported number; ``-`` where there is none."""
+    """A reproduced or reported number; ``-`` where there is none, ``n/a`` where it cannot be computed."""
     if value is None:
         return MISSING
+    if isinstance(value, str):
+        return value
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def fmt_diff(ours: Number, reported: Number, digits: int = 1) -> str:
-    """Reproduced (as displayed) minus reported, signed; ``-`` unless both exist."""
-    if ours is None or reported is None:
+    """Reproduced (as displayed) minus reported, signed; ``-`` unless both are numbers."""
+    if ours is None or reported is None or isinstance(ours, str) or isinstance(reported, str):
         return MISSING
     diff = (round(ours, digits) if isinstance(ours, float) else ours) - reported
     return f"{diff:+.{digits}f}" if isinstance(diff, float) else f"{diff:+d}"
 
 
 def compared_rows(label: str, source: str, ours: Sequence[Number], reported: Sequence[Number] | None,
-                  reported_as: str | None) -> list[list[str]]:
+                  reported_as: str | None, digits: int = 1) -> list[list[str]]:
     """Rows of one subject: reproduced, and where the paper reports it, reported and difference."""
-    rows = [[label, source] + [fmt(v) for v in ours]]
+    rows = [[label, source] + [fmt(v, digits) for v in ours]]
     if reported is not None:
-        rows.append(["", f"reported: {reported_as}"] + [fmt(v) for v in reported])
-        rows.append(["", "difference"] + [fmt_diff(o, r) for o, r in zip(ours, reported, strict=True)])
+        rows.append(["", f"reported: {reported_as}"] + [fmt(v, digits) for v in reported])
+        rows.append(["", "difference"] + [fmt_diff(o, r, digits) for o, r in zip(ours, reported, strict=True)])
     return rows
 
 
@@ -183,16 +187,22 @@ class Reader:
         return path
 
     def json(self, path: Path) -> Any:
-        with open(self.path(path), encoding="utf-8") as handle:
-            return json.load(handle)
+        return read_json(self.path(path))
 
 
-def metric(data: dict[str, Any], key: str, round_: int | None = None) -> float | None:
-    """A metric of an evaluation JSON, pooled or for one round; ``None`` where the round is absent."""
+def metric(data: dict[str, Any], key: str, round_: int | None = None) -> float | str | None:
+    """A metric of an evaluation JSON, pooled or for one round; ``None`` where the round is absent.
+
+    A mask metric of a run scored without target masks (``mask_metrics`` is not ``available``) is
+    ``UNAVAILABLE``, so the table says so instead of showing a number.
+    """
+    unavailable = key in MASK_METRICS and data.get("mask_metrics", "available") != "available"
     if round_ is not None:
         data = data.get("per_round", {}).get(str(round_), {})
         if not data.get("turns"):
             return None
+    if unavailable:
+        return UNAVAILABLE
     value = data.get(key)
     return float(value) if value is not None else None
 
@@ -270,6 +280,36 @@ def _column_table(rows_key: str, reported_key: str, columns: Sequence[tuple[str,
         return Table("", header, [(None, rows)])
 
     return TableSpec(caption, inputs, build)
+
+
+VSTAR_COLUMNS = (("direct_attributes", "Attribute"), ("relative_position", "Spatial"), ("overall", "Overall"))
+
+
+def vstar_path(config: dict[str, Any], model: str) -> Path:
+    """V*Bench accuracy of ``model`` (Table 9)."""
+    return Path(paths.vstar_metrics(str(results_dir(config)), model))
+
+
+def _vstar_inputs(config: dict[str, Any]) -> list[Path]:
+    return [vstar_path(config, model) for model in config["report"].get("vstar_rows", {}).values()]
+
+
+def _vstar(config: dict[str, Any], reported: dict[str, Any], reader: Reader) -> Table:
+    """Table 9: the paper's rows in its order; each reproduced where ``report.vstar_rows`` names a model,
+    else with the reason of ``report.not_reproduced``."""
+    rows_of = config["report"].get("vstar_rows", {})
+    reasons = config["report"].get("not_reproduced", {})
+    paper = reported.get("table9_vstar", {})
+    rows: list[list[str]] = []
+    for name in [*paper, *(n for n in rows_of if n not in paper)]:
+        if name in rows_of:
+            data = reader.json(vstar_path(config, rows_of[name]))
+            ours = [data.get(key, {}).get("accuracy") for key, _ in VSTAR_COLUMNS]
+            rows += compared_rows(name, f"reproduced: {rows_of[name]}", ours, paper.get(name), "paper", digits=2)
+        else:
+            reason = reasons.get(name, "no model evaluated (report.vstar_rows)")
+            rows.append([name, f"reported only: {reason}"] + [fmt(v, 2) for v in paper[name]])
+    return Table("", ["Model", "Source"] + [label for _, label in VSTAR_COLUMNS], [(None, rows)])
 
 
 def _datasheet_inputs(config: dict[str, Any]) -> list[Path]:
@@ -469,7 +509,8 @@ TABLES: dict[str, TableSpec] = {
         "own earlier predictions; Avg pools all turns (paper Table 1)."),
     "table2_segmentation": _per_round_table(
         "giou", "table2_segmentation_giou",
-        "Segmentation gIoU (%) per round on RegionDial-Bench; Avg pools all turns (paper Table 2)."),
+        "Segmentation gIoU (%) per round on RegionDial-Bench; Avg pools all turns (paper Table 2). "
+        "n/a: the benchmark file has no target masks, so only box metrics are scored."),
     "table3_ablation_detection": _column_table(
         "ablation_rows", "table3_ablation_detection", _ablation_columns("ap50"),
         "Reward ablation, detection AP@0.5 (%) (paper Table 3).", ABLATION_LABELS),
@@ -479,6 +520,10 @@ TABLES: dict[str, TableSpec] = {
     "table6_bench_stats": TableSpec(
         "RegionDial-Bench statistics: images, turns and turns per round (paper Table 6).",
         _datasheet_inputs, _bench_stats),
+    "table9_vstar": TableSpec(
+        "V*Bench accuracy (%): attribute recognition, spatial relations and overall, each option scored by "
+        "its likelihood as the benchmark's own evaluation does (paper Table 9).",
+        _vstar_inputs, _vstar),
     "table10_single_round": _column_table(
         "single_round_rows", "table10_single_round",
         [("giou", "single", "refcocoplus"), ("giou", "single", "refcocog"),
@@ -518,8 +563,7 @@ def table_inputs(config: dict[str, Any], name: str, reported: Path = REPORTED) -
 def build_table(config: dict[str, Any], name: str, out_md: Path, out_tex: Path, reported: Path = REPORTED) -> None:
     """Write table ``name`` as Markdown and booktabs LaTeX, reproduced beside reported numbers."""
     spec = _spec(name)
-    with open(reported, encoding="utf-8") as handle:
-        paper = yaml.safe_load(handle) or {}
+    paper = read_yaml(reported) or {}
     table = spec.build(config, paper, Reader(table_inputs(config, name, reported)))
     table.caption = caption_with_note(config, f"{spec.caption} {table.caption}".strip())
     atomic_write_text(out_md, render_markdown(table))

@@ -137,10 +137,8 @@ def reward_file(variant: str, input: Path, out: Path, **options: Any) -> list[di
     output line ``{"total": float, "terms": {...}}``. Malformed records raise ValueError naming the
     file and the record.
     """
-    rows = read_jsonl(input)
+    rows = read_jsonl(input, ("completion", "solution"))
     for number, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or "completion" not in row or "solution" not in row:
-            raise ValueError(f"{input}: record {number} needs 'completion' and 'solution' keys")
         try:
             ground_truth(row["solution"], number)
         except ValueError as err:

@@ -14,7 +14,7 @@ from typing import Any
 from datasets import Dataset
 
 from regionreasoner.images import load_frame_image
-from regionreasoner.io import read_jsonl
+from regionreasoner.io import TURN_KEYS, InputError, read_jsonl
 from regionreasoner.models.prompts import PromptConfig, build_messages, render_target
 
 
@@ -27,6 +27,9 @@ def _with_images(frame: int, key: str):
     return transform
 
 
+SFT_KEYS = (*TURN_KEYS, "scene", "target")  # what the rendered SFT target reads besides the turn itself
+
+
 def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int, target_style: str = "paper") -> Dataset:
     """Prompt/completion conversational rows with the rendered four-part target (section 4)."""
     rows = [
@@ -35,7 +38,7 @@ def sft_dataset(turns_path: Path, prompt: PromptConfig, frame: int, target_style
             "completion": [{"role": "assistant", "content": [{"type": "text", "text": render_target(t, target_style)}]}],
             "image_path": t["image_path"],
         }
-        for t in read_jsonl(turns_path)
+        for t in read_jsonl(turns_path, SFT_KEYS, allow_empty=False)
     ]
     return Dataset.from_list(rows).with_transform(_with_images(frame, "images"))
 
@@ -51,9 +54,19 @@ def prompt_pool(turns: list[dict[str, Any]], size: int | None, seed: int) -> lis
     if size is None:
         return turns
     if size > len(turns):
-        raise ValueError(f"grpo.prompts = {size} but the training file has only {len(turns)} turns")
+        raise ValueError(f"grpo.prompts = {size} but the training file has only {len(turns)} turns; "
+                         "lower grpo.prompts or build more turns")
     keep = sorted(random.Random(f"grpo-pool/{seed}").sample(range(len(turns)), size))
     return [turns[i] for i in keep]
+
+
+def _pool(turns_path: Path, size: int | None, seed: int) -> list[dict[str, Any]]:
+    try:
+        return prompt_pool(read_jsonl(turns_path, TURN_KEYS, allow_empty=False), size, seed)
+    except InputError:
+        raise
+    except ValueError as err:
+        raise InputError(f"{turns_path}: {err}") from None
 
 
 def grpo_dataset(
@@ -68,6 +81,6 @@ def grpo_dataset(
             "solution": t["solution"],
             "reference_boxes": t.get("reference_boxes") or [],
         }
-        for t in prompt_pool(list(read_jsonl(turns_path)), pool, seed)
+        for t in _pool(turns_path, pool, seed)
     ]
     return Dataset.from_list(rows).with_transform(_with_images(frame, "image"))

@@ -42,12 +42,13 @@ def grpo_trainer(
     """The GRPO trainer of one variant (also what scripts/profile_steps.py times step by step)."""
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
+    dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first
     processor = load_processor(model_path, frame)
     return TermLoggingGRPOTrainer(
         model=str(model_path),
         reward_funcs=funcs,
         args=grpo_config(cfg, variant, work_dir, weights),
-        train_dataset=grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed),
+        train_dataset=dataset,
         processing_class=processor,
     )
 

@@ -24,12 +24,13 @@ from regionreasoner.train.runner import train_and_save, work_dir_for
 def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Path) -> SFTTrainer:
     """The SFT trainer of the pipeline (also what scripts/profile_steps.py times step by step)."""
     frame = cfg.model.frame
+    dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
     model = AutoModelForImageTextToText.from_pretrained(model_path)
     return SFTTrainer(
         model=model,
         args=sft_config(cfg, work_dir),
-        train_dataset=sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style),
+        train_dataset=dataset,
         processing_class=processor,
     )
 
