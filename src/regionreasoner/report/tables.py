@@ -20,7 +20,7 @@ from typing import Any
 from regionreasoner import paths
 from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
-from regionreasoner.io import atomic_write_text, read_json, read_yaml
+from regionreasoner.io import atomic_write_text, read_json, read_jsonl, read_yaml
 
 REPORTED = Path("paper/reported_numbers.yaml")
 # The paper's column layout for Tables 3, 4, 10 and 11: RefCOCO+ then RefCOCOg.
@@ -463,11 +463,8 @@ def _varied_rows(config: dict[str, Any], reader: Reader) -> list[list[str]]:
 
 def _answers(config: dict[str, Any], model: str, reader: Reader) -> list[Any]:
     """The model's answer boxes on every multi-round benchmark turn, in file order."""
-    answers = []
-    for bench in config["benchmarks"]:
-        with open(reader.path(_predictions_path(config, model, bench)), encoding="utf-8") as handle:
-            answers += [json.loads(line)["boxes"] for line in handle if line.strip()]
-    return answers
+    return [line["boxes"] for bench in config["benchmarks"]
+            for line in read_jsonl(reader.path(_predictions_path(config, model, bench)), ("boxes",))]
 
 
 def coinciding_variants(config: dict[str, Any], reader: Reader) -> list[list[str]]:
@@ -475,7 +472,7 @@ def coinciding_variants(config: dict[str, Any], reader: Reader) -> list[list[str
     groups of two or more in config order: such variants are one result, not several."""
     groups: dict[str, list[str]] = {}
     for model in _grpo_models(config):
-        groups.setdefault(json.dumps(_answers(config, model, reader)), []).append(model)
+        groups.setdefault(repr(_answers(config, model, reader)), []).append(model)
     return [models for models in groups.values() if len(models) > 1]
 
 
