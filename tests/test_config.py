@@ -94,12 +94,15 @@ def test_snakemake_refuses_invalid_config_before_any_job(tmp_path):
     assert not (tmp_path / "results" / "data").exists()
 
 
-def test_show_config_prints_what_trl_receives(capsys):
+def test_show_config_prints_what_trl_receives_on_the_target_gpus(capsys):
+    """Resolved for the config's 4 GPUs, also on a machine without any (this one, in CI)."""
     from regionreasoner.cli import main
 
     assert main(["show-config", "--configfile", str(REPO / "config" / "paper.yaml"), "--stage", "grpo", "--variant", "full"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["beta"] == 0.01 and shown["loss_type"] == "dapo"
+    assert shown["beta"] == 0.01 and shown["loss_type"] == "bnpo"
+    assert shown["bf16"] and not shown["use_cpu"]
+    assert shown["model_init_kwargs"] == {"dtype": "bfloat16", "attn_implementation": "sdpa"}
 
 
 def test_overlay_merges_sections_and_replaces_everything_else():
@@ -175,3 +178,41 @@ def test_snakemake_plans_the_learning_dag_from_the_overlay(tmp_path, monkeypatch
     resolved = yaml.safe_load((workdir / "overridden" / "config.resolved.yaml").read_text())
     expected = resolve_extends(read_config_file("config/learning.yaml")) | {"results": "overridden", "seed": 7}
     assert resolved == expected
+
+
+TRAINING = ("model", "sft", "grpo")
+
+
+def _training_params(raw: dict) -> dict:
+    return {stage: stage_params(raw, stage, variant="full") if stage == "grpo" else stage_params(raw, stage)
+            for stage in TRAINING}
+
+
+@pytest.mark.parametrize("edit", [
+    {"grpo": {"threads": 7}}, {"grpo": {"save_steps": 3}}, {"grpo": {"save_total_limit": 5}},
+    {"grpo": {"accelerate_config": "envs/accelerate/ddp.yaml"}}, {"sft": {"threads": 7, "save_steps": 3}},
+    {"grpo": {"gpus": 2, "gradient_accumulation_steps": 32}},  # 4 -> 2 GPUs at the same global batch
+    {"evaluate": {"threads": 2, "gpus": 0}},
+    {"prompt": {"models": {"released-visionreasoner": {"source": "x", "template": "{Question}?"}}}},
+])
+def test_operational_keys_and_evaluation_prompts_change_no_training_params(edit):
+    raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    changed = merge_overlay(raw, edit)
+    assert _training_params(changed) == _training_params(raw)
+
+
+def test_a_gpu_count_that_changes_the_global_batch_reruns_training():
+    raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert stage_params(merge_overlay(raw, {"grpo": {"gpus": 2}}), "grpo", variant="full") != stage_params(
+        raw, "grpo", variant="full")
+
+
+def test_an_evaluation_prompt_changes_only_the_evaluation_params_of_its_models():
+    raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    edited = merge_overlay(raw, {"prompt": {"models": {**raw["prompt"]["models"], "released-visionreasoner": {
+        **raw["prompt"]["models"]["released-visionreasoner"], "strip": "."}}}})
+    changed = {m for m in ("base", "grpo-full", "released-visionreasoner", "released-regionreasoner")
+               if stage_params(edited, "evaluate", model=m) != stage_params(raw, "evaluate", model=m)}
+    assert changed == {"released-visionreasoner"}
+    # a pattern entry covers every model it matches: grpo-* (the released RegionReasoner prompt's alias)
+    assert json.loads(stage_params(raw, "evaluate", model="grpo-a1.0_b0.5"))["prompt.models.grpo-*"]["max_new_tokens"]

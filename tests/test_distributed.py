@@ -208,18 +208,18 @@ def test_cpu_run_in_process_unless_it_asks_for_more_ranks(monkeypatch):
 
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.delenv("ACCELERATE_LAUNCHED", raising=False)
-    monkeypatch.setattr(launch.torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what Snakemake granted the job
     started = []
     monkeypatch.setattr(launch.os, "execve", lambda exe, args, env: started.append((args, env)))
-    launch.relaunch_if_distributed(PAPER.grpo, ["regionreasoner", "grpo"])  # gpus: 4 but no CUDA
+    cpu = PAPER.grpo.model_copy(update={"gpus": 0})
+    launch.relaunch_if_distributed(cpu, ["regionreasoner", "grpo"], "grpo")
     assert not started
-    launch.relaunch_if_distributed(PAPER.grpo.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"])
+    launch.relaunch_if_distributed(cpu.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"], "grpo")
     [(args, env)] = started
     assert Path(args[0]).name == "torchrun" and env["OMP_NUM_THREADS"] == "1"  # 2 threads over 2 ranks
     monkeypatch.setattr(launch, "die_with_launcher", lambda: None)
     monkeypatch.setenv("LOCAL_RANK", "0")  # inside a launched rank: train here
-    launch.relaunch_if_distributed(PAPER.grpo.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"])
+    launch.relaunch_if_distributed(cpu.model_copy(update={"cpu_processes": 2}), ["regionreasoner", "grpo"], "grpo")
     assert len(started) == 1
 
 
@@ -232,7 +232,6 @@ def test_paper_trainer_configs_get_bf16_and_activation_checkpointing_on_gpus(mon
 
     from regionreasoner.train import configs
 
-    monkeypatch.setattr(configs, "uses_gpus", lambda section: section.gpus > 0)
     monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)
     for args in (configs.sft_config(PAPER, tmp_path), configs.grpo_config(PAPER, "full", tmp_path, [1.0] * 5)):
         assert args.bf16 and not args.use_cpu

@@ -11,7 +11,7 @@ import yaml
 from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
 
-from regionreasoner.config import load_config
+from regionreasoner.config import OPERATIONAL_KEYS, load_config
 from regionreasoner.dvcyaml import dvc_yaml
 from regionreasoner.report.targets import ALL_FIGURE_NAMES, TABLE_NAMES
 from tests.conftest import REPO, run
@@ -23,14 +23,16 @@ def test_committed_dvc_yaml_is_the_generators_output(monkeypatch):
     assert committed == dvc_yaml("config/config.yaml"), "run: regionreasoner dvc-yaml --configfile config/config.yaml"
 
 
-def test_grpo_stages_track_every_grpo_key_but_the_variants(monkeypatch):
+def test_grpo_stages_track_the_keys_that_change_weights_and_no_operational_key(monkeypatch):
     monkeypatch.chdir(REPO)
     raw = yaml.safe_load((REPO / "config/paper.yaml").read_text())
     stages = yaml.safe_load(dvc_yaml("config/paper.yaml"))["stages"]
     tracked = stages["grpo"]["do"]["params"][0]["config/paper.yaml"]
-    assert {f"grpo.{k}" for k in raw["grpo"] if k != "variants"} <= set(tracked)
-    assert "grpo.gradient_accumulation_steps" in tracked and "grpo.variants" not in tracked
-    assert {"rewards", "prompt", "seed"} <= set(tracked)
+    learning = {k for k in raw["grpo"] if k not in (*OPERATIONAL_KEYS, "variants")}
+    assert {f"grpo.{k}" for k in learning} <= set(tracked)
+    assert {"grpo.save_steps", "grpo.threads", "grpo.accelerate_config", "grpo.variants"}.isdisjoint(tracked)
+    assert not any(key.startswith("prompt.models") or key == "prompt" for key in tracked)
+    assert {"rewards", "prompt.train", "seed", "grpo.loss_type", "grpo.batch_size"} <= set(tracked)
 
 
 def dvc_pipeline(tmp_path: Path, config: str) -> tuple[Path, set[str]]:
@@ -68,7 +70,8 @@ def test_overlay_pipeline_tracks_params_in_every_file_that_sets_them(tmp_path):
     assert written["vars"] == ["config/learning.yaml"]  # the file that sets grpo.variants
     sft_params = written["stages"]["sft"]["params"]
     assert [list(p) for p in sft_params] == [["config/config.yaml"], ["config/learning.yaml"]]
-    assert sft_params[1]["config/learning.yaml"] == ["sft"]
+    # the overlay's SFT keys that change the weights; its sft.save_steps is operational
+    assert sorted(sft_params[1]["config/learning.yaml"]) == ["sft.max_steps", "sft.schedule_steps"]
     # DVC's own check when it records a stage: every tracked key is in the file named
     with Repo(str(work)) as repo:
         deps = [d for stage in repo.index.stages for d in stage.deps if isinstance(d, ParamsDependency)]

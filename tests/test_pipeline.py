@@ -121,3 +121,20 @@ def test_changing_a_reward_weight_reruns_only_downstream_jobs(built_pipeline):
     planned = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", proc.stdout, re.M)} - {"total", "all"}
     assert {"grpo", "evaluate", "probe"} <= planned
     assert not planned & {"sft", "build_model", "build_bench", "build_train", "build_heldout", "synth_refcocog"}
+
+
+def test_operational_keys_and_an_evaluation_prompt_plan_no_training_job(built_pipeline):
+    """Threads, checkpoint frequency, accelerate config, a GPU count at the same global batch and
+    an evaluation prompt: Snakemake plans no training; the prompt reruns only its model's evaluation."""
+    raw = yaml.safe_load((built_pipeline / "config" / "test.yaml").read_text())
+    for stage in ("sft", "grpo"):
+        raw[stage].update(threads=3, save_steps=7, accelerate_config="envs/accelerate/ddp.yaml", gpus=1)
+    raw["evaluate"]["threads"] = 2
+    prompt = {"source": "test", "template": "Find {Question}.", "max_new_tokens": 8}
+    raw["prompt"]["models"] = {**raw["prompt"].get("models", {}), "grpo-base_only": prompt}
+    # unsorted: the benchmarks' order is the order of the evaluation runs (a params value)
+    (built_pipeline / "operational.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proc = snakemake(built_pipeline, "all", "--configfile", "operational.yaml", "-n", "--quiet", "rules")
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert planned.get("evaluate") == "1", proc.stdout  # grpo-base_only's, with its new prompt
+    assert not planned.keys() & {"sft", "grpo", "build_model", "probe"}, proc.stdout

@@ -143,7 +143,7 @@ def test_plan_prices_with_the_measured_file(tmp_path, monkeypatch):
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     raw["results"] = str(tmp_path / "results")    # no built benchmark: turns from the paper's Table 6
     cfg = validate_config(raw)
-    jobs = [Job("evaluate", 1, {"model": "base"})]
+    jobs = [Job("evaluate", 1, {"model": "base"}, resources={"gpu": "1"})]   # the rule requests evaluate.gpus
     profile = Profile(REPO / "workflow" / "profiles" / "slurm")
     slower = json.loads(FIXTURE.read_text())
     slower["sam2_s_per_turn"] += 1.0

@@ -20,13 +20,14 @@ PAPER = load_config(REPO / "config" / "paper.yaml")
 def test_paper_grpo_config_pins_every_value_of_section_6(tmp_path):
     args = grpo_config(PAPER, "full", tmp_path, reward_weights=[1.0, 1.0, 1.0, 1.0, 1.0])
     assert args.num_generations == 8  # group size
-    # global batch 16 prompts x 8 rollouts = per-device 8 x 4 GPUs x 4 accumulation steps
+    # global batch 16 prompts x 8 rollouts = the authors' micro-batch 2 x 4 GPUs x 16 accumulation steps
+    assert args.per_device_train_batch_size == 2
     assert args.per_device_train_batch_size * PAPER.grpo.gpus * args.gradient_accumulation_steps == 16 * 8
     assert args.learning_rate == 1e-6 and args.lr_scheduler_type.value == "constant"
     assert (args.adam_beta1, args.adam_beta2, args.weight_decay, args.max_grad_norm) == (0.9, 0.999, 0.01, 1.0)
     assert args.beta == 0.01  # KL coefficient, TRL's k3 (low-variance) estimator
     assert args.epsilon == 0.2  # PPO clip
-    assert args.loss_type == "dapo"  # veRL token-mean
+    assert args.loss_type == "bnpo"  # veRL token-mean: per micro-batch, divided by the accumulation steps
     assert args.entropy_coef == 1e-3
     assert args.temperature == 1.0 and args.max_completion_length == 2000
     assert args.seed == 42
@@ -147,3 +148,14 @@ def test_schedule_shorter_than_training_is_rejected():
     raw["sft"]["schedule_steps"] = raw["sft"]["max_steps"] - 1
     with pytest.raises(ConfigError, match="sft: Value error, schedule_steps"):
         validate_config(raw)
+
+
+def test_gpu_count_is_set_by_the_config_alone():
+    """The SLURM profile asks for no GPU count (the rules request the config's) and keeps GPU jobs on one node."""
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    gpu_rules = {rule: res for rule, res in profile["set-resources"].items() if res.get("slurm_partition") == "gpu"}
+    assert set(gpu_rules) == {"sft", "grpo", "evaluate", "probe", "evaluate_vstar"}
+    assert all("gpu" not in res and "gres" not in res and res["nodes"] == 1 for res in gpu_rules.values())
+    rules = {name: (REPO / "workflow" / "rules" / f"{name}.smk").read_text() for name in ("sft", "grpo", "evaluate")}
+    assert "gpu=CFG.sft.gpus" in rules["sft"] and "gpu=CFG.grpo.gpus" in rules["grpo"]
+    assert rules["evaluate"].count("gpu=CFG.evaluate.gpus") == 3  # evaluate, probe and evaluate_vstar

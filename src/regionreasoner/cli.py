@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from regionreasoner.config import PipelineConfig, load_config
+from regionreasoner.config import PipelineConfig, PreflightError, load_config
 from regionreasoner.io import missing
 
 
@@ -142,12 +142,23 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
     fetch_model(args.source, Path(args.out))
 
 
+def _preflight_training(cfg: PipelineConfig, stage: str, args: argparse.Namespace) -> None:
+    """The checks a training job makes before it loads anything (once, before the ranks start)."""
+    from regionreasoner.preflight import preflight_training
+    from regionreasoner.train.launch import LAUNCHED_MARKERS
+
+    if not any(marker in os.environ for marker in LAUNCHED_MARKERS):
+        for line in preflight_training(cfg, stage, Path(args.model), Path(args.train), Path(args.out).parent):
+            print(f"preflight: {line}", flush=True)
+
+
 def cmd_sft(args: argparse.Namespace) -> None:
     from regionreasoner.train.launch import relaunch_if_distributed
     from regionreasoner.train.sft import run_sft
 
     cfg = _config(args)
-    relaunch_if_distributed(cfg.sft, sys.argv)
+    _preflight_training(cfg, "sft", args)
+    relaunch_if_distributed(cfg.sft, sys.argv, "sft")
     run_sft(cfg, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
 
 
@@ -157,8 +168,24 @@ def cmd_grpo(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _check_variant(cfg, args.config, args.variant)
-    relaunch_if_distributed(cfg.grpo, sys.argv)
+    _preflight_training(cfg, "grpo", args)
+    relaunch_if_distributed(cfg.grpo, sys.argv, "grpo")
     run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
+
+
+def cmd_preflight(args: argparse.Namespace) -> None:
+    from regionreasoner.preflight import GB, preflight_evaluation, preflight_training
+
+    cfg = load_config(args.configfile)
+    if args.stage == "evaluate":
+        weights = Path(args.segmenter_weights) if args.segmenter_weights else None
+        done = preflight_evaluation(cfg, Path(args.model), weights)
+    else:
+        if not args.train:
+            raise ValueError(f"preflight --stage {args.stage} needs --train (the training turns)")
+        required = int(args.disk_gb * GB) if args.disk_gb else None
+        done = preflight_training(cfg, args.stage, Path(args.model), Path(args.train), Path(cfg.results), required)
+    print("\n".join(f"ok: {line}" for line in done))
 
 
 def cmd_show_config(args: argparse.Namespace) -> None:
@@ -180,15 +207,21 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.dialogue import evaluate_model
     from regionreasoner.evaluate.segment import make_segmenter
     from regionreasoner.models.prompts import max_new_tokens_for, prompt_for_model
+    from regionreasoner.preflight import preflight_evaluation, torch_device
 
     cfg = _config(args)
     e = cfg.evaluate
     runs = dict(_pair(item) for item in args.run)
     model_id = args.model_id or Path(args.model).name
+    weights = Path(args.segmenter_weights) if args.segmenter_weights else None
+    for line in preflight_evaluation(cfg, Path(args.model), weights):
+        print(f"preflight: {line}", flush=True)
+    device = torch_device(e.gpus, "evaluate.gpus")
+    segmenter = make_segmenter(e.segmenter, **({"weights": weights, "device": device} if e.segmenter == "sam2" else {}))
     evaluate_model(
         Path(args.model), runs, Path(args.out_dir),
         prompt_for_model(cfg, model_id), cfg.model.frame, max_new_tokens_for(cfg, model_id),
-        e.batch_size, make_segmenter(e.segmenter), cfg.model.attn_implementation,
+        e.batch_size, segmenter, cfg.model.attn_implementation, device=device, chunk=e.chunk_dialogues,
     )
 
 
@@ -196,12 +229,14 @@ def cmd_evaluate_vstar(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.dialogue import Generator
     from regionreasoner.evaluate.vstar import option_scorer, read_vstar, run_vstar
     from regionreasoner.models.prompts import prompt_for_model
+    from regionreasoner.preflight import torch_device
 
     cfg = _config(args)
+    device = torch_device(cfg.evaluate.gpus, "evaluate.gpus")  # before any weights load
     model_id = args.model_id or Path(args.model).name
     questions = read_vstar(Path(args.bench))
     generator = Generator.load(Path(args.model), prompt_for_model(cfg, model_id), cfg.model.frame, 1, 1,
-                               cfg.model.attn_implementation)
+                               cfg.model.attn_implementation, device)
     scorer = option_scorer(generator.model, generator.processor, generator.answers.native_image, cfg.model.frame)
     run_vstar(questions, scorer, Path(args.out), model_id)
 
@@ -388,11 +423,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=["sft", "grpo"], required=True)
     p.add_argument("--variant")
 
+    p = _add(sub, "preflight", cmd_preflight, "check, before a GPU job's hours start, what the run needs",
+             config=False)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--stage", choices=["sft", "grpo", "evaluate"], required=True)
+    p.add_argument("--model", required=True, help="the model folder the job starts from (or evaluates)")
+    p.add_argument("--train", help="training turns (sft, grpo): one real batch is checked")
+    p.add_argument("--segmenter-weights", help="local SAM2 checkpoint folder (evaluate with sam2)")
+    p.add_argument("--disk-gb", type=float, help="disk the job needs (default: derived from the model and checkpoints)")
+
     p = _add(sub, "evaluate", cmd_evaluate, "multi-round evaluation with predicted-reference propagation")
     p.add_argument("--model", required=True)
     p.add_argument("--model-id", help="model id choosing the prompt (prompt.models); default: the --model folder name")
     p.add_argument("--run", nargs="+", required=True, help="NAME=BENCH.json pairs, e.g. refcocog.multi=results/bench/refcocog.json")
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
+    p.add_argument("--segmenter-weights", help="local SAM2 checkpoint folder (evaluate.segmenter: sam2)")
 
     p = _add(sub, "evaluate-vstar", cmd_evaluate_vstar, "V*Bench (Table 9): option likelihood, as the benchmark's code")
     p.add_argument("--model", required=True)
@@ -469,6 +514,8 @@ def describe(err: Exception) -> str:
         return f"{err.filename}: {err.strerror or err}; check the path and its permissions"
     if isinstance(err, (ValueError, OSError)) and not isinstance(err, UnicodeError):
         return str(err)  # raised with a message that names its file
+    if isinstance(err, PreflightError):
+        return str(err)  # what this machine lacks for the run, and what it has
     detail = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {detail} (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
 

@@ -110,7 +110,8 @@ class ModelConfig(Strict):
     attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = Field(
         default=None,
         description="attention kernel for training and evaluation (transformers' attn_implementation); "
-        "null: transformers' default. flash_attention_2 needs the flash-attn package (envs/train.yaml, envs/eval.yaml)",
+        "null: transformers' default. flash_attention_2 needs the flash-attn package, which the documented "
+        "install does not provide (docs/cluster.md); preflight stops a job that names a kernel it cannot import",
     )
 
 
@@ -181,10 +182,6 @@ class RewardsConfig(Strict):
     noun_lexicon: list[str] = Field(default_factory=list, description="extra nouns for the offline fallback")
 
 
-# resume checkpoints a training run keeps (the Trainer's save_total_limit); the plan prices their disk
-SAVE_TOTAL_LIMIT = 2
-
-
 class TrainerCommon(Strict):
     max_steps: PositiveInt
     learning_rate: PositiveFloat
@@ -196,6 +193,12 @@ class TrainerCommon(Strict):
     weight_decay: float = Field(ge=0.0)
     max_grad_norm: PositiveFloat
     save_steps: PositiveInt
+    save_total_limit: PositiveInt = Field(default=2, description="resume checkpoints kept on disk (the newest ones)")
+    disk_gb: PositiveFloat | None = Field(
+        default=None,
+        description="disk the job may fill (resume checkpoints and the final model); preflight stops when the "
+        "checkpoints kept would not fit or the results' file system has less free; null: not checked",
+    )
     warmup_steps: int = Field(default=0, ge=0)
     gpus: int = Field(default=0, ge=0)
     accelerate_config: str | None = None
@@ -250,7 +253,6 @@ class GRPOSection(TrainerCommon):
         description="size of the seeded pool of training turns GRPO cycles over; null: every turn "
         "(one episode at paper scale)",
     )
-    use_vllm: bool = False
     variants: dict[str, GRPOVariant] = Field(min_length=1)
 
 
@@ -269,6 +271,13 @@ class EvaluateConfig(Strict):
     max_new_tokens: PositiveInt
     models: list[str] = Field(min_length=1)
     threads: PositiveInt = Field(default=1, description="CPU threads of one evaluation job (Snakemake threads)")
+    chunk_dialogues: PositiveInt = Field(
+        default=64, description="dialogues per kept chunk: a killed evaluation reruns at most this many")
+    gpus: int = Field(
+        default=0, ge=0, le=1,
+        description="GPUs of one evaluation or probe job (the SLURM request reads it); 1: stop when CUDA is "
+        "unusable; 0: the GPU when one is visible, else the CPU",
+    )
 
 
 class VStarConfig(Strict):
@@ -363,6 +372,11 @@ def _problem(error: dict[str, Any]) -> str:
         hint = f"did you mean {near[0]!r}?" if near else f"valid keys here: {', '.join(valid)}"
         return f"{key}: unknown key; {hint}"
     return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+class PreflightError(RuntimeError):
+    """A valid config cannot run on this machine (regionreasoner.preflight); the message says what
+    is missing and what was found."""
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
@@ -511,34 +525,99 @@ def write_resolved(raw: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+# Trainer keys that decide how a run is executed, not what it learns: a change reruns no training.
+OPERATIONAL_KEYS = ("save_steps", "save_total_limit", "disk_gb", "threads", "accelerate_config",
+                    "gradient_checkpointing")
+# Trainer keys whose product with the micro-batch is the global batch (``global_batch``). Snakemake
+# tracks the product, so more GPUs with fewer accumulation steps (the same batch; bnpo averages the
+# micro-batch token means) rerun nothing; DVC cannot track a product and tracks these keys.
+BATCH_KEYS = ("gradient_accumulation_steps", "gpus", "cpu_processes")
+# What a prompt token of STAGE_SECTIONS stands for (``prompt_keys``).
+DEFAULT_PROMPT = ("prompt.system", "prompt.user", "prompt.instruction")
+
+# The config keys each stage's output depends on: the one table that scopes reruns, read by the
+# Snakemake rules' params (``stage_params``) and the DVC stages' params (regionreasoner.dvcyaml).
+# ``<section>.*``: the trainer section without OPERATIONAL_KEYS and BATCH_KEYS (and without ``grpo.variants``: each
+# job gets its own variant); ``prompt:default|train|model``: the prompt the stage renders (``prompt_keys``).
 STAGE_SECTIONS = {
     "data": ("data", "seed"),
     "bench": ("bench", "benchmarks"),
     "train_data": ("train_data", "bench", "benchmarks", "model.frame"),
-    "model": ("model", "prompt", "seed"),
-    "sft": ("sft", "prompt", "model.frame", "seed"),
-    "grpo": ("grpo.*", "rewards", "prompt", "model.frame", "seed"),
-    "evaluate": ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt", "model.frame"),
-    "probe": ("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt", "model.frame", "seed"),
+    "model": ("model.base", "model.tiny", "model.frame", "prompt:default", "seed"),
+    "sft": ("sft.*", "prompt:default", "model.frame", "model.attn_implementation", "seed"),
+    "grpo": ("grpo.*", "rewards", "prompt:train", "model.frame", "model.attn_implementation", "seed"),
+    "evaluate": ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt:model", "model.frame",
+                 "model.attn_implementation"),
+    "probe": ("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt:train", "model.frame",
+              "model.attn_implementation", "seed"),
     "report": ("report", "data.source"),
 }
+TRAINER_STAGES = ("sft", "grpo")
 
 
-def stage_params(raw: dict[str, Any], stage: str, variant: str | None = None) -> str:
-    """The config slice a stage depends on, as canonical JSON.
+def trainer_keys(raw: dict[str, Any], stage: str) -> list[str]:
+    """The keys of a trainer section that change its weights (``<stage>.*`` of STAGE_SECTIONS)."""
+    return [f"{stage}.{k}" for k in raw[stage] if k not in (*OPERATIONAL_KEYS, *BATCH_KEYS, "variants")]
+
+
+def prompt_keys(raw: dict[str, Any], use: str, model: str | None = None) -> list[str]:
+    """The prompt keys a stage renders: ``default`` (system + user + instruction), ``train`` (GRPO's:
+    ``prompt.train`` when set) or ``model`` (``model``'s evaluation prompt: its ``prompt.models``
+    entry, exact id first, else the first matching pattern, as models.prompts picks it).
+
+    Without ``model``, ``model`` means every evaluation prompt (DVC cannot vary params per stage of a
+    ``foreach``)."""
+    prompt = raw["prompt"]
+    if use == "train":
+        return ["prompt.train"] if prompt.get("train") else list(DEFAULT_PROMPT)
+    if use == "model":
+        models = prompt.get("models") or {}
+        if model is None:
+            return [*DEFAULT_PROMPT, *(["prompt.models"] if models else [])]
+        pattern = model if model in models else next((p for p in models if fnmatch.fnmatchcase(model, p)), None)
+        return [f"prompt.models.{pattern}"] if pattern else list(DEFAULT_PROMPT)
+    return list(DEFAULT_PROMPT)
+
+
+def stage_keys(raw: dict[str, Any], stage: str, model: str | None = None) -> list[str]:
+    """STAGE_SECTIONS of ``stage`` as concrete dotted keys of ``raw``."""
+    keys: list[str] = []
+    for key in STAGE_SECTIONS[stage]:
+        if key.endswith(".*"):
+            keys += trainer_keys(raw, key[:-2])
+        elif key.startswith("prompt:"):
+            keys += prompt_keys(raw, key.partition(":")[2], model)
+        else:
+            keys.append(key)
+    return list(dict.fromkeys(keys))
+
+
+def global_batch(section: dict[str, Any]) -> int:
+    """Completions per optimizer step: micro-batch x accumulation x processes (GPUs, else CPU ranks)."""
+    processes = section.get("gpus") or section.get("cpu_processes", 1)
+    return section["batch_size"] * section.get("gradient_accumulation_steps", 1) * processes
+
+
+def _lookup(raw: dict[str, Any], key: str) -> Any:
+    node: Any = raw
+    for part in key.split("."):
+        node = node[part] if part in node else None
+        if node is None:
+            return None
+    return node
+
+
+def stage_params(raw: dict[str, Any], stage: str, variant: str | None = None, model: str | None = None) -> str:
+    """The config slice a stage's job depends on, as canonical JSON.
 
     Snakemake reruns a job when its params change; giving each rule only its own slice means that
-    changing a reward weight reruns GRPO, evaluation and tables, but not data or SFT.
-    """
-    picked: dict[str, Any] = {}
-    for key in STAGE_SECTIONS[stage]:
-        if key == "grpo.*":
-            grpo = {k: v for k, v in raw["grpo"].items() if k != "variants"}
-            grpo["variant"] = raw["grpo"]["variants"][variant] if variant else None
-            picked["grpo"] = grpo
-            continue
-        node: Any = raw
-        for part in key.split("."):
-            node = node[part]
-        picked[key] = node
+    changing a reward weight reruns GRPO, evaluation and tables, but not data or SFT; an evaluation
+    prompt reruns only the evaluation of ``model``; operational keys rerun nothing. A trainer's
+    slice carries its global batch, so a GPU count changed with the accumulation steps (same batch)
+    reruns nothing, and one that changes the batch reruns it."""
+    picked: dict[str, Any] = {key: _lookup(raw, key) for key in stage_keys(raw, stage, model)}
+    if stage in TRAINER_STAGES:
+        picked[f"{stage}.global_batch"] = global_batch(raw[stage])
+    if stage == "grpo":
+        picked["grpo.variant"] = raw["grpo"]["variants"][variant] if variant else None
     return json.dumps(picked, sort_keys=True, separators=(",", ":"))

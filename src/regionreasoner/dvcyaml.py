@@ -8,8 +8,8 @@ variant (a ``foreach`` over the config's variants, read when DVC runs), one eval
 model that the config evaluates or that a table or figure reads, a fetch stage per released
 checkpoint evaluated, and no SFT stage when nothing starts from the warm-up. Table and figure stages
 depend on exactly the files their builders declare (``table_inputs``, ``figure_inputs``), and every
-stage tracks whole config sections as params (the slices Snakemake reruns jobs on,
-``config.STAGE_SECTIONS``), so no module here lists settings one by one. DVC reads params from the
+stage tracks the config keys its Snakemake jobs rerun on (``config.STAGE_SECTIONS``), so no module
+here lists settings one by one. DVC reads params from the
 files themselves, so for an overlay config (``extends``) each key is tracked in every file of the
 chain that sets it: a change to a base setting the overlay overrides reruns a stage needlessly,
 never leaves one stale. After adding models, table rows or GRPO keys to a config, write dvc.yaml
@@ -26,11 +26,13 @@ import yaml
 
 from regionreasoner import paths
 from regionreasoner.config import (
-    STAGE_SECTIONS,
+    BATCH_KEYS,
+    TRAINER_STAGES,
     PipelineConfig,
     config_chain,
     read_config_file,
     resolve_extends,
+    stage_keys,
     validate_config,
 )
 from regionreasoner.io import atomic_write_text
@@ -78,19 +80,17 @@ class Pipeline:
     # ---- helpers ------------------------------------------------------------------------------
 
     def params(self, *stages: str, extra: tuple[str, ...] = ()) -> list[dict[str, list[str]]]:
-        """Whole config sections the Snakemake stages read (``STAGE_SECTIONS``), plus ``extra``, each
+        """The keys the Snakemake stages read (``config.STAGE_SECTIONS``), plus ``extra``, each
         under every file of the config's chain that sets it.
 
-        DVC cannot address keys with dots, which variant names carry (``a1.0_b0.5``), so the GRPO
-        section is tracked key by key without ``variants``: each variant rides in its stage's
-        command instead (see ``grpo``)."""
-        keys: list[str] = []
-        for key in [k for stage in stages for k in STAGE_SECTIONS[stage]] + list(extra):
-            if key == "grpo.*":
-                keys += [f"grpo.{k}" for k in self.raw["grpo"] if k != "variants"]
-            else:
-                keys.append(key)
-        keys = list(dict.fromkeys(keys))
+        Where Snakemake tracks a value DVC cannot address, DVC tracks the keys it comes from: a
+        trainer's ``BATCH_KEYS`` (Snakemake: their product, the global batch), every evaluation
+        prompt (Snakemake: the one prompt of each model; a ``foreach`` has one params list for all
+        its stages). DVC cannot address keys with dots, which variant names carry (``a1.0_b0.5``),
+        so each GRPO variant rides in its stage's command instead (see ``grpo``)."""
+        keys = [k for stage in stages for k in stage_keys(self.raw, stage)]
+        keys += [f"{stage}.{k}" for stage in stages if stage in TRAINER_STAGES for k in BATCH_KEYS]
+        keys = list(dict.fromkeys([*keys, *extra]))
         return [{name: written} for name, layer in self.files if (written := [k for k in keys if _sets(layer, k)])]
 
     def variants_file(self) -> str:
@@ -176,6 +176,17 @@ class Pipeline:
             "outs": [model],
         }}
 
+    def segmenter(self) -> dict[str, Any]:
+        """The SAM2 weights, fetched by a CPU job so evaluation jobs never download."""
+        weights = paths.segmenter_weights(self.r)
+        return {
+            "desc": "SAM2 weights for the evaluation's masks",
+            "cmd": self.run("fetch_segmenter", weights),
+            "deps": ["src/regionreasoner/models/registry.py", "workflow/rules/evaluate.smk"],
+            "params": self.params(extra=("evaluate.segmenter",)),
+            "outs": [weights],
+        }
+
     def sft(self) -> dict[str, Any]:
         return {
             "desc": "SFT warm-up checkpoint",
@@ -207,6 +218,9 @@ class Pipeline:
             "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
         }}
 
+    def segmenter_weights(self) -> list[str]:
+        return [paths.segmenter_weights(self.r)] if self.cfg.evaluate.segmenter == "sam2" else []
+
     def runs(self) -> list[str]:
         return [f"{bench}.{mode}" for bench in self.cfg.benchmarks for mode in EVAL_MODES]
 
@@ -216,8 +230,9 @@ class Pipeline:
         return {"foreach": models, "do": {
             "desc": "Every benchmark, multi- and single-round, for one model (Tables 1-4, 10, 11)",
             "cmd": self.run("evaluate", *metrics),
-            "deps": [self.path("models", "${item}"), self.path("bench"), "src/regionreasoner/evaluate",
-                     "src/regionreasoner/rewards", "src/regionreasoner/models", "workflow/rules/evaluate.smk"],
+            "deps": [self.path("models", "${item}"), self.path("bench"), *self.segmenter_weights(),
+                     "src/regionreasoner/evaluate", "src/regionreasoner/rewards", "src/regionreasoner/models",
+                     "workflow/rules/evaluate.smk"],
             "params": self.params("evaluate"),
             # Only the metric JSON files are metrics; predictions are plain outputs.
             "outs": [self.path("eval", "${item}", f"{run}.predictions.jsonl") for run in self.runs()],
@@ -308,6 +323,8 @@ class Pipeline:
         if "sft" in models or any(self.grpo_init(v) == "sft" for v in self.cfg.grpo.variants):
             stages["sft"] = self.sft()
         stages["grpo"] = self.grpo()
+        if self.segmenter_weights():
+            stages["fetch_segmenter"] = self.segmenter()
         stages["evaluate"] = self.evaluate([m for m in models if m != RANDOM])
         if RANDOM in models:
             stages["evaluate_random"] = self.evaluate_random()

@@ -31,6 +31,15 @@ def model_dir(results: str, model: str) -> str:
     return f"{results}/models/{model}"
 
 
+SAM2_MODEL = "facebook/sam2-hiera-large"
+"""The segmenter of the paper's evaluation (config ``evaluate.segmenter: sam2``)."""
+
+
+def segmenter_weights(results: str) -> str:
+    """The SAM2 checkpoint folder, fetched by a CPU job before any evaluation needs it."""
+    return f"{results}/models/segmenter"
+
+
 def train_metrics(results: str, model: str) -> str:
     """Training curves of ``model`` (``sft`` or ``grpo-{variant}``) as the trainers log them."""
     return f"{results}/train_metrics/{model}.csv"

@@ -33,6 +33,10 @@ wildcard_constraints:
     variant="[^/]+",
 
 
+# SAM2 weights of the evaluation (a CPU rule fetches them); none for GrabCut
+SEGMENTER_WEIGHTS = [paths.segmenter_weights(R)] if CFG.evaluate.segmenter == "sam2" else []
+
+
 def params_of(stage, **kw):
     """The config slice a stage depends on (a change reruns exactly the downstream jobs)."""
     return stage_params(config, stage, **kw)

@@ -9,16 +9,20 @@ rule evaluate:
     input:
         model=lambda wc: model_dir(wc.model),
         benches=[run_bench_file(run) for run in RUNS],
+        segmenter=SEGMENTER_WEIGHTS,
     output:
         predictions=[paths.eval_predictions(R, "{model}", bench, mode) for bench, mode in RUN_PAIRS],
         metrics=[paths.eval_metrics(R, "{model}", bench, mode) for bench, mode in RUN_PAIRS],
     params:
         config=CONFIG,
         runs=" ".join(f"{run}={run_bench_file(run)}" for run in RUNS),
-        cfg=lambda wc: params_of("evaluate"),
+        cfg=lambda wc: params_of("evaluate", model=wc.model),
+        segmenter=" ".join(f"--segmenter-weights {w}" for w in SEGMENTER_WEIGHTS),
     wildcard_constraints:
         model="|".join(m.replace(".", r"\.") for m in MODELS if m != "random"),
     threads: CFG.evaluate.threads
+    resources:
+        gpu=CFG.evaluate.gpus,
     log:
         f"{R}/logs/evaluate/{{model}}.log",
     benchmark:
@@ -27,7 +31,7 @@ rule evaluate:
         "../../envs/eval.yaml"
     shell:
         "regionreasoner evaluate --config {params.config} --model {input.model} --model-id {wildcards.model} "
-        "--run {params.runs} "
+        "--run {params.runs} {params.segmenter} "
         "--out-dir $(dirname {output.metrics[0]}) > {log} 2>&1"
 
 
@@ -63,6 +67,8 @@ rule probe:
         config=CONFIG,
         cfg=lambda wc: params_of("probe"),
     threads: CFG.evaluate.threads
+    resources:
+        gpu=CFG.evaluate.gpus,
     log:
         f"{R}/logs/probe/{{model}}.log",
     benchmark:
@@ -72,6 +78,22 @@ rule probe:
     shell:
         "regionreasoner probe --config {params.config} --model {input.model} --prompts {input.prompts} "
         "--out {output.summary} > {log} 2>&1"
+
+
+if CFG.evaluate.segmenter == "sam2":
+
+    rule fetch_segmenter:
+        """SAM2 weights, fetched on a CPU node: evaluation jobs on GPUs never download."""
+        output:
+            weights=directory(SEGMENTER_WEIGHTS),
+        params:
+            source=paths.SAM2_MODEL,
+        log:
+            f"{R}/logs/fetch_segmenter.log",
+        conda:
+            "../../envs/eval.yaml"
+        shell:
+            "regionreasoner fetch-model --source {params.source} --out {output.weights} > {log} 2>&1"
 
 
 if CFG.vstar is not None:
@@ -103,10 +125,12 @@ if CFG.vstar is not None:
             answers=paths.vstar_answers(R, "{model}"),
         params:
             config=CONFIG,
-            cfg=lambda wc: params_of("evaluate"),
+            cfg=lambda wc: params_of("evaluate", model=wc.model),
         wildcard_constraints:
             model="|".join(m.replace(".", r"\.") for m in CFG.vstar.models),
         threads: CFG.evaluate.threads
+        resources:
+            gpu=CFG.evaluate.gpus,
         log:
             f"{R}/logs/evaluate_vstar/{{model}}.log",
         benchmark:

@@ -5,10 +5,17 @@ the cited turn (ground truth only when it predicted nothing), so a wrong early a
 later ones: that is what makes later rounds hard and what the per-round tables measure. Dialogues
 are run round by round, each round batches of greedy generations across all dialogues; a progress
 bar on stderr (the job's log under results/logs/evaluate/) advances per batch.
+
+A paper-scale model takes hours per benchmark, so a run is cut into chunks of dialogues (dialogues
+are independent): each finished chunk is kept beside the outputs (``work_dir_for``) and skipped when
+the job reruns, so a job killed at its time limit loses at most the chunk it was in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +31,7 @@ from regionreasoner.evaluate.answers import DEFAULT_FORMAT, AnswerFormat, answer
 from regionreasoner.evaluate.metrics import format_metric, read_bench, write_and_score_run
 from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original, load_rgb
+from regionreasoner.io import atomic_write_jsonl, atomic_write_text, read_jsonl
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages
 from regionreasoner.runtime import limit_threads
@@ -43,13 +51,15 @@ class Generator:
 
     @classmethod
     def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int,
-             attn_implementation: str | None = None) -> Generator:
-        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+             attn_implementation: str | None = None, device: str | None = None) -> Generator:
+        """``device``: as regionreasoner.preflight.torch_device chose it (default: CUDA when present)."""
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
         native = answer_format(prompt.answer_format).native_image
         processor = load_processor(path, None if native else frame)  # first: it checks that the folder holds a model
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
-        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        model.to(device).eval()
         return cls(model, processor, prompt, frame, max_new_tokens, batch_size)
 
     @property
@@ -252,6 +262,71 @@ def single_round_bench(bench: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return single
 
 
+def work_dir_for(out_dir: Path) -> Path:
+    """Finished chunks live beside the outputs, outside anything Snakemake deletes before a rerun."""
+    return out_dir.parent / f".{out_dir.name}.chunks"
+
+
+def fingerprint(*parts: Any) -> str:
+    """What the kept chunks were computed with; a changed one (model, prompt, bench...) discards them."""
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
+
+
+def model_fingerprint(model_path: Path) -> list[str]:
+    """Names, sizes and modification times of a model folder's files (a rebuilt model differs)."""
+    files = sorted(f for f in Path(model_path).rglob("*") if f.is_file())
+    return [f"{f.relative_to(model_path)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
+
+
+def kept_chunks(work: Path, key: str) -> Path:
+    """``work``, emptied first when its chunks were computed with anything else than ``key``."""
+    stamp = work / "fingerprint"
+    if work.exists() and (not stamp.exists() or stamp.read_text() != key):
+        shutil.rmtree(work)
+    if not work.exists():
+        work.mkdir(parents=True)
+        atomic_write_text(stamp, key)
+    return work
+
+
+def run_bench_chunked(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None, work: Path,
+                      run: str, chunk: int, answers: AnswerFormat | None = None) -> list[dict[str, Any]]:
+    """``run_bench`` over chunks of ``chunk`` dialogues, each kept in ``work`` once finished and read
+    back instead of recomputed; the predictions come out in ``run_bench``'s order (round by round)."""
+    predictions: list[dict[str, Any]] = []
+    for start in range(0, len(bench), chunk):
+        path = work / f"{run}.{start // chunk:06d}.jsonl"
+        if path.exists():
+            part = read_jsonl(path)
+        else:
+            lines = run_bench(bench[start : start + chunk], generator, segmenter, desc=f"{run} [{start}:]",
+                              answers=answers)
+            part = [{**line, "dialogue": line["dialogue"] + start} for line in lines]
+            atomic_write_jsonl(path, part)
+        predictions += part
+    return sorted(predictions, key=lambda p: (p["turn"], p["dialogue"]))
+
+
+def evaluate_runs(generator: Generator, runs: dict[str, Path], out_dir: Path, segmenter: Segmenter | None,
+                  model: str, key: str, chunk: int, answers: AnswerFormat | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate one loaded model on several benchmark files, resuming from the chunks a killed job
+    finished (``key``: what they must have been computed with); the chunks are deleted at the end.
+    ``answers``: the model's answer format (``run_bench``)."""
+    work = kept_chunks(work_dir_for(out_dir), key)
+    results = {}
+    for run, bench_path in runs.items():
+        bench = read_bench(bench_path)
+        predictions = run_bench_chunked(bench, generator, segmenter, work, run, chunk, answers)
+        format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
+        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=model,
+                                      **citation_counts(predictions))
+        print(f"{model} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  "
+              f"format {metrics['format_rate']:.1f}%")
+        results[run] = metrics
+    shutil.rmtree(work)
+    return results
+
+
 def evaluate_model(
     model_path: Path,
     runs: dict[str, Path],
@@ -262,6 +337,8 @@ def evaluate_model(
     batch_size: int,
     segmenter: Segmenter | None,
     attn_implementation: str | None = None,
+    device: str | None = None,
+    chunk: int = 64,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate one model on several benchmark files (loaded once).
 
@@ -269,16 +346,10 @@ def evaluate_model(
     ``{out_dir}/{run}.predictions.jsonl`` (per-turn predictions) and ``{out_dir}/{run}.json`` (metrics).
     """
     limit_threads()
-    benches = {run: read_bench(bench_path, images=True) for run, bench_path in runs.items()}
-    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation)
-    results = {}
-    for run, bench_path in runs.items():
-        bench = benches[run]
-        predictions = run_bench(bench, generator, segmenter, desc=run, answers=generator.answers)
-        format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
-        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=str(model_path),
-                                      **citation_counts(predictions))
-        print(f"{model_path} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  "
-              f"format {metrics['format_rate']:.1f}%")
-        results[run] = metrics
-    return results
+    for bench_path in runs.values():
+        read_bench(bench_path, images=True)  # a bad bench file or a missing image fails before the model loads
+    generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation, device)
+    digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in runs.values()]
+    key = fingerprint(model_fingerprint(model_path), prompt, frame, max_new_tokens, batch_size,
+                      type(segmenter).__name__, attn_implementation, chunk, sorted(runs), digests)
+    return evaluate_runs(generator, runs, out_dir, segmenter, str(model_path), key, chunk, generator.answers)

@@ -23,6 +23,7 @@ from regionreasoner.config import PipelineConfig
 from regionreasoner.evaluate.dialogue import Generator
 from regionreasoner.io import TURN_KEYS, atomic_write_text, read_jsonl
 from regionreasoner.models.prompts import training_prompt
+from regionreasoner.preflight import torch_device
 from regionreasoner.rewards.variants import reward_options, score_completions
 from regionreasoner.runtime import limit_threads
 
@@ -52,8 +53,9 @@ def probe_model(cfg: PipelineConfig, model_path: Path, turns_path: Path, out: Pa
     turns = probe_turns(read_jsonl(turns_path, TURN_KEYS, allow_empty=False), cfg.probe.prompts, cfg.seed)
     if not turns:
         raise ValueError(f"{turns_path}: no held-out turns to probe (benchmarks' probe_splits are empty)")
+    device = torch_device(cfg.evaluate.gpus, "evaluate.gpus")  # before any weights load
     generator = Generator.load(model_path, training_prompt(cfg), cfg.model.frame, cfg.grpo.max_completion_length,
-                               cfg.probe.batch_size, cfg.model.attn_implementation)
+                               cfg.probe.batch_size, cfg.model.attn_implementation, device)
     torch.manual_seed(cfg.seed)
     progress = tqdm(total=len(turns), desc="probe", unit="prompt")
     completions = generator.sample([t["image_path"] for t in turns], [t["problem"] for t in turns],

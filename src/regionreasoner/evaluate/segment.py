@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from regionreasoner.paths import SAM2_MODEL
 
 
 class Segmenter(Protocol):
@@ -111,10 +114,12 @@ class Sam2Segmenter:
     """
 
     def __init__(
-        self, model_id: str = "facebook/sam2-hiera-large", device: str | None = None, predictor: Any = None
+        self, model_id: str = SAM2_MODEL, device: str | None = None, predictor: Any = None,
+        weights: Path | None = None,
     ) -> None:
-        """``predictor``: an already built ``SAM2ImagePredictor`` instead of ``model_id``'s weights
-        (scripts/gpu_smoke.sh builds one with random weights from the package's own model config)."""
+        """``weights``: a local copy of ``model_id``'s hub folder (rule fetch_segmenter), so a GPU job
+        never downloads; ``predictor``: an already built ``SAM2ImagePredictor`` instead (scripts/gpu_smoke.sh
+        builds one with random weights from the package's own model config)."""
         try:
             from sam2.sam2_image_predictor import SAM2ImagePredictor
         except ImportError as err:
@@ -127,7 +132,14 @@ class Sam2Segmenter:
             import torch
 
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-            predictor = SAM2ImagePredictor.from_pretrained(model_id, device=device)
+            if weights is not None:
+                from sam2.build_sam import HF_MODEL_ID_TO_FILENAMES, build_sam2
+
+                config, checkpoint = HF_MODEL_ID_TO_FILENAMES[model_id]
+                model = build_sam2(config, ckpt_path=str(Path(weights) / checkpoint), device=device)
+                predictor = SAM2ImagePredictor(model)
+            else:
+                predictor = SAM2ImagePredictor.from_pretrained(model_id, device=device)
         self.predictor = predictor
         self._image_key: str | None = None
 

@@ -138,7 +138,3 @@ class Profile:
             runtime_min=get["runtime"],
             retries=self.retries,
         )
-
-    def node_gpus(self) -> int:
-        """GPUs of the node the profile's largest GPU job asks for: the node the plan schedules on."""
-        return max([int(_evaluate(r["gpu"], 1)) for r in self.rules.values() if "gpu" in r] or [0])

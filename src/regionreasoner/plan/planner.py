@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from regionreasoner import paths
-from regionreasoner.config import SAVE_TOTAL_LIMIT, PipelineConfig, TrainerCommon
+from regionreasoner.config import PipelineConfig, TrainerCommon
 from regionreasoner.data.download import read_manifest
 from regionreasoner.models.prompts import PromptConfig, max_new_tokens_for, prompt_for_model, training_prompt, user_text
 from regionreasoner.plan.cost import (
@@ -107,7 +107,7 @@ def zero_stage(section: TrainerCommon) -> int | None:
 
 
 def train_shape(cfg: PipelineConfig, stage: str, gpus: int, figures: Figures) -> TrainShape:
-    """SFT or GRPO as the cost model reads it; GPUs from the profile (or the rule) of the job."""
+    """SFT or GRPO as the cost model reads it; GPUs as the job's rule requests them (the config's)."""
     section = cfg.grpo if stage == "grpo" else cfg.sft
     grpo = stage == "grpo"
     w = figures.workload
@@ -125,7 +125,7 @@ def train_shape(cfg: PipelineConfig, stage: str, gpus: int, figures: Figures) ->
         bf16=section.bf16,
         zero_stage=zero_stage(section) if gpus else None,     # the accelerate config runs only on GPUs
         save_steps=section.save_steps,
-        save_total_limit=SAVE_TOTAL_LIMIT,
+        save_total_limit=section.save_total_limit,
     )
 
 
@@ -251,7 +251,8 @@ def make_plan(jobs: list[Job], cfg: PipelineConfig, profile: Profile, figures: F
     rows = [_row(job, cfg, profile, figures) for job in jobs]
     order = {"grpo": 0, "sft": 0, "evaluate": 1, "probe": 2}
     rows.sort(key=lambda r: (r.cost is None, order.get(r.job.rule, 3), r.job.rule, r.job.name))
-    node_gpus = max([profile.node_gpus()] + [r.cost.gpus for r in rows if r.cost])
+    # the node that fits the config's largest GPU job (the GPU counts are the config's, not the profile's)
+    node_gpus = max([cfg.sft.gpus, cfg.grpo.gpus, cfg.evaluate.gpus] + [r.cost.gpus for r in rows if r.cost])
     return Plan(rows, node_gpus, schedule(rows, dependencies(jobs), node_gpus), figures)
 
 

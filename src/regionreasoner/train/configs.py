@@ -2,7 +2,8 @@
 
 TRL's defaults differ from the paper (GRPOConfig: beta 0.0, loss_type "dapo", 8 generations, ...),
 so every hyper-parameter of docs/method.md section 6 is set here from the config file, never left to a
-library default. ``regionreasoner show-config`` prints the result.
+library default. The configs are resolved for the hardware the config targets (``gpus``), not for
+the machine that reads them: ``regionreasoner show-config`` on a laptop prints what the GPU job gets.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from trl import GRPOConfig, SFTConfig
 
-from regionreasoner.config import SAVE_TOTAL_LIMIT, GRPOSection, PipelineConfig, SFTSection, TrainerCommon
+from regionreasoner.config import GRPOSection, PipelineConfig, SFTSection, TrainerCommon
 from regionreasoner.rewards.variants import RewardFunction, reward_functions, reward_options
 from regionreasoner.train.launch import uses_gpus
 
@@ -33,7 +34,7 @@ def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, An
         "max_grad_norm": section.max_grad_norm,
         "save_strategy": "steps",
         "save_steps": section.save_steps,
-        "save_total_limit": SAVE_TOTAL_LIMIT,
+        "save_total_limit": section.save_total_limit,
         "logging_steps": 1,
         "seed": seed,
         "data_seed": seed,
@@ -46,10 +47,32 @@ def _common(section: TrainerCommon, seed: int, output_dir: Path) -> dict[str, An
     }
 
 
-def _model_init_kwargs(cfg: PipelineConfig) -> dict[str, Any] | None:
-    """How TRL loads the model from its path: the attention kernel when the config names one."""
-    attn = cfg.model.attn_implementation
-    return {"attn_implementation": attn} if attn else None
+def model_init_kwargs(cfg: PipelineConfig, section: TrainerCommon) -> dict[str, Any]:
+    """How the trainer loads policy and reference: in bfloat16 when it trains in bf16 (TRL loads in
+    float32 unless told: a 7B policy + reference on 4 ranks would then need ~265 GB of host memory),
+    with the config's attention kernel."""
+    kwargs: dict[str, Any] = {"dtype": "bfloat16" if section.bf16 and uses_gpus(section) else "float32"}
+    if cfg.model.attn_implementation:
+        kwargs["attn_implementation"] = cfg.model.attn_implementation
+    return kwargs
+
+
+def _for_target(config_class: type[Any], **kwargs: Any) -> Any:
+    """``config_class(**kwargs)`` also where this machine lacks the bf16 GPU the config targets.
+
+    TrainingArguments refuses ``bf16`` without such a GPU. A training job never gets here without
+    one (``require_cuda`` stops it first), so on another machine (show-config) the check is skipped:
+    the config is built without bf16 and then given the target's value."""
+    bf16 = kwargs.pop("bf16")
+    args = config_class(**kwargs, bf16=bf16 and _bf16_here())
+    args.bf16 = bf16
+    return args
+
+
+def _bf16_here() -> bool:
+    from transformers.utils import is_torch_bf16_gpu_available
+
+    return is_torch_bf16_gpu_available()
 
 
 def _cosine_cycles(section: SFTSection) -> float:
@@ -66,8 +89,8 @@ def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
     kwargs = _common(section, cfg.seed, output_dir)
     if section.lr_scheduler_type == "cosine_with_min_lr":
         kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": section.min_lr_rate, "num_cycles": _cosine_cycles(section)}
-    return SFTConfig(**kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False,
-                     model_init_kwargs=_model_init_kwargs(cfg))
+    return _for_target(SFTConfig, **kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False,
+                       model_init_kwargs=model_init_kwargs(cfg, section))
 
 
 def variant_rewards(cfg: PipelineConfig, variant: str) -> tuple[list[RewardFunction], list[float]]:
@@ -81,7 +104,8 @@ def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weig
     section: GRPOSection = cfg.grpo
     if variant not in section.variants:
         raise KeyError(f"grpo variant {variant!r} is not in config grpo.variants ({sorted(section.variants)})")
-    return GRPOConfig(
+    return _for_target(
+        GRPOConfig,
         **_common(section, cfg.seed, output_dir),
         num_generations=section.num_generations,
         max_completion_length=section.max_completion_length,
@@ -95,11 +119,10 @@ def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weig
         num_iterations=section.num_iterations,
         scale_rewards="group",
         reward_weights=reward_weights,
-        use_vllm=section.use_vllm,
-        vllm_mode="colocate",
+        use_vllm=False,  # no vLLM release supports the pinned torch and transformers (docs/cluster.md)
         remove_unused_columns=False,
         log_completions=False,
-        model_init_kwargs=_model_init_kwargs(cfg),
+        model_init_kwargs=model_init_kwargs(cfg, section),
     )
 
 

@@ -1,9 +1,9 @@
 """Distributed launch: the same ``regionreasoner sft|grpo`` command in one process or several.
 
 On a CPU with ``cpu_processes: 1`` (the embedded default) training runs in-process. With
-``gpus > 0`` and CUDA present, the command re-executes itself under ``accelerate launch`` with the
-envs/accelerate config named in the config (DDP, DeepSpeed ZeRO-2/3), one process per GPU of one
-node. On a CPU with ``cpu_processes > 1`` it re-executes itself under ``torchrun``, which gives the
+``gpus > 0`` the command stops before loading anything when CUDA is unusable (no CPU fallback), else
+re-executes itself under ``accelerate launch`` with the envs/accelerate config named in the config
+(DDP, DeepSpeed ZeRO-2/3), one process per GPU of one node. On a CPU with ``cpu_processes > 1`` it re-executes itself under ``torchrun``, which gives the
 Trainer a gloo process group around the same code: this is how the multi-rank path (one writer,
 resume on every rank) runs without GPUs. ``accelerate launch --cpu --num_processes N`` starts a
 single process, and a MULTI_GPU accelerate config with ``use_cpu: true`` aborts, so torchrun it is.
@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from regionreasoner.config import TrainerCommon
+from regionreasoner.preflight import require_cuda
 
 # set by accelerate launch / torchrun in the processes they start
 LAUNCHED_MARKERS = ("ACCELERATE_LAUNCHED", "LOCAL_RANK")
@@ -73,8 +74,9 @@ def threads_per_process(section: TrainerCommon, processes: int, env: Mapping[str
 
 
 def uses_gpus(section: TrainerCommon) -> bool:
-    """The stage asks for GPUs and this machine has them (else it trains on the CPU)."""
-    return section.gpus > 0 and torch.cuda.is_available()
+    """The stage trains on GPUs: the config's target, whatever the machine that reads it (a GPU job
+    on a machine without usable CUDA stops in ``relaunch_if_distributed``, never falls back)."""
+    return section.gpus > 0
 
 
 def launch_command(argv: Sequence[str], section: TrainerCommon, env: Mapping[str, str], on_gpu: bool) -> list[str]:
@@ -112,12 +114,13 @@ def die_with_launcher() -> None:
         sys.exit("regionreasoner: the launcher of this rank has exited; not training on alone")
 
 
-def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str]) -> None:
+def relaunch_if_distributed(section: TrainerCommon, argv: Sequence[str], name: str) -> None:
     """Replace this process by a launcher when the stage asks for several processes.
 
-    GPU: ``gpus > 0`` and CUDA present. CPU: ``cpu_processes > 1``. Inside a launched process (or
-    for a one-process run) this returns and training runs here.
+    GPU: ``gpus > 0`` (stopping first when CUDA is unusable). CPU: ``cpu_processes > 1``. Inside a
+    launched process (or for a one-process run) this returns and training runs here.
     """
+    require_cuda(section.gpus, f"{name}.gpus")
     if any(marker in os.environ for marker in LAUNCHED_MARKERS):
         die_with_launcher()
         return

@@ -26,10 +26,11 @@ def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Pa
     frame = cfg.model.frame
     dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
-    model = AutoModelForImageTextToText.from_pretrained(model_path)
+    args = sft_config(cfg, work_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_path, **args.model_init_kwargs)
     return SFTTrainer(
         model=model,
-        args=sft_config(cfg, work_dir),
+        args=args,
         train_dataset=dataset,
         processing_class=processor,
     )
