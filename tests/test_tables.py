@@ -67,12 +67,16 @@ def write_fixture(config: dict[str, Any]) -> None:
     for variant in config["grpo"]["variants"]:
         curve = results / "train_metrics" / f"grpo-{variant}.csv"
         curve.parent.mkdir(parents=True, exist_ok=True)
-        curve.write_text("step,loss,reward\n" + "".join(f"{s},{1 - s / 10},{s - 1}\n" for s in range(1, 11)))
+        curve.write_text("step,loss,reward,rewards/accuracy_reward/groups_varied\n"
+                         + "".join(f"{s},{1 - s / 10},{s - 1},{0.5 * (s % 2)}\n" for s in range(1, 11)))
         probe = results / "probe" / f"grpo-{variant}.json"
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_text(
             json.dumps({"rewards": "full", "prompts": 64, "generations": 8, "reward": 7.25, "reward_se": 0.125})
         )
+        for bench in BENCHES:
+            answers = results / "eval" / f"grpo-{variant}" / f"{bench}.multi.predictions.jsonl"
+            answers.write_text(json.dumps({"turn": 0, "boxes": [[0, 0, 10, 10]]}) + "\n")
     for bench in BENCHES:
         sheet = results / "bench" / f"{bench}.datasheet.json"
         sheet.parent.mkdir(parents=True, exist_ok=True)
@@ -229,3 +233,21 @@ def test_training_summary_states_configured_differences_with_their_interval(setu
     markdown, tex = build(config, "table_training", reported)
     assert "| grpo-full - base | round 1 | RefCOCOg | 100.0 | [100.0, 100.0] | 20 |" in markdown
     assert "95 \\% interval" in tex
+
+
+def test_training_summary_shows_how_often_each_term_varies_within_a_group(setup):
+    config, reported = setup
+    markdown, _ = build(config, "table_training", reported)
+    # accuracy varied in half the groups on odd steps and none on even ones: 25 % over the run;
+    # the curve logs no other term
+    assert "| grpo-full | - | - | 25.0 | - | - |" in markdown
+
+
+def test_training_summary_names_variants_that_give_identical_answers(setup):
+    config, reported = setup
+    answers = Path(config["results"]) / "eval" / "grpo-full" / "refcocog.multi.predictions.jsonl"
+    answers.write_text(json.dumps({"turn": 0, "boxes": [[5, 5, 10, 10]]}) + "\n")
+    markdown, _ = build(config, "table_training", reported)
+    caption = markdown.splitlines()[0]
+    assert "grpo-base_only and grpo-a1.0_b0.5 give identical answers" in caption
+    assert "grpo-full give" not in caption and "and grpo-full" not in caption

@@ -99,7 +99,7 @@ def test_grpo_stage_uses_the_reward_terms_of_the_configured_variant(monkeypatch,
             captured["names"] = [getattr(f, "__name__", None) or f.func.__name__ for f in reward_funcs]
             captured["weights"] = list(args.reward_weights)
 
-    monkeypatch.setattr(grpo, "GRPOTrainer", FakeTrainer)
+    monkeypatch.setattr(grpo, "TermLoggingGRPOTrainer", FakeTrainer)
     monkeypatch.setattr(grpo, "load_processor", lambda path, frame: None)
     monkeypatch.setattr(grpo, "grpo_dataset", lambda *a: None)
     monkeypatch.setattr(grpo, "train_and_save", lambda *a: None)

@@ -249,7 +249,7 @@ class TrainerCommon(Strict):
 
 class SFTSection(TrainerCommon):
     enabled: bool
-    target_style: Literal["paper", "compact"] = "paper"
+    target_style: Literal["paper", "compact", "varied"] = "paper"
     min_lr_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     schedule_steps: PositiveInt | None = Field(
         default=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from regionreasoner.dialogs.geometry import int_box, render_box
 from regionreasoner.dialogs.relations import RELATIONS
 from regionreasoner.dialogs.released import PLACEHOLDER, released_box_text
+from regionreasoner.rewards.nouns import key_nouns
 
 if TYPE_CHECKING:
     from regionreasoner.config import ModelPrompt, PipelineConfig
@@ -119,7 +121,24 @@ def render_answer(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[fl
     return json.dumps(objects, separators=(",", ":"))
 
 
-TARGET_STYLES = ("paper", "compact")
+TARGET_STYLES = ("paper", "compact", "varied")
+
+
+def _varied_parts(turn: dict[str, Any], cited: str) -> tuple[str, str]:
+    """Scene and think of the ``varied`` target: each part is present or absent by a draw seeded by
+    the turn id, so the SFT model writes each with some probability and a GRPO group samples both.
+
+    Scene: the caption's key nouns ("grid, square"). Think: ``find <target>`` and, on a turn that cites
+    a box, ``<relation> <cited object> bbox=[..]``; each half the time.
+    """
+    rng = random.Random(f"target/{turn['id']}")
+    with_scene, with_find, with_cite = (rng.random() < 0.5 for _ in range(3))
+    scene = ", ".join(sorted(key_nouns([turn["scene"]])[0])) if with_scene else ""
+    parts = [f"find {turn['target']}"] if with_find else []
+    if cited and with_cite:
+        relation, box = cited.rsplit(" ", 1)
+        parts.append(f"{relation} {turn.get('focus') or ''} {box}".replace("  ", " "))
+    return scene, " ".join(parts)
 
 
 def render_target(turn: dict[str, Any], style: str = "paper") -> str:
@@ -129,8 +148,11 @@ def render_target(turn: dict[str, Any], style: str = "paper") -> str:
     names the target and cites the reference box with its relation (what R_ref and R_cons read).
     ``compact``: the same four parts with an empty scene and a think step that only cites the
     reference box, so that the answer follows the query closely. A tiny model trained for minutes
-    localises with it and not with the long form (docs/benchmarks.md); GRPO then rewards the model
-    for filling in the scene.
+    localises with it and not with the long form (docs/benchmarks.md).
+    ``varied``: short parts that are each present in about half the turns (``_varied_parts``): the
+    reward terms then have something to tell apart within a GRPO group. With ``compact`` every
+    sampled completion cites alike and no think shares a noun with the focus, so R_ref and R_cons
+    rank no completion of a group above another (docs/benchmarks.md).
     """
     if style not in TARGET_STYLES:
         raise ValueError(f"unknown target style {style!r}; choose one of {TARGET_STYLES}")
@@ -140,6 +162,8 @@ def render_target(turn: dict[str, Any], style: str = "paper") -> str:
     cited = f"{relation} {render_box(references[0])}" if references and relation else ""
     if style == "paper":
         scene, think = turn["scene"], f"find {turn['target']}" + (f" {cited}" if cited else "") + "."
+    elif style == "varied":
+        scene, think = _varied_parts(turn, cited)
     else:
         scene, think = "", cited
     answer = render_answer([o["bbox_2d"] for o in solution], [o["point_2d"] for o in solution])

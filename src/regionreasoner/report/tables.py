@@ -20,7 +20,8 @@ from regionreasoner import paths
 from regionreasoner.config import PipelineConfig
 from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
-from regionreasoner.io import atomic_write_text, read_json, read_yaml
+from regionreasoner.io import atomic_write_text, read_json, read_jsonl, read_yaml
+from regionreasoner.rewards.registry import TERMS, VARIANTS
 
 REPORTED = Path("paper/reported_numbers.yaml")
 # The paper's column layout for Tables 3, 4, 10 and 11: RefCOCO+ then RefCOCOg.
@@ -361,11 +362,20 @@ def _training_rows(config: PipelineConfig) -> list[str]:
     return _trained_models(config) + [m for m in ("random",) if m in config.report.table1_rows]
 
 
+def _grpo_models(config: PipelineConfig) -> list[str]:
+    return [f"grpo-{v}" for v in config.grpo.variants]
+
+
+def _predictions_path(config: PipelineConfig, model: str, bench: str) -> Path:
+    return Path(paths.eval_predictions(str(results_dir(config)), model, bench))
+
+
 def _training_inputs(config: PipelineConfig) -> list[Path]:
     evals = [eval_path(config, m, b, mode) for m in _training_rows(config)
              for b in config.benchmarks for mode in ("multi", "single")]
     evals += [eval_path(config, m, b) for spec in config.report.differences
               for m in (spec.a, spec.b) for b in config.benchmarks]
+    evals += [_predictions_path(config, m, b) for m in _grpo_models(config) for b in config.benchmarks]
     trained = _trained_models(config)
     return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
 
@@ -405,8 +415,7 @@ def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[st
     curve: list[dict[str, str]] = []
     probe: dict[str, Any] = {}
     if model != "random":
-        with open(reader.path(train_metrics_path(config, model)), encoding="utf-8", newline="") as handle:
-            curve = list(csv.DictReader(handle))
+        curve = _read_curve(config, model, reader)
         probe = reader.json(probe_path(config, model))
     evals = [reader.json(eval_path(config, model, b)) for b in config.benchmarks]
     firsts = [v for v in (metric(e, "ap50", 1) for e in evals) if v is not None]
@@ -434,6 +443,46 @@ def _difference_rows(config: PipelineConfig, reader: Reader) -> list[list[str]]:
     return rows
 
 
+def _trained_terms(config: PipelineConfig) -> list[str]:
+    """The reward terms of the configured GRPO variants, in registry order (the varied-groups columns)."""
+    used = {term for variant in config.grpo.variants.values() for term in VARIANTS[variant.rewards].terms}
+    return [term for term in TERMS if term in used]
+
+
+def _read_curve(config: PipelineConfig, model: str, reader: Reader) -> list[dict[str, str]]:
+    with open(reader.path(train_metrics_path(config, model)), encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _varied_rows(config: PipelineConfig, terms: list[str], reader: Reader) -> list[list[str]]:
+    """Per GRPO variant and reward term: % of groups in which the term varies, over all logged steps
+    (``rewards/<term>/groups_varied``, logged by ``train.grpo``); "-" where the variant lacks the term."""
+    rows = []
+    for model in _grpo_models(config):
+        curve = _read_curve(config, model, reader)
+        cells = []
+        for name in terms:
+            values = [float(r[key]) for r in curve if (key := f"rewards/{name}/groups_varied") in r and r[key] != ""]
+            cells.append(fmt(100.0 * sum(values) / len(values)) if values else MISSING)
+        rows.append([model, *cells])
+    return rows
+
+
+def _answers(config: PipelineConfig, model: str, reader: Reader) -> list[Any]:
+    """The model's answer boxes on every multi-round benchmark turn, in file order."""
+    return [line["boxes"] for bench in config.benchmarks
+            for line in read_jsonl(reader.path(_predictions_path(config, model, bench)), ("boxes",))]
+
+
+def coinciding_variants(config: PipelineConfig, reader: Reader) -> list[list[str]]:
+    """GRPO variants with identical answer boxes on every multi-round turn of every benchmark, as
+    groups of two or more in config order: such variants are one result, not several."""
+    groups: dict[str, list[str]] = {}
+    for model in _grpo_models(config):
+        groups.setdefault(repr(_answers(config, model, reader)), []).append(model)
+    return [models for models in groups.values() if len(models) > 1]
+
+
 def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
     """Did training teach anything? Loss and GRPO reward, first vs last fifth; the sampled reward on
     held-out turns; format rate, R1 accuracy, query dependence, beside the random-object baseline;
@@ -441,7 +490,15 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
               "Held-out reward", "SE", "Format %", "R1 AP@0.5", "Query dep. %"]
     rows = [_training_row(config, model, reader) for model in _training_rows(config)]
-    table = Table("", header, [(None, rows)], text_columns=1)
+    coinciding = coinciding_variants(config, reader)
+    caption = " ".join(f"{' and '.join(models)} give identical answers on every benchmark turn: one result, "
+                       "not several." for models in coinciding)
+    table = Table(caption, header, [(None, rows)], text_columns=1)
+    title = ("Share of GRPO groups in which each reward term varies (%): a term constant within a group "
+             "moves no advantage")
+    terms = _trained_terms(config)
+    table.groups.append((title, _varied_rows(config, terms, reader)))
+    table.group_headers[title] = ["Variant", *(term.removesuffix("_reward") for term in terms)]
     differences = _difference_rows(config, reader)
     if differences:
         title = "Differences in AP@0.5 (points), 95 % paired bootstrap interval over dialogues (the noise)"
@@ -489,8 +546,9 @@ TABLES: dict[str, TableSpec] = {
         "as GRPO samples them on the same held-out turns for every model, with its standard error over "
         "prompts; share of well-formed answers, round-1 AP@0.5 and query dependence "
         "(% of multi-object images whose objects, each asked alone, get different answers) on the "
-        "benchmarks, beside the random-object baseline; configured AP@0.5 differences with a 95 % "
-        "paired bootstrap interval over dialogues.",
+        "benchmarks, beside the random-object baseline; per GRPO variant and reward term, the share of "
+        "groups (the completions of one prompt) in which the term's value varies; configured AP@0.5 "
+        "differences with a 95 % paired bootstrap interval over dialogues.",
         _training_inputs, _training_summary),
 }
 
@@ -512,6 +570,6 @@ def build_table(config: PipelineConfig, name: str, out_md: Path, out_tex: Path, 
     spec = _spec(name)
     paper = read_yaml(reported) or {}
     table = spec.build(config, paper, Reader(table_inputs(config, name, reported)))
-    table.caption = caption_with_note(config, spec.caption)
+    table.caption = caption_with_note(config, f"{spec.caption} {table.caption}".strip())
     atomic_write_text(out_md, render_markdown(table))
     atomic_write_text(out_tex, render_latex(table, name))

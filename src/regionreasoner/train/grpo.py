@@ -18,7 +18,39 @@ from regionreasoner.rewards.nouns import require_spacy_model
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
+from regionreasoner.train.metrics import varied_group_shares
 from regionreasoner.train.runner import train_and_save, work_dir_for
+
+
+class TermLoggingGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer that also logs, per reward term, the share of groups in which the term
+    varies (``rewards/<term>/groups_varied``): a term constant within every group never changes which
+    completion is preferred, however large its mean (the training table reports this share)."""
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        mode = "train" if self.model.training else "eval"
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        for name, share in zip(self.reward_func_names, varied_group_shares(rewards, group)):
+            self._metrics[mode][f"rewards/{name}/groups_varied"].append(share)
+        return rewards
+
+
+def grpo_trainer(
+    cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, work_dir: Path
+) -> TermLoggingGRPOTrainer:
+    """The GRPO trainer of one variant (also what scripts/profile_steps.py times step by step)."""
+    frame = cfg.model.frame
+    funcs, weights = variant_rewards(cfg, variant)
+    dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first
+    processor = load_processor(model_path, frame)
+    return TermLoggingGRPOTrainer(
+        model=str(model_path),
+        reward_funcs=funcs,
+        args=grpo_config(cfg, variant, work_dir, weights),
+        train_dataset=dataset,
+        processing_class=processor,
+    )
 
 
 def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
@@ -26,17 +58,7 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
     limit_threads()
     if cfg.rewards.spacy_model is not None:
         require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
-    frame = cfg.model.frame
-    funcs, weights = variant_rewards(cfg, variant)
-    dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first
-    processor = load_processor(model_path, frame)
-    trainer = GRPOTrainer(
-        model=str(model_path),
-        reward_funcs=funcs,
-        args=grpo_config(cfg, variant, work_dir_for(out_dir), weights),
-        train_dataset=dataset,
-        processing_class=processor,
-    )
+    trainer = grpo_trainer(cfg, variant, model_path, turns, work_dir_for(out_dir))
     card = {
         "stage": "grpo", "variant": variant, "rewards": cfg.grpo.variants[variant].model_dump(),
         "init": str(model_path), "prompt_pool": cfg.grpo.prompts,

@@ -1,4 +1,5 @@
-"""Training curves written where the figures stage reads them (loss, per-term rewards, KL)."""
+"""Training curves written where the figures stage reads them (loss, per-term rewards, KL), and
+the per-term share of GRPO groups in which a reward term varies."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import csv
 import io
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from regionreasoner.io import atomic_write_text
 
@@ -20,3 +23,18 @@ def write_log_history(history: list[dict[str, Any]], out: Path) -> None:
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in columns})
     atomic_write_text(out, buffer.getvalue())
+
+
+def varied_group_shares(rewards_per_term: torch.Tensor, group_size: int) -> list[float]:
+    """Per reward term (column), the share of GRPO groups whose completions do not all score alike.
+
+    A term that is constant within a group adds the same value to every completion of it, so it
+    shifts no advantage: this share is how often the term can steer the update at all. Rows are
+    completions, ``group_size`` consecutive rows per prompt (TRL's layout); NaN (a term that does not
+    apply) counts as not varying.
+    """
+    if group_size < 1 or rewards_per_term.shape[0] % group_size:
+        raise ValueError(f"{rewards_per_term.shape[0]} completions do not split into groups of {group_size}")
+    groups = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
+    varied = (groups.amax(dim=1) - groups.amin(dim=1)) > 1e-6
+    return varied.float().mean(dim=0).tolist()

@@ -21,19 +21,24 @@ from regionreasoner.train.data import sft_dataset
 from regionreasoner.train.runner import train_and_save, work_dir_for
 
 
-def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
-    """Fine-tune ``model_path`` on the rendered targets of ``turns``; save to ``out_dir``."""
-    limit_threads()
+def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Path) -> SFTTrainer:
+    """The SFT trainer of the pipeline (also what scripts/profile_steps.py times step by step)."""
     frame = cfg.model.frame
     dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
-    args = sft_config(cfg, work_dir_for(out_dir))
+    args = sft_config(cfg, work_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_path, **args.model_init_kwargs)
-    trainer = SFTTrainer(
+    return SFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=processor,
     )
+
+
+def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
+    """Fine-tune ``model_path`` on the rendered targets of ``turns``; save to ``out_dir``."""
+    limit_threads()
+    trainer = sft_trainer(cfg, model_path, turns, work_dir_for(out_dir))
     card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
     train_and_save(trainer, out_dir, metrics, card)
