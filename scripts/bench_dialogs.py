@@ -57,8 +57,16 @@ def write_refcocog_sized(root: Path, images: int, objects: int, expressions: int
         count = int(refs_per_image * image_id) - int(refs_per_image * (image_id - 1))
         split = SPLITS[0 if image_id % 20 < 17 else 1 if image_id % 20 == 17 else 2]
         for ann_id in rng.sample(range(first_ann, first_ann + 7), max(count, 1)):
-            refs.append({"ref_id": len(refs), "ann_id": ann_id, "image_id": image_id, "split": split,
-                         "category_id": anns[ann_id - 1]["category_id"], "sentences": []})
+            refs.append(
+                {
+                    "ref_id": len(refs),
+                    "ann_id": ann_id,
+                    "image_id": image_id,
+                    "split": split,
+                    "category_id": anns[ann_id - 1]["category_id"],
+                    "sentences": [],
+                }
+            )
     for index in range(expressions):
         ref = refs[index % len(refs)]
         sent = f"the {rng.choice(['tall', 'small', 'red', 'left'])} object number {index}"

@@ -23,8 +23,10 @@ from regionreasoner.rewards import VARIANTS, score_completions
 
 SHAPES = ["circle", "square", "triangle", "person", "dog", "cup", "chair", "car"]
 COLOURS = ["red", "green", "blue", "yellow"]
-FILLER = ("the object is located in the region to the left of the reference so we compare it with "
-          "the nearby shapes and select the best match based on the coordinates").split()
+FILLER = (
+    "the object is located in the region to the left of the reference so we compare it with "
+    "the nearby shapes and select the best match based on the coordinates"
+).split()
 MB = 1_000_000
 
 
@@ -45,8 +47,10 @@ def make_row(rng: random.Random, index: int) -> dict:
     answer = [{"bbox_2d": jitter, "point_2d": [jitter[0] + 14, jitter[1] + 14]}]
     if rng.random() < 0.2:
         answer.append({"bbox_2d": [1, 2, 3], "point_2d": None})
-    text = (f"<scene>{scene}</scene><focus>{focus}</focus><think>{' '.join(words)}.</think>"
-            f"<answer>{json.dumps(answer)}</answer>")
+    text = (
+        f"<scene>{scene}</scene><focus>{focus}</focus><think>{' '.join(words)}.</think>"
+        f"<answer>{json.dumps(answer)}</answer>"
+    )
     if rng.random() < 0.1:
         text = text[: rng.randrange(len(text))]  # truncated generation
     return {
@@ -62,8 +66,10 @@ def one_megabyte_rows() -> dict[str, dict]:
     problem = "the blue square, next to bbox=[0,0,28,28]"
     long_think = ("the red circle is left of the blue square near bbox=[0,0,28,28]. " * (MB // 64))[:MB]
     texts = {
-        "well-formed, long think": (f"<scene>a red circle and a blue square</scene><focus>a red circle</focus>"
-                                    f"<think>{long_think}</think><answer>{json.dumps(solution)}</answer>"),
+        "well-formed, long think": (
+            f"<scene>a red circle and a blue square</scene><focus>a red circle</focus>"
+            f"<think>{long_think}</think><answer>{json.dumps(solution)}</answer>"
+        ),
         "repeated <think>": "<think>" * (MB // 7),
         "unclosed answer + spaces": "<answer>" + " " * MB,
         "bbox + spaces": "bbox" + " " * MB,
@@ -87,8 +93,11 @@ def main() -> None:
         rows = [make_row(rng, number * args.count + i) for i in range(args.count)]
         score_completions(variant, [make_row(random.Random(-1), -1)])  # load spaCy once, untimed
         cpu, wall = time.process_time(), time.perf_counter()
-        totals = [r["total"] for i in range(0, len(rows), args.batch)
-                  for r in score_completions(variant, rows[i : i + args.batch])]
+        totals = [
+            r["total"]
+            for i in range(0, len(rows), args.batch)
+            for r in score_completions(variant, rows[i : i + args.batch])
+        ]
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         print(f"{variant:<18}{len(rows) / cpu:>20,.0f}{len(rows) / wall:>10,.0f}{sum(totals) / len(totals):>12.3f}")
     print(f"\n{'1 MB completion (CPU s)':<28}" + "".join(f"{v:>18}" for v in VARIANTS))

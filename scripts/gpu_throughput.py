@@ -44,9 +44,15 @@ def text_config(layers: int) -> Any:
 
     arch = load_published().architectures[MODEL]
     return Qwen2Config(
-        vocab_size=arch.vocab, hidden_size=arch.hidden, intermediate_size=18944, num_hidden_layers=layers,
-        num_attention_heads=28, num_key_value_heads=arch.kv_heads, max_position_embeddings=32768,
-        rope_theta=1e6, attn_implementation="sdpa",
+        vocab_size=arch.vocab,
+        hidden_size=arch.hidden,
+        intermediate_size=18944,
+        num_hidden_layers=layers,
+        num_attention_heads=28,
+        num_key_value_heads=arch.kv_heads,
+        max_position_embeddings=32768,
+        rope_theta=1e6,
+        attn_implementation="sdpa",
     )
 
 
@@ -72,12 +78,12 @@ def decode_figures(layers: int) -> dict[str, dict[str, float]]:
         fixed = {"min_new_tokens": DECODE_STEPS, "max_new_tokens": DECODE_STEPS, "do_sample": False, "pad_token_id": 0}
         one = {**fixed, "min_new_tokens": 1, "max_new_tokens": 1}
         with torch.no_grad():
-            model.generate(prompt, **one)                                   # warm-up
+            model.generate(prompt, **one)  # warm-up
             torch.cuda.synchronize()
             start = time.perf_counter()
             model.generate(prompt, **one)
             torch.cuda.synchronize()
-            prefill = time.perf_counter() - start                      # one token: the prefill
+            prefill = time.perf_counter() - start  # one token: the prefill
             start = time.perf_counter()
             model.generate(prompt, **fixed)
             torch.cuda.synchronize()
@@ -96,7 +102,7 @@ def train_figures(full_layers: int) -> dict[str, float]:
     model = build(TRAIN_LAYERS).train()
     model.gradient_checkpointing_enable()
     ids = torch.randint(0, 1000, (1, TRAIN_TOKENS), device="cuda")
-    model(input_ids=ids, labels=ids).loss.backward()              # warm-up
+    model(input_ids=ids, labels=ids).loss.backward()  # warm-up
     model.zero_grad(set_to_none=True)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
@@ -113,8 +119,10 @@ def train_figures(full_layers: int) -> dict[str, float]:
     # model counts apart), per token and layer
     logits = TRAIN_TOKENS * model.config.vocab_size * BF16 * LOGIT_COPIES
     activations = max(peak - resident - BF16 * sum(p.numel() for p in model.parameters()) - logits, 0)
-    print(f"gpu_throughput: {TRAIN_LAYERS} layers x {TRAIN_TOKENS} tokens: {seconds:.3f} s forward+backward, "
-          f"peak {peak / 1e9:.1f} GB")
+    print(
+        f"gpu_throughput: {TRAIN_LAYERS} layers x {TRAIN_TOKENS} tokens: {seconds:.3f} s forward+backward, "
+        f"peak {peak / 1e9:.1f} GB"
+    )
     del model
     torch.cuda.empty_cache()
     return {
@@ -152,8 +160,16 @@ def sam2_figure(turns: int = 8) -> float:
 def versions() -> dict[str, Any]:
     """torch, CUDA, driver and flash-attn, as the GPU job will see them."""
     try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, check=True).stdout.strip().splitlines()[0]
+        driver = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[0]
+        )
     except (OSError, subprocess.CalledProcessError, IndexError):
         driver = "unknown"
     flash = importlib.util.find_spec("flash_attn") is not None
@@ -169,8 +185,12 @@ def measure() -> dict[str, Any]:
     arch = load_published().architectures[MODEL]
     props = torch.cuda.get_device_properties(0)
     result: dict[str, Any] = {
-        "device": props.name, "memory_gb": props.total_memory / 1e9, "params": arch.params,
-        "model": f"{MODEL} shape, random weights", "prompt_tokens": PROMPT_TOKENS, **versions(),
+        "device": props.name,
+        "memory_gb": props.total_memory / 1e9,
+        "params": arch.params,
+        "model": f"{MODEL} shape, random weights",
+        "prompt_tokens": PROMPT_TOKENS,
+        **versions(),
     }
     result.update(decode_figures(arch.layers))
     result.update(train_figures(arch.layers))

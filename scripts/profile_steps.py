@@ -59,14 +59,18 @@ def label_parts(trainer) -> None:
     from transformers.generation.utils import GenerationMixin
     from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as qwen
 
-    for cls, name in ((qwen.Qwen2_5_VisionTransformerPretrainedModel, "forward"),
-                      (qwen.Qwen2_5_VLModel, "get_rope_index"), (qwen.Qwen2_5_VLTextModel, "forward"),
-                      (GenerationMixin, "generate")):
+    for cls, name in (
+        (qwen.Qwen2_5_VisionTransformerPretrainedModel, "forward"),
+        (qwen.Qwen2_5_VLModel, "get_rope_index"),
+        (qwen.Qwen2_5_VLTextModel, "forward"),
+        (GenerationMixin, "generate"),
+    ):
         setattr(cls, name, _labelled(getattr(cls, name), f"{cls.__name__}.{name}"))
     funcs = getattr(trainer, "reward_funcs", None)
     if funcs:
-        trainer.reward_funcs = [_labelled(f, "rewards") if callable(f) and not isinstance(f, torch.nn.Module)
-                                else f for f in funcs]
+        trainer.reward_funcs = [
+            _labelled(f, "rewards") if callable(f) and not isinstance(f, torch.nn.Module) else f for f in funcs
+        ]
         for wrapped, original in zip(trainer.reward_funcs, funcs):
             wrapped.__name__ = original.__name__
 
@@ -103,15 +107,20 @@ def report_varied_terms(history: list[dict]) -> None:
 def report(prof, timer: StepTimer, steps: int) -> None:
     events = prof.key_averages()
     total_us = sum(timer.wall) * 1e6
-    print(f"steps profiled: {steps}; wall s/step {sum(timer.wall) / steps:.3f} "
-          f"(per step: {', '.join(f'{w:.3f}' for w in timer.wall)}); CPU s/step {sum(timer.cpu) / steps:.3f}")
+    print(
+        f"steps profiled: {steps}; wall s/step {sum(timer.wall) / steps:.3f} "
+        f"(per step: {', '.join(f'{w:.3f}' for w in timer.wall)}); CPU s/step {sum(timer.cpu) / steps:.3f}"
+    )
     for part, key in PARTS.items():
-        event = next((e for e in events if e.key == key or (key.startswith("enumerate") and e.key.startswith(key))),
-                     None)
+        event = next(
+            (e for e in events if e.key == key or (key.startswith("enumerate") and e.key.startswith(key))), None
+        )
         if event is not None:
             share = event.cpu_time_total / total_us
-            print(f"  {part:32s} {event.cpu_time_total / 1e3 / steps:9.1f} ms/step  {100 * share:5.1f} %  "
-                  f"(calls/step {event.count / steps:.0f})")
+            print(
+                f"  {part:32s} {event.cpu_time_total / 1e3 / steps:9.1f} ms/step  {100 * share:5.1f} %  "
+                f"(calls/step {event.count / steps:.0f})"
+            )
     flops = defaultdict(float)
     mm_us = 0.0
     for e in events:
@@ -121,8 +130,10 @@ def report(prof, timer: StepTimer, steps: int) -> None:
     total = sum(flops.values())
     kinds = ", ".join(f"{k} {v / steps / 1e9:.3f}" for k, v in flops.items())
     print(f"  matmul FLOPs/step {total / steps / 1e9:.3f} G ({kinds})")
-    print(f"  matmul self time {mm_us / 1e3 / steps:.1f} ms/step -> {total / max(mm_us, 1) / 1e3:.1f} GFLOP/s "
-          f"inside matmuls; {total / total_us / 1e3:.2f} GFLOP/s over the whole step")
+    print(
+        f"  matmul self time {mm_us / 1e3 / steps:.1f} ms/step -> {total / max(mm_us, 1) / 1e3:.1f} GFLOP/s "
+        f"inside matmuls; {total / total_us / 1e3:.2f} GFLOP/s over the whole step"
+    )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
@@ -137,9 +148,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--bf16", action="store_true", help="CPU bfloat16 autocast around each step")
-    parser.add_argument("--label-positions-only", action="store_true",
-                        help="measure only: let TRL's fused LM head score the labelled positions alone, as it "
-                             "does on GPUs (on a CPU it scores every position and masks afterwards)")
+    parser.add_argument(
+        "--label-positions-only",
+        action="store_true",
+        help="measure only: let TRL's fused LM head score the labelled positions alone, as it "
+        "does on GPUs (on a CPU it scores every position and masks afterwards)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.label_positions_only:

@@ -90,10 +90,10 @@ def assert_tag_content(text: str, tag: str) -> None:
     content = extract_tag(text, tag)
     opening, closing = f"<{tag}>", f"</{tag}>"
     first = text.find(opening)
-    after = text[first + len(opening):] if first >= 0 else ""
+    after = text[first + len(opening) :] if first >= 0 else ""
     if content is None:
         assert first < 0 or closing not in after, (tag, text[:200])
         return
     assert first >= 0 and content == content.strip() and closing not in content, (tag, content[:200])
     body = after.lstrip()
-    assert body.startswith(content) and body[len(content):].lstrip().startswith(closing), (tag, content[:200])
+    assert body.startswith(content) and body[len(content) :].lstrip().startswith(closing), (tag, content[:200])

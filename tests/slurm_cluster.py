@@ -211,9 +211,7 @@ class SlurmCluster:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.state}/{name}.log")
-            out = subprocess.run(
-                ["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, env=self.env
-            )
+            out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, env=self.env)
             last = (out.stdout + out.stderr).strip()
             if out.returncode == 0 and last.split() and all(s == "idle" for s in last.split()):
                 return

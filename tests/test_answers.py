@@ -23,9 +23,14 @@ QWEN2 = answer_format("qwen2_vl")
 def test_every_table_1_2_model_of_the_paper_config_names_a_registered_format():
     cfg = load_config(REPO / "config" / "paper.yaml")
     formats = {m: prompt_for_model(cfg, m).answer_format for m in cfg.report.table1_rows}
-    assert formats == {"released-qwen2vl": "qwen2_vl", "base": "qwen2_5_vl", "released-segzero": "segzero",
-                       "released-visionreasoner": "tagged_json", "released-regionreasoner": "tagged_json",
-                       "grpo-full": "tagged_json"}
+    assert formats == {
+        "released-qwen2vl": "qwen2_vl",
+        "base": "qwen2_5_vl",
+        "released-segzero": "segzero",
+        "released-visionreasoner": "tagged_json",
+        "released-regionreasoner": "tagged_json",
+        "grpo-full": "tagged_json",
+    }
     assert set(formats.values()) <= set(ANSWER_FORMATS)
 
 
@@ -35,8 +40,10 @@ def test_unknown_format_is_an_error_naming_the_known_ones():
 
 
 def test_regionreasoner_answer_is_read_and_scaled_half_up():
-    text = ('<scene>s</scene><focus>f</focus><think>t</think>'
-            '<answer>[{"bbox_2d": [10.3, 20, 100, 200], "point_2d": [50, 60]}]</answer>')
+    text = (
+        "<scene>s</scene><focus>f</focus><think>t</think>"
+        '<answer>[{"bbox_2d": [10.3, 20, 100, 200], "point_2d": [50, 60]}]</answer>'
+    )
     assert TAGGED.objects(text) == [{"bbox_2d": [10.3, 20.0, 100.0, 200.0], "point_2d": [50.0, 60.0]}]
     assert TAGGED.authors_boxes(text, 2.0, 0.5) == [[21, 10, 200, 100]]
     assert TAGGED.well_formed(text, TAGGED.objects(text))
@@ -51,24 +58,28 @@ def test_regionreasoner_reader_keeps_inverted_boxes_and_drops_everything_when_on
     assert TAGGED.raw_boxes(no_point) == [[1.0, 2.0, 3.0, 4.0]]
 
 
-SEGZERO_ANSWER = ('<think>the man on the left</think>'
-                  '<answer>{"bbox": [10.7, 20, 300, 400], "points_1": [50, 60], "points_2": [70, 80]}</answer>')
+SEGZERO_ANSWER = (
+    "<think>the man on the left</think>"
+    '<answer>{"bbox": [10.7, 20, 300, 400], "points_1": [50, 60], "points_2": [70, 80]}</answer>'
+)
 
 
 def test_segzero_answer_is_one_object_with_two_points_truncated_then_rounded():
-    assert SEGZERO.objects(SEGZERO_ANSWER) == [
-        {"bbox_2d": [10.7, 20.0, 300.0, 400.0], "point_2d": [50.0, 60.0]}]
+    assert SEGZERO.objects(SEGZERO_ANSWER) == [{"bbox_2d": [10.7, 20.0, 300.0, 400.0], "point_2d": [50.0, 60.0]}]
     # Seg-Zero: round(int(v) * factor): int(10.7) = 10, 10 * 1.25 = 12.5 rounds half to even -> 12
     assert SEGZERO.authors_boxes(SEGZERO_ANSWER, 1.25, 1.0) == [[12, 20, 375, 400]]
     assert SEGZERO.coordinates == "frame"
 
 
-@pytest.mark.parametrize("text", [
-    SEGZERO_ANSWER.replace("<think>the man on the left</think>", ""),             # no think part
-    SEGZERO_ANSWER.replace(', "points_2": [70, 80]', ""),                         # one point only
-    SEGZERO_ANSWER.replace('"bbox": [10.7, 20, 300, 400]', '"bbox": [1, 2, 3]'),  # three values
-    SEGZERO_ANSWER.replace('"', "'"),                                             # not JSON (as in the prompt)
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        SEGZERO_ANSWER.replace("<think>the man on the left</think>", ""),  # no think part
+        SEGZERO_ANSWER.replace(', "points_2": [70, 80]', ""),  # one point only
+        SEGZERO_ANSWER.replace('"bbox": [10.7, 20, 300, 400]', '"bbox": [1, 2, 3]'),  # three values
+        SEGZERO_ANSWER.replace('"', "'"),  # not JSON (as in the prompt)
+    ],
+)
 def test_segzero_reader_fails_where_its_code_raises(text):
     assert SEGZERO.objects(text) == [] and SEGZERO.raw_boxes(text) == []
 
@@ -96,6 +107,6 @@ def test_qwen2_answer_is_read_in_thousandths_of_the_image():
 
 def test_qwen_reader_falls_back_to_the_first_bracket_pair_as_the_authors_code_does():
     assert qwen_json('boxes: [{"bbox_2d": [1, 2, 3, 4]}]') is None  # the first "]" closes the inner list
-    assert qwen_json('answer [1, 2, 3, 4] done') == [1, 2, 3, 4]
-    assert qwen_json('```json\nnot json\n``` [1]') is None  # a broken block is not retried
+    assert qwen_json("answer [1, 2, 3, 4] done") == [1, 2, 3, 4]
+    assert qwen_json("```json\nnot json\n``` [1]") is None  # a broken block is not retried
     assert QWEN25.objects('[{"bbox": [1, 2, 3, 4]}, {"bbox_2d": [5, 6, 7, 8]}]') == []

@@ -35,8 +35,10 @@ def test_mean_over_draws_is_near_the_expected_chance(two_object_bench, tmp_path)
 
 
 def test_mean_metrics_averages_nested_values_and_keeps_equal_ones():
-    draws = [{"ap50": 40.0, "turns": 10, "per_round": {"1": {"ap50": 0.0}}, "model": "m"},
-             {"ap50": 60.0, "turns": 10, "per_round": {"1": {"ap50": 100.0}}, "model": "m"}]
+    draws = [
+        {"ap50": 40.0, "turns": 10, "per_round": {"1": {"ap50": 0.0}}, "model": "m"},
+        {"ap50": 60.0, "turns": 10, "per_round": {"1": {"ap50": 100.0}}, "model": "m"},
+    ]
     assert mean_metrics(draws) == {"ap50": 50.0, "turns": 10, "per_round": {"1": {"ap50": 50.0}}, "model": "m"}
 
 

@@ -179,8 +179,18 @@ def test_snakemake_plans_the_learning_dag_from_the_overlay(tmp_path, monkeypatch
     workdir = copy_workflow(tmp_path)
     monkeypatch.chdir(workdir)
     # --config overrides win over the overlay (results) and over its base (seed)
-    proc = snakemake(workdir, "--configfile", "config/learning.yaml", "--config", "results=overridden", "seed=7",
-                     "-n", "--quiet", "rules", timeout=300)
+    proc = snakemake(
+        workdir,
+        "--configfile",
+        "config/learning.yaml",
+        "--config",
+        "results=overridden",
+        "seed=7",
+        "-n",
+        "--quiet",
+        "rules",
+        timeout=300,
+    )
     planned = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
     assert planned["grpo"] == "4" and planned["sft"] == "1"
     resolved = yaml.safe_load((workdir / "overridden" / "config.resolved.yaml").read_text())
@@ -192,17 +202,25 @@ TRAINING = ("model", "sft", "grpo")
 
 
 def _training_params(raw: dict) -> dict:
-    return {stage: stage_params(raw, stage, variant="full") if stage == "grpo" else stage_params(raw, stage)
-            for stage in TRAINING}
+    return {
+        stage: stage_params(raw, stage, variant="full") if stage == "grpo" else stage_params(raw, stage)
+        for stage in TRAINING
+    }
 
 
-@pytest.mark.parametrize("edit", [
-    {"grpo": {"threads": 7}}, {"grpo": {"save_steps": 3}}, {"grpo": {"save_total_limit": 5}},
-    {"grpo": {"accelerate_config": "envs/accelerate/ddp.yaml"}}, {"sft": {"threads": 7, "save_steps": 3}},
-    {"grpo": {"gpus": 2, "gradient_accumulation_steps": 32}},  # 4 -> 2 GPUs at the same global batch
-    {"evaluate": {"threads": 2, "gpus": 0}},
-    {"prompt": {"models": {"released-visionreasoner": {"source": "x", "template": "{Question}?"}}}},
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"grpo": {"threads": 7}},
+        {"grpo": {"save_steps": 3}},
+        {"grpo": {"save_total_limit": 5}},
+        {"grpo": {"accelerate_config": "envs/accelerate/ddp.yaml"}},
+        {"sft": {"threads": 7, "save_steps": 3}},
+        {"grpo": {"gpus": 2, "gradient_accumulation_steps": 32}},  # 4 -> 2 GPUs at the same global batch
+        {"evaluate": {"threads": 2, "gpus": 0}},
+        {"prompt": {"models": {"released-visionreasoner": {"source": "x", "template": "{Question}?"}}}},
+    ],
+)
 def test_operational_keys_and_evaluation_prompts_change_no_training_params(edit):
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     changed = merge_overlay(raw, edit)
@@ -212,15 +230,28 @@ def test_operational_keys_and_evaluation_prompts_change_no_training_params(edit)
 def test_a_gpu_count_that_changes_the_global_batch_reruns_training():
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     assert stage_params(merge_overlay(raw, {"grpo": {"gpus": 2}}), "grpo", variant="full") != stage_params(
-        raw, "grpo", variant="full")
+        raw, "grpo", variant="full"
+    )
 
 
 def test_an_evaluation_prompt_changes_only_the_evaluation_params_of_its_models():
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    edited = merge_overlay(raw, {"prompt": {"models": {**raw["prompt"]["models"], "released-visionreasoner": {
-        **raw["prompt"]["models"]["released-visionreasoner"], "strip": "."}}}})
-    changed = {m for m in ("base", "grpo-full", "released-visionreasoner", "released-regionreasoner")
-               if stage_params(edited, "evaluate", model=m) != stage_params(raw, "evaluate", model=m)}
+    edited = merge_overlay(
+        raw,
+        {
+            "prompt": {
+                "models": {
+                    **raw["prompt"]["models"],
+                    "released-visionreasoner": {**raw["prompt"]["models"]["released-visionreasoner"], "strip": "."},
+                }
+            }
+        },
+    )
+    changed = {
+        m
+        for m in ("base", "grpo-full", "released-visionreasoner", "released-regionreasoner")
+        if stage_params(edited, "evaluate", model=m) != stage_params(raw, "evaluate", model=m)
+    }
     assert changed == {"released-visionreasoner"}
     # a pattern entry covers every model it matches: grpo-* (the released RegionReasoner prompt's alias)
     assert json.loads(stage_params(raw, "evaluate", model="grpo-a1.0_b0.5"))["prompt.models.grpo-*"]["max_new_tokens"]

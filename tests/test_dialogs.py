@@ -41,6 +41,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Geometry ---------------------------------------------------------------------------------------
 
+
 def test_frame_conversion_round_trips_and_never_collapses() -> None:
     assert to_frame([64, 48, 320, 240], 640, 480, 840) == [84, 84, 420, 420]
     assert from_frame([84, 84, 420, 420], 640, 480, 840) == [64.0, 48.0, 320.0, 240.0]
@@ -63,6 +64,7 @@ def test_box_iou_is_zero_for_degenerate_and_overflowing_boxes() -> None:
 
 
 # Relations --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("relation", "target", "reference", "expected"),
@@ -104,6 +106,7 @@ def test_unknown_relation_lists_the_allowed_ones() -> None:
 
 
 # Benchmark dialogues ----------------------------------------------------------------------------
+
 
 def check_dialogue(dialogue: dict, image_boxes: dict[int, list[float]] | None = None) -> None:
     """The acceptance properties of a bench dialogue (used on synthetic and generated scenes)."""
@@ -278,8 +281,14 @@ def test_real_style_refs_with_rle_and_concave_masks(tmp_path: Path) -> None:
         )
     )
     refs = [
-        {"ref_id": i, "ann_id": i, "image_id": 5, "split": "testA", "category_id": 1,
-         "sentences": [{"sent_id": 10 * i + k, "sent": f"person {i} take {k}"} for k in range(3)]}
+        {
+            "ref_id": i,
+            "ann_id": i,
+            "image_id": 5,
+            "split": "testA",
+            "category_id": 1,
+            "sentences": [{"sent_id": 10 * i + k, "sent": f"person {i} take {k}"} for k in range(3)],
+        }
         for i in (1, 2)
     ]
     (tmp_path / "refs(unc).p").write_bytes(pickle.dumps(refs, protocol=2))
@@ -331,6 +340,7 @@ def test_datasheet_reports_table6_layout_beside_reported(
 
 # Training turns ---------------------------------------------------------------------------------
 
+
 def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tmp_path: Path) -> None:
     out = tmp_path / "train.jsonl"
     build_train(
@@ -347,8 +357,11 @@ def test_training_turns_cite_true_relations_in_frame_coordinates(synth: Path, tm
     instances = json.loads((synth / "instances.json").read_text())
     size = {image["id"]: (image["width"], image["height"]) for image in instances["images"]}
     # every ground-truth box of the scenes in the 224 frame (COCO boxes are x, y, w, h in image pixels)
-    truth = {tuple(to_frame([x, y, x + w, y + h], *size[a["image_id"]], 224))
-             for a in instances["annotations"] for x, y, w, h in [a["bbox"]]}
+    truth = {
+        tuple(to_frame([x, y, x + w, y + h], *size[a["image_id"]], 224))
+        for a in instances["annotations"]
+        for x, y, w, h in [a["bbox"]]
+    }
     refs = pickle.loads((synth / "refs(unc).p").read_bytes())
     train_refs = [r for r in refs if r["split"] == "train"]
     first = [r for r in rows if r["round"] == 1]

@@ -53,9 +53,21 @@ def two_ranks(built_pipeline, tmp_path_factory) -> Path:
 
 def _train_command(stage: str, model: str, out: str) -> list[str]:
     variant = ["--variant", "full"] if stage == "grpo" else []
-    return [str(VENV_BIN / "regionreasoner"), stage, "--configfile", "ranks.yaml", *variant,
-            "--model", f"{R}/models/{model}", "--train", f"{R}/train/turns.jsonl",
-            "--out", f"{R}/models/{out}", "--metrics", f"{R}/train_metrics/{out}.csv"]
+    return [
+        str(VENV_BIN / "regionreasoner"),
+        stage,
+        "--configfile",
+        "ranks.yaml",
+        *variant,
+        "--model",
+        f"{R}/models/{model}",
+        "--train",
+        f"{R}/train/turns.jsonl",
+        "--out",
+        f"{R}/models/{out}",
+        "--metrics",
+        f"{R}/train_metrics/{out}.csv",
+    ]
 
 
 def _assert_one_loadable_model(models: Path, name: str, step: int) -> dict:
@@ -87,8 +99,7 @@ def test_sft_on_two_cpu_processes_killed_after_a_checkpoint_resumes_there_on_bot
     checkpoints = two_ranks / R / "models" / ".sft-ranks.checkpoints"
     log = two_ranks / "sft-ranks.log"
     with log.open("w") as out:
-        job = subprocess.Popen(command, cwd=two_ranks, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        job = subprocess.Popen(command, cwd=two_ranks, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 300
             while latest_checkpoint(checkpoints) is None:
@@ -103,8 +114,10 @@ def test_sft_on_two_cpu_processes_killed_after_a_checkpoint_resumes_there_on_bot
     assert 2 <= reached < 6
 
     proc = run(command, two_ranks)
-    resumed = {int(rank): int(step) for rank, step in
-               re.findall(r"\[rank (\d)/2\] resuming from \S+checkpoint-(\d+)", proc.stdout)}
+    resumed = {
+        int(rank): int(step)
+        for rank, step in re.findall(r"\[rank (\d)/2\] resuming from \S+checkpoint-(\d+)", proc.stdout)
+    }
     assert set(resumed) == {0, 1} and len(set(resumed.values())) == 1, proc.stdout[-3000:]
     assert resumed[0] >= reached
     card = _assert_one_loadable_model(two_ranks / R / "models", "sft-ranks", step=6)
@@ -117,8 +130,13 @@ def test_sft_on_two_cpu_processes_killed_after_a_checkpoint_resumes_there_on_bot
 
 def _trainer_files(path: Path, step: int, ranks: int = 2) -> None:
     path.mkdir(parents=True)
-    for name in ("config.json", "generation_config.json", "training_args.bin", "scheduler.pt",
-                 *(f"rng_state_{r}.pth" for r in range(ranks))):
+    for name in (
+        "config.json",
+        "generation_config.json",
+        "training_args.bin",
+        "scheduler.pt",
+        *(f"rng_state_{r}.pth" for r in range(ranks)),
+    ):
         (path / name).write_bytes(b"x")
     (path / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
 
@@ -196,8 +214,12 @@ def test_two_launches_on_one_node_get_different_ports():
 
 
 def test_gpu_launch_is_accelerate_on_one_node_with_threads_split_over_ranks():
-    command = launch_command(["regionreasoner", "grpo", "--variant", "full"], PAPER.grpo,
-                             {"OMP_NUM_THREADS": "32", "SLURM_JOB_ID": "7"}, on_gpu=True)
+    command = launch_command(
+        ["regionreasoner", "grpo", "--variant", "full"],
+        PAPER.grpo,
+        {"OMP_NUM_THREADS": "32", "SLURM_JOB_ID": "7"},
+        on_gpu=True,
+    )
     joined = " ".join(command)
     assert command[:2] == ["accelerate", "launch"]
     assert "--config_file envs/accelerate/deepspeed_zero2.yaml --num_processes 4 --num_machines 1" in joined

@@ -56,7 +56,10 @@ def copy_worktree(dest: Path) -> None:
     """Tracked and untracked-but-not-ignored files: no results, caches or virtual environment."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for rel in filter(None, listed):
         src = REPO / rel
@@ -156,14 +159,22 @@ def test_reward_weight_change_reruns_only_that_variant_and_downstream(repo: Path
 
     assert changed_stages(repo) == {f"grpo@{CHANGED_VARIANT}"}
     ran = stages_run(run(["dvc", "repro"], repo, timeout=900).stdout)
-    must = {f"grpo@{CHANGED_VARIANT}", f"evaluate@grpo-{CHANGED_VARIANT}", f"probe@grpo-{CHANGED_VARIANT}",
-            "table_training", "fig_reward_curves"}
+    must = {
+        f"grpo@{CHANGED_VARIANT}",
+        f"evaluate@grpo-{CHANGED_VARIANT}",
+        f"probe@grpo-{CHANGED_VARIANT}",
+        "table_training",
+        "fig_reward_curves",
+    }
     # Beyond those (the training curve changes), only tables and figures that read one of the
     # variant's files, and then only where that file's content changed; never data, bench, SFT,
     # the other variants, their evaluations or Table 6.
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    readers = {name for name, stage in stages.items()
-               if "foreach" not in stage and any(f"/grpo-{CHANGED_VARIANT}" in dep for dep in stage["deps"])}
+    readers = {
+        name
+        for name, stage in stages.items()
+        if "foreach" not in stage and any(f"/grpo-{CHANGED_VARIANT}" in dep for dep in stage["deps"])
+    }
     assert must <= ran, ran
     assert ran - must <= readers, f"stages outside the changed variant's downstream ran: {ran - must - readers}"
     assert "up to date" in run(["dvc", "status"], repo).stdout

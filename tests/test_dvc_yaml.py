@@ -53,8 +53,13 @@ def test_paper_scale_pipeline_has_a_stage_per_variant_and_evaluated_model(tmp_pa
 
     cfg = load_config(REPO / "config/paper.yaml")
     report = cfg.report
-    named = {*report.table1_rows, *report.ablation_rows.values(), *report.single_round_rows.values(),
-             *report.alpha_beta_rows.values(), *cfg.evaluate.models}
+    named = {
+        *report.table1_rows,
+        *report.ablation_rows.values(),
+        *report.single_round_rows.values(),
+        *report.alpha_beta_rows.values(),
+        *cfg.evaluate.models,
+    }
     assert {f"grpo@{v}" for v in cfg.grpo.variants} <= listed
     assert {f"evaluate@{m}" for m in named} <= listed
     assert {f"fetch_released@{n}" for n in cfg.model.released} <= listed

@@ -27,16 +27,29 @@ def _bench(tmp_path):
     image = tmp_path / "img.jpg"
     Image.new("RGB", (200, 100)).save(image)
     turn = lambda q, box, template=None, cited=None: {  # noqa: E731
-        "question": q, "question_template": template, "context_from_turn": cited, "relation": None,
-        "bboxes": [box], "points": [[0, 0]], "ann_ids": [1], "ref_id": 1, "sent": q, "masks": [],
+        "question": q,
+        "question_template": template,
+        "context_from_turn": cited,
+        "relation": None,
+        "bboxes": [box],
+        "points": [[0, 0]],
+        "ann_ids": [1],
+        "ref_id": 1,
+        "sent": q,
+        "masks": [],
     }
-    return [{
-        "image_id": 7, "image_path": str(image), "width": 200, "height": 100,
-        "conversational_turns": [
-            turn("the dog", [0, 0, 100, 50]),
-            turn("the cat next to bbox=[0,0,100,50]", [100, 50, 200, 100], "the cat next to {ref_box}", 0),
-        ],
-    }]
+    return [
+        {
+            "image_id": 7,
+            "image_path": str(image),
+            "width": 200,
+            "height": 100,
+            "conversational_turns": [
+                turn("the dog", [0, 0, 100, 50]),
+                turn("the cat next to bbox=[0,0,100,50]", [100, 50, 200, 100], "the cat next to {ref_box}", 0),
+            ],
+        }
+    ]
 
 
 def test_later_turn_cites_predicted_box_of_earlier_turn(tmp_path):

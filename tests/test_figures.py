@@ -54,15 +54,21 @@ def write_dialogue_fixture(config: dict[str, Any]) -> None:
     turn = {"question": "the red circle", "bboxes": [[28, 28, 56, 56]], "masks": []}
     bench = [
         {"image_id": 1, "image_path": str(image), "width": 112, "height": 112, "conversational_turns": [turn]},
-        {"image_id": 2, "image_path": "../data/img.png", "width": 112, "height": 112,
-         "conversational_turns": [turn, dict(turn, question="what is next to bbox=[28,28,56,56]?")]},
+        {
+            "image_id": 2,
+            "image_path": "../data/img.png",
+            "width": 112,
+            "height": 112,
+            "conversational_turns": [turn, dict(turn, question="what is next to bbox=[28,28,56,56]?")],
+        },
     ]
     (results / "bench").mkdir(parents=True, exist_ok=True)
     (results / "bench" / "refcocoplus.json").write_text(json.dumps(bench))
     model, bench_name = qualitative_choice(validated(config))
     lines = [{"image_id": 2, "turn": 0, "boxes": [[30, 30, 58, 58]], "points": [[44, 44]], "mask": None}]
     (results / "eval" / model / f"{bench_name}.multi.predictions.jsonl").write_text(
-        "".join(json.dumps(line) + "\n" for line in lines))
+        "".join(json.dumps(line) + "\n" for line in lines)
+    )
 
 
 @pytest.fixture
@@ -93,7 +99,8 @@ def test_figure_inputs_name_the_files_each_figure_reads(setup):
     config, reported = setup
     results = Path(config["results"])
     assert figure_inputs(validated(config), "fig_reward_curves", reported) == [
-        str(results / "train_metrics" / f"grpo-{v}.csv") for v in config["grpo"]["variants"]]
+        str(results / "train_metrics" / f"grpo-{v}.csv") for v in config["grpo"]["variants"]
+    ]
     assert figure_inputs(validated(config), "fig_qualitative", reported) == [
         str(results / "eval" / "grpo-full" / "refcocoplus.multi.predictions.jsonl"),
         str(results / "bench" / "refcocoplus.json"),

@@ -30,15 +30,27 @@ def turn(box: list[float], mask: dict[str, Any]) -> dict[str, Any]:
 # Dialogue 1: a hit, a box at IoU exactly 0.5 (not > 0.5) with half the mask, a turn with no line.
 # Dialogue 2: box IoU 0.75 with a null mask; two boxes (one exact) on an empty target mask.
 BENCH = [
-    {"image_id": 1, "image_path": "a.jpg", "width": SIZE, "height": SIZE, "conversational_turns": [
-        turn([0, 0, 4, 4], region(0, 4, 0, 4)),
-        turn([5, 5, 9, 9], region(5, 9, 5, 9)),
-        turn([8, 0, 10, 2], region(0, 2, 8, 10)),
-    ]},
-    {"image_id": 2, "image_path": "b.jpg", "width": SIZE, "height": SIZE, "conversational_turns": [
-        turn([2, 2, 6, 6], region(2, 6, 2, 6)),
-        turn([0, 0, 2, 2], region(0, 0, 0, 0)),
-    ]},
+    {
+        "image_id": 1,
+        "image_path": "a.jpg",
+        "width": SIZE,
+        "height": SIZE,
+        "conversational_turns": [
+            turn([0, 0, 4, 4], region(0, 4, 0, 4)),
+            turn([5, 5, 9, 9], region(5, 9, 5, 9)),
+            turn([8, 0, 10, 2], region(0, 2, 8, 10)),
+        ],
+    },
+    {
+        "image_id": 2,
+        "image_path": "b.jpg",
+        "width": SIZE,
+        "height": SIZE,
+        "conversational_turns": [
+            turn([2, 2, 6, 6], region(2, 6, 2, 6)),
+            turn([0, 0, 2, 2], region(0, 0, 0, 0)),
+        ],
+    },
 ]
 PREDICTIONS = [
     {"image_id": 1, "turn": 0, "boxes": [[0, 0, 4, 4]], "points": [[2, 2]], "mask": region(0, 4, 0, 4)},
@@ -87,18 +99,28 @@ def test_empty_prediction_file_scores_zero_and_is_written(tmp_path):
 
 
 def test_empty_predicted_and_target_masks_count_zero(tmp_path):
-    bench = [{"image_id": 3, "image_path": "c.jpg", "width": SIZE, "height": SIZE,
-              "conversational_turns": [turn([0, 0, 2, 2], region(0, 0, 0, 0))]}]
+    bench = [
+        {
+            "image_id": 3,
+            "image_path": "c.jpg",
+            "width": SIZE,
+            "height": SIZE,
+            "conversational_turns": [turn([0, 0, 2, 2], region(0, 0, 0, 0))],
+        }
+    ]
     lines = [{"image_id": 3, "turn": 0, "boxes": [], "points": [], "mask": region(0, 0, 0, 0)}]
     result = score_predictions(*write(tmp_path, lines, bench))
     assert (result["giou"], result["ciou"], result["ap50"]) == (0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ({"image_id": 9, "turn": 0}, "image_id 9 is not in the bench"),
-    ({"image_id": 1, "turn": 3}, "turn 3 is not a turn of image_id 1"),
-    ({"image_id": 1, "turn": 0}, "predicted twice"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"image_id": 9, "turn": 0}, "image_id 9 is not in the bench"),
+        ({"image_id": 1, "turn": 3}, "turn 3 is not a turn of image_id 1"),
+        ({"image_id": 1, "turn": 0}, "predicted twice"),
+    ],
+)
 def test_bad_prediction_lines_name_the_file_and_line(tmp_path, line, message):
     predictions, bench = write(tmp_path, PREDICTIONS[:1] + [line])
     with pytest.raises(ValueError, match=rf"predictions.jsonl: line 2: .*{message}"):

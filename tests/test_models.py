@@ -94,8 +94,14 @@ def test_mrope_section_must_match_head_dim():
 
 def test_initializer_range_sets_the_std_of_text_and_vision_weights(tiny, tmp_path):
     (tmp_path / "turns.jsonl").write_text(json.dumps(TURN) + "\n")
-    build_tiny_model(tmp_path / "turns.jsonl", tmp_path / "wide", TinyModelConfig(initializer_range=0.1),
-                     PromptConfig(), frame=112, seed=0)
+    build_tiny_model(
+        tmp_path / "turns.jsonl",
+        tmp_path / "wide",
+        TinyModelConfig(initializer_range=0.1),
+        PromptConfig(),
+        frame=112,
+        seed=0,
+    )
     for path, std in ((tiny, 0.02), (tmp_path / "wide", 0.1)):
         weights = dict(AutoModelForImageTextToText.from_pretrained(path).named_parameters())
         for name in ("model.language_model.layers.0.self_attn.q_proj.weight", "model.visual.blocks.0.attn.qkv.weight"):

@@ -28,8 +28,11 @@ def test_paper_pdf_shows_a_reproduced_table1_number(built_pipeline):
     # Table 1's largest pooled AP@0.5 (a nonzero number: the random baseline's at the least)
     config = yaml.safe_load((built_pipeline / "config" / "test.yaml").read_text())
     eval_dir = built_pipeline / RESULTS / "eval"
-    ap, model = max((json.loads((eval_dir / model / f"{bench}.multi.json").read_text())["ap50"], model)
-                    for model in config["report"]["table1_rows"] for bench in config["benchmarks"])
+    ap, model = max(
+        (json.loads((eval_dir / model / f"{bench}.multi.json").read_text())["ap50"], model)
+        for model in config["report"]["table1_rows"]
+        for bench in config["benchmarks"]
+    )
     assert ap > 0
     rows = [line for line in text.splitlines() if f"reproduced: {model}" in line]
     assert any(f"{ap:.1f}" in row.split()[-1:] for row in rows), rows  # the row's last column, Avg

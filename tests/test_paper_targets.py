@@ -25,6 +25,7 @@ def test_table9_plans_the_vstar_fetch_and_one_evaluation_per_row_model(tmp_path)
 def test_qwen2_vl_rows_plan_its_fetch_and_evaluation(tmp_path):
     planned = _plan(tmp_path, "results-paper/eval/released-qwen2vl/refcocog.multi.json")
     assert planned["fetch_released"] == "1" and planned["evaluate"] == "1"
-    planned = _plan(tmp_path / "again", "results-paper/tables/table1_detection.md",
-                    "results-paper/tables/table10_single_round.md")
+    planned = _plan(
+        tmp_path / "again", "results-paper/tables/table1_detection.md", "results-paper/tables/table10_single_round.md"
+    )
     assert planned["fetch_released"] == "4"  # Qwen2-VL-7B with the three released checkpoints

@@ -34,8 +34,13 @@ def _newer_than_inputs(workdir: Path, output: Path, inputs: list[str]) -> bool:
 def _reproduced_numbers(markdown: str) -> list[str]:
     """Number cells of the Markdown rows that are not the paper's (reported or difference rows)."""
     rows = [[c.strip() for c in line.strip("| ").split("|")] for line in markdown.splitlines() if line.startswith("|")]
-    return [c for row in rows if not any(c.startswith(("reported", "difference")) for c in row)
-            for c in row[1:] if re.fullmatch(r"-?\d+(\.\d+)?", c)]
+    return [
+        c
+        for row in rows
+        if not any(c.startswith(("reported", "difference")) for c in row)
+        for c in row[1:]
+        if re.fullmatch(r"-?\d+(\.\d+)?", c)
+    ]
 
 
 def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline):
@@ -83,8 +88,10 @@ def test_sft_moves_the_model(built_pipeline):
     fifth = max(1, len(losses) // 5)
     assert sum(losses[-fifth:]) / fifth < sum(losses[:fifth]) / fifth, losses
     for bench in ("refcocoplus", "refcocog"):
-        rates = {m: json.loads((results / "eval" / m / f"{bench}.multi.json").read_text())["format_rate"]
-                 for m in ("base", "sft")}
+        rates = {
+            m: json.loads((results / "eval" / m / f"{bench}.multi.json").read_text())["format_rate"]
+            for m in ("base", "sft")
+        }
         assert rates["sft"] > rates["base"], (bench, rates)
 
 
@@ -103,10 +110,22 @@ def test_html_report_shows_tables_and_figures(built_pipeline, tmp_path):
         missing_system_dependency("chromium not installed: report rendered but not screenshotted")
     shot = tmp_path / "report.png"
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={shot}", "--window-size=1280,900", f"file://{report}"],
-        check=True, capture_output=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1280,900",
+            f"file://{report}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     assert shot.stat().st_size > 10_000
 
@@ -119,7 +138,11 @@ def _planned_rules(workdir: Path, target: str) -> set[str]:
 def test_dry_run_of_one_table_plans_only_its_ancestors(tmp_path):
     workdir = copy_workflow(tmp_path)
     assert _planned_rules(workdir, "results-test/tables/table6_bench_stats.md") == {
-        "synth_refcocoplus", "synth_refcocog", "build_bench", "table_table6_bench_stats"}
+        "synth_refcocoplus",
+        "synth_refcocog",
+        "build_bench",
+        "table_table6_bench_stats",
+    }
     planned = _planned_rules(workdir, "results-test/tables/table1_detection.md")
     assert {"sft", "grpo", "evaluate", "table_table1_detection"} <= planned
     assert not any(r.startswith(("figure_", "turns_per_round")) or r.startswith("table_table6") for r in planned)

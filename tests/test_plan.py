@@ -40,20 +40,28 @@ from tests.conftest import REPO
 FIXTURE = REPO / "tests" / "fixtures" / "gpu_throughput.json"
 # a round-number device and model, so every figure below is arithmetic on the page
 ARCH = Architecture(params=1e9, layers=2, hidden=8, kv_heads=1, head_dim=4, vocab=10)
-KV_BYTES = 2 * 2 * 1 * 4 * 2      # keys + values x layers x kv heads x head dim x bf16 = 32
+KV_BYTES = 2 * 2 * 1 * 4 * 2  # keys + values x layers x kv heads x head dim x bf16 = 32
 
 
 @pytest.fixture
 def device():
     published = load_published().device
-    return replace(published, peak_bf16_tflops=1000.0, train_mfu=0.5, hbm_tb_per_s=2.0,
-                   hf_generate_bandwidth_fraction=0.5, sam2_s_per_turn=0.1, sam2_memory_gb=3.0)
+    return replace(
+        published,
+        peak_bf16_tflops=1000.0,
+        train_mfu=0.5,
+        hbm_tb_per_s=2.0,
+        hf_generate_bandwidth_fraction=0.5,
+        sam2_s_per_turn=0.1,
+        sam2_memory_gb=3.0,
+    )
 
 
 @pytest.fixture
 def workload():
-    return replace(load_published().workload, host_overhead_gb_per_process=8.0, load_gb_per_s=1.0,
-                   checkpoint_write_gb_per_s=1.0)
+    return replace(
+        load_published().workload, host_overhead_gb_per_process=8.0, load_gb_per_s=1.0, checkpoint_write_gb_per_s=1.0
+    )
 
 
 def test_forward_and_decode_hand_computed(device):
@@ -65,17 +73,43 @@ def test_forward_and_decode_hand_computed(device):
 
 
 def test_zero2_checkpoint_of_a_7b_model_is_133_gb():
-    shape = TrainShape(gpus=4, steps=625, micro_batch=2, accumulation=16, prompt_tokens=1230, completion_tokens=400,
-                       generate_tokens=2000, reference=True, iterations=1, checkpointing=True, bf16=True,
-                       zero_stage=2, save_steps=50, save_total_limit=2)
+    shape = TrainShape(
+        gpus=4,
+        steps=625,
+        micro_batch=2,
+        accumulation=16,
+        prompt_tokens=1230,
+        completion_tokens=400,
+        generate_tokens=2000,
+        reference=True,
+        iterations=1,
+        checkpointing=True,
+        bf16=True,
+        zero_stage=2,
+        save_steps=50,
+        save_total_limit=2,
+    )
     # bf16 weights (2) + fp32 master, Adam m and v (12) + DeepSpeed bf16 module states (2) = 16 B/param
     assert checkpoint_gb(shape, 8.29e9) == pytest.approx(16 * 8.29)
 
 
 def test_train_cost_hand_computed(device, workload):
-    shape = TrainShape(gpus=4, steps=100, micro_batch=1, accumulation=2, prompt_tokens=10, completion_tokens=5,
-                       generate_tokens=0, reference=True, iterations=1, checkpointing=True, bf16=True,
-                       zero_stage=2, save_steps=10, save_total_limit=2)
+    shape = TrainShape(
+        gpus=4,
+        steps=100,
+        micro_batch=1,
+        accumulation=2,
+        prompt_tokens=10,
+        completion_tokens=5,
+        generate_tokens=0,
+        reference=True,
+        iterations=1,
+        checkpointing=True,
+        bf16=True,
+        zero_stage=2,
+        save_steps=10,
+        save_total_limit=2,
+    )
     cost = train_cost(shape, ARCH, device, workload)
     # per step: 2 sequences x 15 tokens x 4e-6 s x 5 passes (fwd, 2x bwd, recompute, reference) = 6e-4 s
     # 100 steps = 0.06 s; 10 saves x 16 GB at 1 GB/s = 160 s; loading policy + reference 2 x 2 GB = 4 s
@@ -90,9 +124,22 @@ def test_train_cost_hand_computed(device, workload):
 
 
 def test_fp32_loading_exceeds_the_host_memory_of_four_ranks(device, workload):
-    shape = TrainShape(gpus=4, steps=1, micro_batch=8, accumulation=4, prompt_tokens=1230, completion_tokens=400,
-                       generate_tokens=2000, reference=True, iterations=1, checkpointing=True, bf16=False,
-                       zero_stage=2, save_steps=50, save_total_limit=2)
+    shape = TrainShape(
+        gpus=4,
+        steps=1,
+        micro_batch=8,
+        accumulation=4,
+        prompt_tokens=1230,
+        completion_tokens=400,
+        generate_tokens=2000,
+        reference=True,
+        iterations=1,
+        checkpointing=True,
+        bf16=False,
+        zero_stage=2,
+        save_steps=50,
+        save_total_limit=2,
+    )
     arch = load_published().architectures["Qwen/Qwen2.5-VL-7B-Instruct"]
     # 4 ranks x (policy + reference) x 8.29e9 x 4 B = 265 GB of weights, above a 256 GB node allocation
     assert train_cost(shape, arch, device, workload).host_memory_gb == pytest.approx(4 * (2 * 8.29 * 4 + 8))
@@ -111,7 +158,7 @@ def test_eval_cost_hand_computed(device, workload):
     shape = EvalShape(rounds=((3, 1),), batch=2, prompt_tokens=10, completion_tokens=4, max_new_tokens=6, sam2=True)
     cost = eval_cost(shape, ARCH, device, workload)
 
-    def batch_s(n):   # prefill n x 10 tokens at 4e-6 s, then 4 steps at a context of 10 + 4 / 2 = 12 tokens
+    def batch_s(n):  # prefill n x 10 tokens at 4e-6 s, then 4 steps at a context of 10 + 4 / 2 = 12 tokens
         return n * 10 * 4e-6 + 4 * (2e9 + n * 12 * 32) / 2e12 / 0.5
 
     # load 2 GB at 1 GB/s; round 1: a batch of 2 and one of 1; round 2: one of 1; SAM2 0.1 s on 4 turns
@@ -127,7 +174,7 @@ def test_measured_figures_replace_published(tmp_path):
     assert read_measured(path) == measured
     figures = load_figures(path)
     assert figures.device.source == f"measured ({path})" and figures.device.memory_gb == 85.0
-    arch = figures.architectures["Qwen/Qwen2.5-VL-7B-Instruct"]   # the measured model's 8.29e9 parameters
+    arch = figures.architectures["Qwen/Qwen2.5-VL-7B-Instruct"]  # the measured model's 8.29e9 parameters
     # measured 20 ms at batch 16 and 24 ms at batch 32: batch 24 interpolates to 22 ms
     assert decode_s_per_step(figures.device, arch, 24, 1500) == pytest.approx(0.022)
     # 0.8 s per 1k tokens forward + backward with checkpointing = 4 forward passes: 0.2 ms a token
@@ -141,9 +188,9 @@ def test_measured_figures_replace_published(tmp_path):
 def test_plan_prices_with_the_measured_file(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    raw["results"] = str(tmp_path / "results")    # no built benchmark: turns from the paper's Table 6
+    raw["results"] = str(tmp_path / "results")  # no built benchmark: turns from the paper's Table 6
     cfg = validate_config(raw)
-    jobs = [Job("evaluate", 1, {"model": "base"}, resources={"gpu": "1"})]   # the rule requests evaluate.gpus
+    jobs = [Job("evaluate", 1, {"model": "base"}, resources={"gpu": "1"})]  # the rule requests evaluate.gpus
     profile = Profile(REPO / "workflow" / "profiles" / "slurm")
     slower = json.loads(FIXTURE.read_text())
     slower["sam2_s_per_turn"] += 1.0
@@ -159,10 +206,14 @@ def test_plan_prices_with_the_measured_file(tmp_path, monkeypatch):
 def test_profile_limits_become_warnings(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     profile_file = tmp_path / "config.yaml"
-    profile_file.write_text(yaml.safe_dump({"retries": 2, "set-resources": {
-        "grpo": {"gpu": 4, "mem_mb": 100000, "runtime": "60 * attempt"}}}))
-    plan = make_plan([Job("grpo", 1, {"variant": "full"})], load_config("config/paper.yaml"), Profile(tmp_path),
-                     load_figures(None))
+    profile_file.write_text(
+        yaml.safe_dump(
+            {"retries": 2, "set-resources": {"grpo": {"gpu": 4, "mem_mb": 100000, "runtime": "60 * attempt"}}}
+        )
+    )
+    plan = make_plan(
+        [Job("grpo", 1, {"variant": "full"})], load_config("config/paper.yaml"), Profile(tmp_path), load_figures(None)
+    )
     warnings = " | ".join(plan.rows[0].warnings)
     assert "exceeds the profile's runtime of 1 h" in warnings and "3 h by attempt 3" in warnings
     assert "exceeds the profile's mem_mb 100000" in warnings
@@ -184,8 +235,9 @@ def test_a_new_benchmark_is_priced_from_its_turns(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     raw["results"] = str(tmp_path)
-    raw["benchmarks"] = {"newbench": {"dataset": "refcoco", "split_by": "unc", "test_splits": ["test"],
-                                      "train_splits": ["train"]}}
+    raw["benchmarks"] = {
+        "newbench": {"dataset": "refcoco", "split_by": "unc", "test_splits": ["test"], "train_splits": ["train"]}
+    }
     (tmp_path / "bench").mkdir()
     dialogues = [{"conversational_turns": [{}] * n} for n in (1, 1, 2)]
     (tmp_path / "bench" / "newbench.json").write_text(json.dumps(dialogues))
@@ -196,7 +248,7 @@ def test_a_new_benchmark_is_priced_from_its_turns(tmp_path, monkeypatch):
 
 def _snakemake_job_stats(text: str) -> Counter:
     """The `Job stats` table Snakemake prints with a dry run."""
-    lines = text[text.index("Job stats:"):].splitlines()[3:]
+    lines = text[text.index("Job stats:") :].splitlines()[3:]
     stats = Counter()
     for line in lines:
         name, _, count = line.rpartition(" ")
@@ -209,8 +261,12 @@ def _snakemake_job_stats(text: str) -> Counter:
 @pytest.mark.parametrize("config", ["config/paper.yaml", "config/test.yaml"])
 def test_planned_jobs_equal_snakemake_dry_run(config, monkeypatch):
     monkeypatch.chdir(REPO)
-    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock", "--cores", "1", "--configfile", config],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--nolock", "--cores", "1", "--configfile", config],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     text = done.stdout + done.stderr
     jobs = parse_dry_run(text)
     cfg = load_config(config)

@@ -29,8 +29,19 @@ def tiny(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     image = root / "img.png"
     Image.new("RGB", (112, 112), "white").save(image)
-    turns = [{"problem": q, "image_path": str(image), "solution": [], "scene": "s", "focus": "f", "target": "t",
-              "relation": None, "reference_boxes": []} for q in QUESTIONS]
+    turns = [
+        {
+            "problem": q,
+            "image_path": str(image),
+            "solution": [],
+            "scene": "s",
+            "focus": "f",
+            "target": "t",
+            "relation": None,
+            "reference_boxes": [],
+        }
+        for q in QUESTIONS
+    ]
     (root / "turns.jsonl").write_text("".join(json.dumps(t) + "\n" for t in turns))
     build_tiny_model(root / "turns.jsonl", root / "model", TinyModelConfig(), PromptConfig(), frame=112, seed=0)
     return root
@@ -57,8 +68,19 @@ def test_training_on_gpus_without_cuda_stops_before_any_model_load(stage, tmp_pa
     monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", loaded)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loaded)
     monkeypatch.setattr(trl, "GRPOTrainer", loaded)
-    args = [stage, "--config", str(_gpu_config(tmp_path, stage)), "--model", str(tmp_path / "m"),
-            "--train", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "out"), "--metrics", str(tmp_path / "c.csv")]
+    args = [
+        stage,
+        "--config",
+        str(_gpu_config(tmp_path, stage)),
+        "--model",
+        str(tmp_path / "m"),
+        "--train",
+        str(tmp_path / "t.jsonl"),
+        "--out",
+        str(tmp_path / "out"),
+        "--metrics",
+        str(tmp_path / "c.csv"),
+    ]
     assert main(args + (["--variant", "full"] if stage == "grpo" else [])) == 1
     message = capsys.readouterr().err
     assert f"{stage}.gpus = 1 but torch can use 0 GPU(s)" in message
@@ -70,15 +92,26 @@ def test_evaluation_on_a_gpu_without_cuda_stops_before_any_model_load(tmp_path, 
     from regionreasoner.evaluate import dialogue
 
     monkeypatch.setattr(dialogue.Generator, "load", classmethod(lambda *a, **k: pytest.fail("model loaded")))
-    args = ["evaluate", "--config", str(_gpu_config(tmp_path, "evaluate")), "--model", str(tmp_path / "m"),
-            "--run", f"b.multi={tmp_path / 'b.json'}", "--out-dir", str(tmp_path / "out")]
+    args = [
+        "evaluate",
+        "--config",
+        str(_gpu_config(tmp_path, "evaluate")),
+        "--model",
+        str(tmp_path / "m"),
+        "--run",
+        f"b.multi={tmp_path / 'b.json'}",
+        "--out-dir",
+        str(tmp_path / "out"),
+    ]
     assert main(args) == 1
     assert "evaluate.gpus = 1 but torch can use 0 GPU(s)" in capsys.readouterr().err
 
 
 def _texts(processor) -> list[str]:
-    return [processor.apply_chat_template(build_messages(q, PromptConfig()), add_generation_prompt=True, tokenize=False)
-            for q in QUESTIONS]
+    return [
+        processor.apply_chat_template(build_messages(q, PromptConfig()), add_generation_prompt=True, tokenize=False)
+        for q in QUESTIONS
+    ]
 
 
 def test_left_padded_batch_has_every_image_token_attended_and_typed(tiny):
@@ -100,15 +133,45 @@ def test_right_padding_processor_fails_the_alignment_check(tiny):
 
 
 def test_preflight_command_passes_on_the_tiny_model(tiny, capsys):
-    assert main(["preflight", "--configfile", str(REPO / "config" / "test.yaml"), "--stage", "grpo",
-                 "--model", str(tiny / "model"), "--train", str(tiny / "turns.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "preflight",
+                "--configfile",
+                str(REPO / "config" / "test.yaml"),
+                "--stage",
+                "grpo",
+                "--model",
+                str(tiny / "model"),
+                "--train",
+                str(tiny / "turns.jsonl"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "ok: image tokens and attention mask line up" in out and "ok: disk:" in out
 
 
 def test_preflight_stops_when_the_disk_the_run_needs_is_not_free(tiny, capsys):
-    assert main(["preflight", "--configfile", str(REPO / "config" / "test.yaml"), "--stage", "grpo",
-                 "--model", str(tiny / "model"), "--train", str(tiny / "turns.jsonl"), "--disk-gb", "1e9"]) == 1
+    assert (
+        main(
+            [
+                "preflight",
+                "--configfile",
+                str(REPO / "config" / "test.yaml"),
+                "--stage",
+                "grpo",
+                "--model",
+                str(tiny / "model"),
+                "--train",
+                str(tiny / "turns.jsonl"),
+                "--disk-gb",
+                "1e9",
+            ]
+        )
+        == 1
+    )
     assert "GB free, the run needs 1000000000.0 GB" in capsys.readouterr().err
 
 

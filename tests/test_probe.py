@@ -39,9 +39,16 @@ def heldout(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("probe")
     image = root / "scene.png"
     Image.new("RGB", (112, 112), "white").save(image)
-    turn = {"problem": "the red circle", "image_path": str(image), "reference_boxes": [],
-            "solution": [{"bbox_2d": [0, 0, 28, 28], "point_2d": [14, 14]}],
-            "scene": "", "focus": "the red circle", "target": "the red circle", "relation": None}
+    turn = {
+        "problem": "the red circle",
+        "image_path": str(image),
+        "reference_boxes": [],
+        "solution": [{"bbox_2d": [0, 0, 28, 28], "point_2d": [14, 14]}],
+        "scene": "",
+        "focus": "the red circle",
+        "target": "the red circle",
+        "relation": None,
+    }
     turns = root / "heldout.jsonl"
     turns.write_text("".join(json.dumps({**turn, "problem": f"{turn['problem']} {i}"}) + "\n" for i in range(4)))
     cfg = load_config(REPO / "config" / "test.yaml")
@@ -62,8 +69,13 @@ def test_probe_samples_each_turn_and_is_reproducible(heldout, tmp_path):
     probe_model(cfg, model, turns, tmp_path / "b.json")
     written = json.loads((tmp_path / "a.json").read_text())
     assert written["prompts"] == 3 and written["generations"] == 2 and written["rewards"] == "full"
-    assert set(written["terms"]) == {"format_reward", "non_repeat_reward", "accuracy_reward", "citation_reward",
-                                     "consistency_reward"}
+    assert set(written["terms"]) == {
+        "format_reward",
+        "non_repeat_reward",
+        "accuracy_reward",
+        "citation_reward",
+        "consistency_reward",
+    }
     assert math.isfinite(first["reward"]) and first["reward_se"] >= 0.0
     # the same seed draws the same completions: a rerun of the probe gives the same figure
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()

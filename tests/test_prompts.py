@@ -27,11 +27,12 @@ def _show_prompt(capsys, *args):
 def test_show_prompt_fills_the_released_template_as_the_authors_evaluation_does(capsys):
     section = yaml.safe_load(PAPER.read_text())["prompt"]["models"]["released-regionreasoner"]
     question = "Find the cat to the LEFT of the one in <box>{context_bbox}</box>."
-    header, messages = _show_prompt(capsys, "--model", "released-regionreasoner", "--question", question,
-                                    "--cited-box", "13,117,219,197")
+    header, messages = _show_prompt(
+        capsys, "--model", "released-regionreasoner", "--question", question, "--cited-box", "13,117,219,197"
+    )
     # the authors' evaluation: the placeholder becomes str(box), then the question is lower-cased and
     # stripped of . " ? ! and formatted into DETECTION_TEMPLATE with their example answer; no system message
-    theirs = question.replace("<box>{context_bbox}</box>", str([13, 117, 219, 197])).lower().strip(".\"?!")
+    theirs = question.replace("<box>{context_bbox}</box>", str([13, 117, 219, 197])).lower().strip('."?!')
     expected = section["template"].format(Question=theirs, Answer=section["fill"]["Answer"])
     assert messages == [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": expected}]}]
     assert expected.startswith('Please find "find the cat to the left of the one in [13, 117, 219, 197]" with bboxs')
@@ -54,26 +55,31 @@ def test_models_without_a_prompt_of_their_own_get_the_default(capsys):
     assert messages[0] == {"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant."}]}
 
 
-REGIONREASONER_EXAMPLE = ('[{"bbox_2d": [10,100,200,210], "point_2d": [30,110]}, '
-                          '{"bbox_2d": [225,296,706,786], "point_2d": [302,410]}]')
+REGIONREASONER_EXAMPLE = (
+    '[{"bbox_2d": [10,100,200,210], "point_2d": [30,110]}, {"bbox_2d": [225,296,706,786], "point_2d": [302,410]}]'
+)
 SEGZERO_EXAMPLE = "{'bbox': [10,100,200,210], 'points_1': [30,110], 'points_2': [35,180]}"
 
 
 def _as_the_authors_ask(model: str, template: str, question: str) -> list[dict]:
     """The messages each model's own evaluation code sends, filled as that code fills them."""
     if model in ("released-regionreasoner", "released-visionreasoner", "grpo-full"):
-        text = template.format(Question=question.lower().strip(".\"?!"), Answer=REGIONREASONER_EXAMPLE)
+        text = template.format(Question=question.lower().strip('."?!'), Answer=REGIONREASONER_EXAMPLE)
         return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
     if model == "released-segzero":  # Seg-Zero evaluation.py: .lower().strip("."), its one-object example
         text = template.format(Question=question.lower().strip("."), Answer=SEGZERO_EXAMPLE)
         return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
     # qwen_vl.py: DETECTION_PROMPT.format(query=query), system "You are a helpful assistant"
-    return [{"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant"}]},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": template.format(query=question)}]}]
+    return [
+        {"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant"}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": template.format(query=question)}]},
+    ]
 
 
-@pytest.mark.parametrize("model", ["released-qwen2vl", "base", "released-segzero", "released-visionreasoner",
-                                   "released-regionreasoner", "grpo-full"])
+@pytest.mark.parametrize(
+    "model",
+    ["released-qwen2vl", "base", "released-segzero", "released-visionreasoner", "released-regionreasoner", "grpo-full"],
+)
 def test_every_table_1_2_model_is_asked_with_its_authors_template(capsys, model):
     paper = yaml.safe_load(PAPER.read_text())
     assert model in paper["report"]["table1_rows"]
@@ -93,7 +99,8 @@ def test_qwen_templates_are_the_authors_own_literals_and_ask_at_native_resolutio
     assert "own resolution" in header[1] and "qwen2_vl (boxes in thousandths)" in header[2]
     header, messages = _show_prompt(capsys, "--model", "base", "--question", "the dog")
     assert messages[1]["content"][1]["text"] == (
-        '\n            Locate "the dog", report the bboxes coordinates in JSON format.\n            ')
+        '\n            Locate "the dog", report the bboxes coordinates in JSON format.\n            '
+    )
     assert "qwen2_5_vl (boxes in pixels)" in header[2]
 
 
@@ -124,20 +131,28 @@ def test_training_prompt_renders_as_the_authors_image_token_prompt():
     cfg = load_config(PAPER)
     section = cfg.prompt.train.model_dump()
     # rl_dataset.py: user text "<image>\n..." whose <image> becomes the vision tokens
-    theirs = section["template"].format(Question="a dog", **section["fill"]).replace(
-        "<image>", "<|vision_start|><|image_pad|><|vision_end|>")
-    expected = (f"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{theirs}<|im_end|>\n"
-                "<|im_start|>assistant\n")
+    theirs = (
+        section["template"]
+        .format(Question="a dog", **section["fill"])
+        .replace("<image>", "<|vision_start|><|image_pad|><|vision_end|>")
+    )
+    expected = (
+        f"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{theirs}<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
     assert _render(build_messages("A dog.", training_prompt(cfg))) == expected
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda models: models["released-visionreasoner"].update(question_field="query"), "has no placeholder {query}"),
-    (
-        lambda models: models.update({"released-nothing": dict(models["released-visionreasoner"])}),
-        "matches no model id",
-    ),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda models: models["released-visionreasoner"].update(question_field="query"), "has no placeholder {query}"),
+        (
+            lambda models: models.update({"released-nothing": dict(models["released-visionreasoner"])}),
+            "matches no model id",
+        ),
+    ],
+)
 def test_model_prompts_that_cannot_apply_are_config_errors(change, message):
     raw = yaml.safe_load(PAPER.read_text())
     change(raw["prompt"]["models"])

@@ -13,8 +13,13 @@ from regionreasoner.data.refer import UnsafePickleError, load_captions, load_ins
 
 def _ref(ref_id: int, ann_id: int, image_id: int = 1, split: str = "test") -> dict:
     return {
-        "ref_id": ref_id, "ann_id": ann_id, "image_id": image_id, "split": split, "category_id": 1,
-        "file_name": f"x_{ann_id}.jpg", "sent_ids": [ref_id],
+        "ref_id": ref_id,
+        "ann_id": ann_id,
+        "image_id": image_id,
+        "split": split,
+        "category_id": 1,
+        "file_name": f"x_{ann_id}.jpg",
+        "sent_ids": [ref_id],
         "sentences": [{"sent_id": ref_id, "sent": f"object {ann_id}", "raw": "", "tokens": []}],
     }
 

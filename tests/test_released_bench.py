@@ -50,7 +50,9 @@ def _released(tmp_path, images=(101, 102)):
         Image.new("RGB", (WIDTH, HEIGHT)).save(tmp_path / "imgs" / f"{image_id}.jpg")
     records = [
         {
-            "image_id": 101, "image_path": "imgs/101.jpg", "split": "testA",
+            "image_id": 101,
+            "image_path": "imgs/101.jpg",
+            "split": "testA",
             "conversational_turns": [
                 _turn("Find the red umbrella.", [10, 10, 60, 100]),
                 _turn("Find the bench to the right of <box>{context_bbox}</box>.", [70, 20, 150, 110], cited=0),
@@ -59,11 +61,13 @@ def _released(tmp_path, images=(101, 102)):
             ],
         },
         {
-            "image_id": 102, "image_path": "imgs/102.jpg",
+            "image_id": 102,
+            "image_path": "imgs/102.jpg",
             "conversational_turns": [
                 {"question": "A cat", "bboxes": [[0, 0, 50, 50]], "masks": [_box_mask([0, 0, 50, 50]).tolist()]},
-                _turn("The cat inside <box>{context_bbox}</box>", [10, 10, 40, 40], cited=0,
-                      context_from_turn_2=0),  # an extra citation key: ignored, as the authors' code does
+                _turn(
+                    "The cat inside <box>{context_bbox}</box>", [10, 10, 40, 40], cited=0, context_from_turn_2=0
+                ),  # an extra citation key: ignored, as the authors' code does
                 _turn("the thing near <box>{context_bbox}</box>", [60, 0, 90, 30]),  # placeholder, no citation
             ],
         },
@@ -75,8 +79,10 @@ def _released(tmp_path, images=(101, 102)):
 
 def _answer(box):
     x1, y1, x2, y2 = box
-    return (f'<scene>s</scene><focus>f</focus><think>t</think>'
-            f'<answer>[{{"bbox_2d":[{x1},{y1},{x2},{y2}],"point_2d":[{x1},{y1}]}}]</answer>')
+    return (
+        f"<scene>s</scene><focus>f</focus><think>t</think>"
+        f'<answer>[{{"bbox_2d":[{x1},{y1},{x2},{y2}],"point_2d":[{x1},{y1}]}}]</answer>'
+    )
 
 
 def test_released_file_keeps_rounds_and_citations_and_fills_the_placeholder_with_the_predicted_box(tmp_path):
@@ -86,8 +92,10 @@ def test_released_file_keeps_rounds_and_citations_and_fills_the_placeholder_with
     stats = json.loads(sheet.with_suffix(".json").read_text())
     assert stats["turns_per_round"][:4] == [2, 2, 2, 1] and stats["turns"] == 7
     assert stats["settings"]["citations"] == {
-        "cited_with_placeholder": 3, "cited_without_placeholder": 1,
-        "placeholder_without_citation": 1, "cites_itself_or_a_later_turn": 1,
+        "cited_with_placeholder": 3,
+        "cited_without_placeholder": 1,
+        "placeholder_without_citation": 1,
+        "cites_itself_or_a_later_turn": 1,
     }
     assert [t["context_from_turn"] for t in bench[0]["conversational_turns"]] == [None, 0, 1, 3]
 
@@ -104,8 +112,11 @@ def test_released_file_keeps_rounds_and_citations_and_fills_the_placeholder_with
         (102, 1): "The cat inside [0, 0, 50, 50]",  # turn 0 predicted nothing: ground truth
         (102, 2): "the thing near <box>{context_bbox}</box>",  # uncited: asked as written
     }
-    assert citation_counts(predictions) == {"cited_turns_filled": 3, "cited_ground_truth_fallbacks": 2,
-                                            "cited_differs_from_valid_box_reading": 0}
+    assert citation_counts(predictions) == {
+        "cited_turns_filled": 3,
+        "cited_ground_truth_fallbacks": 2,
+        "cited_differs_from_valid_box_reading": 0,
+    }
 
 
 def _without_masks(tmp_path):
@@ -156,8 +167,11 @@ def test_score_command_scores_a_mask_free_file_and_prints_mask_metrics_as_unavai
     bench_path = tmp_path / "bench.json"
     convert_released(_without_masks(tmp_path), tmp_path, bench_path)
     bench = json.loads(bench_path.read_text())
-    lines = [{"dialogue": d, "image_id": dialogue["image_id"], "turn": t, "boxes": [turn["bboxes"][0]]}
-             for d, dialogue in enumerate(bench) for t, turn in enumerate(dialogue["conversational_turns"])]
+    lines = [
+        {"dialogue": d, "image_id": dialogue["image_id"], "turn": t, "boxes": [turn["bboxes"][0]]}
+        for d, dialogue in enumerate(bench)
+        for t, turn in enumerate(dialogue["conversational_turns"])
+    ]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = tmp_path / "m.json"
     args = ["--predictions", str(tmp_path / "p.jsonl"), "--bench", str(bench_path), "--out", str(out)]
@@ -171,8 +185,10 @@ def test_an_inverted_earlier_answer_is_cited_as_the_authors_evaluator_cites_it(t
     convert_released(_released(tmp_path), tmp_path, bench_path)
     bench = json.loads(bench_path.read_text())
     # turn 0 of image 101 (200x120 image, 100x100 frame) answers an inverted box first, then a valid one
-    inverted = ('<scene>s</scene><focus>f</focus><think>t</think><answer>[{"bbox_2d":[50,10,10,50],"point_2d":[20,20]},'
-                '{"bbox_2d":[10,10,50,50],"point_2d":[20,20]}]</answer>')
+    inverted = (
+        '<scene>s</scene><focus>f</focus><think>t</think><answer>[{"bbox_2d":[50,10,10,50],"point_2d":[20,20]},'
+        '{"bbox_2d":[10,10,50,50],"point_2d":[20,20]}]</answer>'
+    )
     generator = ScriptedGenerator({"Find the red umbrella.": inverted})
     predictions = run_bench(bench, generator, segmenter=None)
     asked = {(p["image_id"], p["turn"]): p["question"] for p in predictions}
@@ -234,14 +250,22 @@ def _hub_layout(tmp_path):
     (raw / "refcocog_test_multi_bbox_images").mkdir(parents=True)
     Image.new("RGB", (WIDTH, HEIGHT)).save(raw / "refcocog_test_multi_bbox_images" / "656.jpg")
     dense = _box_mask([10, 10, 60, 100]).tolist()
-    records = [{
-        "image_id": 656, "image_path": "refcocog_test_multi_bbox_images/656.jpg",
-        "conversational_turns": [
-            {"question": "the red umbrella", "bboxes": [[10, 10, 60, 100]], "ann_ids": [7], "masks": [dense]},
-            {"question": "the bench to the right of <box>{context_bbox}</box>", "bboxes": [[70.5, 20, 150, 110]],
-             "ann_ids": [8], "masks": [_box_mask([70, 20, 150, 110]).tolist()], "context_from_turn": 0},
-        ],
-    }]
+    records = [
+        {
+            "image_id": 656,
+            "image_path": "refcocog_test_multi_bbox_images/656.jpg",
+            "conversational_turns": [
+                {"question": "the red umbrella", "bboxes": [[10, 10, 60, 100]], "ann_ids": [7], "masks": [dense]},
+                {
+                    "question": "the bench to the right of <box>{context_bbox}</box>",
+                    "bboxes": [[70.5, 20, 150, 110]],
+                    "ann_ids": [8],
+                    "masks": [_box_mask([70, 20, 150, 110]).tolist()],
+                    "context_from_turn": 0,
+                },
+            ],
+        }
+    ]
     (raw / "refcocog_multi_turn.json").write_text(json.dumps(records))
     return tmp_path / "hub"
 
@@ -249,8 +273,22 @@ def _hub_layout(tmp_path):
 def test_hub_layout_converts_with_its_images_beside_the_file_and_prints_the_counts(tmp_path, capsys):
     root = _hub_layout(tmp_path)
     out, sheet = tmp_path / "refcocog.json", tmp_path / "refcocog.datasheet.md"
-    assert main(["convert-released", "--name", "refcocog", "--raw", str(root / "raw" / "refcocog_multi_turn.json"),
-                 "--out", str(out), "--datasheet", str(sheet)]) == 0
+    assert (
+        main(
+            [
+                "convert-released",
+                "--name",
+                "refcocog",
+                "--raw",
+                str(root / "raw" / "refcocog_multi_turn.json"),
+                "--out",
+                str(out),
+                "--datasheet",
+                str(sheet),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "1 dialogues, 2 turns (paper, Table 6: 1580 images, 4405 turns), 2 with a target mask" in printed
     bench = json.loads(out.read_text())
@@ -266,12 +304,36 @@ def test_hub_layout_converts_with_its_images_beside_the_file_and_prints_the_coun
 
 def test_fetch_released_takes_the_files_and_their_images_and_says_what_came(tmp_path, capsys):
     root = _hub_layout(tmp_path)
-    assert main(["fetch-released", "--repo", str(root), "--files", "raw/refcocog_multi_turn.json",
-                 "--out", str(tmp_path / "fetched")]) == 0
+    assert (
+        main(
+            [
+                "fetch-released",
+                "--repo",
+                str(root),
+                "--files",
+                "raw/refcocog_multi_turn.json",
+                "--out",
+                str(tmp_path / "fetched"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "raw/refcocog_multi_turn.json: 0.00 GB; 1 images in raw/refcocog_test_multi_bbox_images" in printed
-    assert main(["fetch-released", "--repo", str(root), "--files", "raw/refcocoplus_multi_turn.json",
-                 "--out", str(tmp_path / "again")]) == 1
+    assert (
+        main(
+            [
+                "fetch-released",
+                "--repo",
+                str(root),
+                "--files",
+                "raw/refcocoplus_multi_turn.json",
+                "--out",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 1
+    )
     assert "has no raw/refcocoplus_multi_turn.json" in capsys.readouterr().err
 
 

@@ -29,8 +29,14 @@ def test_grpo_resumes_from_its_checkpoint_after_sigkill(built_pipeline, tmp_path
     checkpoints = built_pipeline / "results-test" / "models" / ".grpo-full.checkpoints"
     command = [str(VENV_BIN / "snakemake"), target, "--cores", "2", "--configfile", "resume.yaml"]
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    job = subprocess.Popen(command, cwd=built_pipeline, env=env, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        command,
+        cwd=built_pipeline,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while latest_checkpoint(checkpoints) is None:

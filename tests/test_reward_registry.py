@@ -36,8 +36,9 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> str:
 def base_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workflow copy with the tiny base model and the training turns of config/test.yaml built."""
     workdir = copy_workflow(tmp_path_factory.mktemp("registry"))
-    snakemake(workdir, "--configfile", "config/test.yaml", "--", "results-test/models/base",
-              "results-test/train/turns.jsonl")
+    snakemake(
+        workdir, "--configfile", "config/test.yaml", "--", "results-test/models/base", "results-test/train/turns.jsonl"
+    )
     return workdir
 
 
@@ -54,8 +55,14 @@ def test_grpo_trains_one_step_with_a_newly_registered_term(registered, base_work
     cfg = validate_config(raw, "config/test.yaml")
     CALLS.clear()
     metrics = base_workflow / "mine.csv"
-    run_grpo(cfg, "mine", Path("results-test/models/base"), Path("results-test/train/turns.jsonl"),
-             base_workflow / "grpo-mine", metrics)
+    run_grpo(
+        cfg,
+        "mine",
+        Path("results-test/models/base"),
+        Path("results-test/train/turns.jsonl"),
+        base_workflow / "grpo-mine",
+        metrics,
+    )
     assert CALLS and sum(CALLS) >= cfg.grpo.num_generations  # scored every rollout of the step
     rows = list(csv.DictReader(metrics.open()))
     assert [row["step"] for row in rows] == ["1"]

@@ -65,10 +65,14 @@ def test_format_text_outside_blocks_loses_the_structure_point():
 
 def test_format_averages_answer_validity_over_objects():
     # object 1: box and point valid = 2; object 2: inverted box 0 + valid point 1; (2 + 1) / 2 = 1.5
-    text = blocks(answer_json=json.dumps([
-        {"bbox_2d": [0, 0, 10, 10], "point_2d": [5, 5]},
-        {"bbox_2d": [10, 0, 0, 10], "point_2d": [5, 5]},
-    ]))
+    text = blocks(
+        answer_json=json.dumps(
+            [
+                {"bbox_2d": [0, 0, 10, 10], "point_2d": [5, 5]},
+                {"bbox_2d": [10, 0, 0, 10], "point_2d": [5, 5]},
+            ]
+        )
+    )
     assert format_reward([text]) == [1.0 + 1.5]
 
 
@@ -128,13 +132,19 @@ def test_accuracy_thresholds_are_parameters_for_small_frames():
     # 112 px frame: thresholds 0.5, 10 * 112/840 = 1.33 px, 30 * 112/840 = 4 px
     shifted = {"bbox_2d": [30, 2, 58, 30], "point_2d": [44, 16]}
     # IoU .758 -> 1; L1 2 >= 1.33 -> 0; point 2.83 < 4 inside -> 1: 2
-    assert accuracy_reward([answer(shifted)], solution=[GT], l1_threshold=10 * 112 / 840,
-                           point_threshold=30 * 112 / 840) == [2.0]
+    assert accuracy_reward(
+        [answer(shifted)], solution=[GT], l1_threshold=10 * 112 / 840, point_threshold=30 * 112 / 840
+    ) == [2.0]
 
 
 def test_accuracy_of_malformed_answers_is_zero():
-    texts = ["no answer", "<answer>[1, 2</answer>", '<answer>{"bbox_2d": [28, 0, 56, 28]}</answer>',
-             '<answer>[{"bbox_2d": [56, 0, 28, 28]}]</answer>', "<answer>[]</answer>"]
+    texts = [
+        "no answer",
+        "<answer>[1, 2</answer>",
+        '<answer>{"bbox_2d": [28, 0, 56, 28]}</answer>',
+        '<answer>[{"bbox_2d": [56, 0, 28, 28]}]</answer>',
+        "<answer>[]</answer>",
+    ]
     assert accuracy_reward(texts, solution=[GT] * len(texts)) == [0.0] * len(texts)
 
 
@@ -181,8 +191,12 @@ def test_citation_needs_problem_or_reference_boxes():
 # ------------------------------------------------------------------ K(.) and R_cons
 def test_lexicon_key_nouns_are_canonical_singulars():
     nouns = key_nouns(["Two red circles, people and a traffic light.", "hot dogs on a sofa", "", "the and of"])
-    assert nouns == [frozenset({"circle", "person", "traffic light"}), frozenset({"hot dog", "couch"}),
-                     frozenset(), frozenset()]
+    assert nouns == [
+        frozenset({"circle", "person", "traffic light"}),
+        frozenset({"hot dog", "couch"}),
+        frozenset(),
+        frozenset(),
+    ]
 
 
 def test_lexicon_fallback_has_no_part_of_speech_tags():
@@ -225,8 +239,7 @@ def test_logic_prior_sums_word_classes_and_is_capped():
 
 
 def test_consistency_hand_computed():
-    text = blocks(scene="a red circle and a blue square", focus="the red circle",
-                  think="the circle is left of it")
+    text = blocks(scene="a red circle and a blue square", focus="the red circle", think="the circle is left of it")
     # K(scene) = {circle, square}, K(focus) = {circle}, K(think) = {circle}
     # with a reference: 1.0 * 1/2 + 0.6 * 1/1 + 0.4 * logic(left = .5) = 0.5 + 0.6 + 0.2 = 1.3
     # without:          1.0 * 1/2                + 0.4 * 0.5            = 0.7
@@ -253,10 +266,16 @@ def test_released_code_terms_hand_computed():
     #   logic: "right" .5 + "reference"/"bbox" .2 = .7 * .4 = .28; 0.5 + 0.24 + 0.28 = 1.02
     # total 2.3 + 2 + 2 + 3 + 1 + 1.02 = 11.32
     result = score_completions("released_code", [{"completion": COMPLETION, "problem": PROBLEM, "solution": GT}])[0]
-    assert result["terms"] == pytest.approx({
-        "released_format_reward": 2.3, "released_answer_format_reward": 2.0, "released_citation_reward": 2.0,
-        "released_accuracy_reward": 3.0, "released_non_repeat_reward": 1.0, "released_consistency_reward": 1.02,
-    })
+    assert result["terms"] == pytest.approx(
+        {
+            "released_format_reward": 2.3,
+            "released_answer_format_reward": 2.0,
+            "released_citation_reward": 2.0,
+            "released_accuracy_reward": 3.0,
+            "released_non_repeat_reward": 1.0,
+            "released_consistency_reward": 1.02,
+        }
+    )
     assert result["total"] == pytest.approx(11.32)
 
 
@@ -301,8 +320,9 @@ def test_variants_compose_terms_and_weights():
     base = ["format_reward", "non_repeat_reward", "accuracy_reward"]
     assert names["base_only"] == base
     assert names["ref_cite"] == [*base, "citation_reward"]
-    assert names["ref_cite_consist"] == names["paper"] == names["full"] == [*base, "citation_reward",
-                                                                               "consistency_reward"]
+    assert (
+        names["ref_cite_consist"] == names["paper"] == names["full"] == [*base, "citation_reward", "consistency_reward"]
+    )
     assert reward_functions("paper", alpha=1.5, beta=0.5)[1] == [1.0, 1.0, 1.0, 1.5, 0.5]
     assert reward_functions("released_code")[1] == [1.0] * 6
 
@@ -311,8 +331,11 @@ def test_docs_tables_are_the_registry():
     docs = (REPO / "docs" / "rewards.md").read_text()
     assert variants_table() in docs, "copy registry.variants_table() into docs/rewards.md"
     # term rows: | `name` (...) | formula | range (note) |
-    rows = {line.split("`")[1]: line.strip().strip("|").split("|")[-1].strip()
-            for line in docs.splitlines() if line.startswith("| `") and "_reward`" in line.split("|")[1]}
+    rows = {
+        line.split("`")[1]: line.strip().strip("|").split("|")[-1].strip()
+        for line in docs.splitlines()
+        if line.startswith("| `") and "_reward`" in line.split("|")[1]
+    }
     assert set(rows) == set(TERMS)
     for name, term in TERMS.items():
         assert rows[name].startswith(term.range_text()), (name, rows[name], term.range_text())
@@ -359,8 +382,15 @@ def test_alpha_and_beta_scale_their_terms():
 def test_reward_functions_accept_trl_kwargs_and_conversational_completions():
     functions, _ = reward_functions("paper")
     messages = [[{"role": "assistant", "content": [{"type": "text", "text": COMPLETION}]}]]
-    extra = {"prompts": [[{"role": "user", "content": "q"}]], "completion_ids": [[1, 2]], "trainer_state": object(),
-             "log_extra": print, "log_metric": print, "image": [None], "id": ["x"]}
+    extra = {
+        "prompts": [[{"role": "user", "content": "q"}]],
+        "completion_ids": [[1, 2]],
+        "trainer_state": object(),
+        "log_extra": print,
+        "log_metric": print,
+        "image": [None],
+        "id": ["x"],
+    }
     values = [f(completions=messages, problem=[PROBLEM], solution=[GT], **extra) for f in functions]
     assert values[:4] == [[3.0], [1.0], [3.0], [2.0]]
 
@@ -373,8 +403,10 @@ def test_reward_functions_are_picklable_and_named():
 
 
 def test_reward_file_scores_each_line_in_order(tmp_path):
-    rows = [{"completion": COMPLETION, "problem": PROBLEM, "solution": GT},
-            {"completion": "garbage", "problem": "the red circle", "solution": GT}]
+    rows = [
+        {"completion": COMPLETION, "problem": PROBLEM, "solution": GT},
+        {"completion": "garbage", "problem": "the red circle", "solution": GT},
+    ]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     reward_file("base_only", source, tmp_path / "out.jsonl")

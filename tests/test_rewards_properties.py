@@ -54,25 +54,54 @@ boxes = st.one_of(
     numbers,
 )
 objects = st.one_of(
-    st.fixed_dictionaries({}, optional={"bbox_2d": boxes, "point_2d": st.lists(numbers, max_size=3),
-                                        "label": st.text(max_size=5)}),
+    st.fixed_dictionaries(
+        {}, optional={"bbox_2d": boxes, "point_2d": st.lists(numbers, max_size=3), "label": st.text(max_size=5)}
+    ),
     st.builds(lambda b, p: {"bbox_2d": b, "point_2d": p}, boxes, st.lists(numbers, min_size=2, max_size=2)),
     st.sampled_from(["bbox_2d", "point_2d", ["bbox_2d"], 5, None, 1.5]),
 )
 json_payloads = st.one_of(
     st.lists(objects, max_size=5).map(json.dumps),
     objects.map(json.dumps),  # JSON that is not a list
-    st.recursive(st.none() | st.integers() | st.text(max_size=4),
-                 lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
-                 max_leaves=8).map(json.dumps),
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=4),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+        max_leaves=8,
+    ).map(json.dumps),
     st.lists(objects, max_size=4).map(json.dumps).flatmap(lambda s: st.integers(0, len(s)).map(lambda i: s[:i])),
     st.integers(1, 3000).map(lambda n: "[" * n + "]" * (n // 2)),
     st.text(max_size=20),
 )
-WORDS = ["bbox", "bbox=[0,0,28,28]", "BBOX [0, 0, 28, 28]", "bbox=[1.5,2,3,4]", "bbox=[-1,2,3,4]",
-         "bounding box", "coordinates", "left", "next to", "compare", "region", "reference", "circle",
-         "squares", "people", "the", "a", ".", "image", "shows", "<think>", "</think>", "<answer>", "İ", "漢字",
-         "\u200b", "\x00", "\n"]
+WORDS = [
+    "bbox",
+    "bbox=[0,0,28,28]",
+    "BBOX [0, 0, 28, 28]",
+    "bbox=[1.5,2,3,4]",
+    "bbox=[-1,2,3,4]",
+    "bounding box",
+    "coordinates",
+    "left",
+    "next to",
+    "compare",
+    "region",
+    "reference",
+    "circle",
+    "squares",
+    "people",
+    "the",
+    "a",
+    ".",
+    "image",
+    "shows",
+    "<think>",
+    "</think>",
+    "<answer>",
+    "İ",
+    "漢字",
+    "\u200b",
+    "\x00",
+    "\n",
+]
 prose = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_size=15).map(" ".join)
 
 
@@ -103,14 +132,21 @@ def completions(draw):
     return text
 
 
-problems = st.sampled_from([
-    "the red circle", "the blue square, next to bbox=[0,0,28,28]", "", "bbox=[0,0,28,28] and bbox=[28,0,56,28]",
-    "which one? BBOX=[1,2,3,4]",
-])
-solutions = st.sampled_from([
-    [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}],
-    [{"bbox_2d": [0, 0, 28, 28], "point_2d": [14, 14]}, {"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}],
-])
+problems = st.sampled_from(
+    [
+        "the red circle",
+        "the blue square, next to bbox=[0,0,28,28]",
+        "",
+        "bbox=[0,0,28,28] and bbox=[28,0,56,28]",
+        "which one? BBOX=[1,2,3,4]",
+    ]
+)
+solutions = st.sampled_from(
+    [
+        [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}],
+        [{"bbox_2d": [0, 0, 28, 28], "point_2d": [14, 14]}, {"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}],
+    ]
+)
 rows = st.builds(lambda c, p, s: {"completion": c, "problem": p, "solution": s}, completions(), problems, solutions)
 
 
@@ -121,8 +157,9 @@ def assert_in_range(name: str, value: float) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 @given(st.lists(rows, min_size=BATCH, max_size=BATCH))
 def test_every_variant_scores_hostile_completions_finitely_within_range(batch):
     for variant, bound in VARIANT_TOTAL.items():
@@ -136,8 +173,11 @@ def test_every_variant_scores_hostile_completions_finitely_within_range(batch):
 def test_every_variant_scores_a_1mb_completion_within_range(index):
     """The < 1 s speed target for a 1 MB completion is measured by scripts/bench_rewards.py
     (docs/benchmarks.md), not asserted here: timed unit tests fail on a busy CI machine."""
-    row = {"completion": HUGE[index], "problem": "the blue square, next to bbox=[0,0,28,28]",
-           "solution": [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}]}
+    row = {
+        "completion": HUGE[index],
+        "problem": "the blue square, next to bbox=[0,0,28,28]",
+        "solution": [{"bbox_2d": [28, 0, 56, 28], "point_2d": [42, 14]}],
+    }
     for number, variant in enumerate(VARIANTS):
         fresh = dict(row, completion=row["completion"] + " " * number)  # not served from the parse caches
         result = score_completions(variant, [fresh])[0]
@@ -145,8 +185,7 @@ def test_every_variant_scores_a_1mb_completion_within_range(index):
             assert_in_range(name, value)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 @given(completions())
 def test_parsers_never_raise_and_return_valid_objects(completion):
     text = completion if isinstance(completion, str) else completion[0]["content"][0]["text"]

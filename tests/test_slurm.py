@@ -28,10 +28,14 @@ pytestmark = pytest.mark.slow
 SNAKEMAKE = str(VENV_BIN / "snakemake")
 PROFILE = REPO / "workflow/profiles/slurm"
 TEST_OVERRIDES = [
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "2",
-    "--jobs", "2",
-    "--latency-wait", "10",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--jobs",
+    "2",
+    "--latency-wait",
+    "10",
 ]
 DAG_TIMEOUT_S = 480  # the whole module must stay under 10 minutes in CI
 
@@ -50,7 +54,10 @@ def slurm_jobs(cluster: SlurmCluster, since: set[str] = frozenset()) -> list[dic
     """Jobs the controller remembers (MinJobAge=600 keeps finished ones), except the ids in ``since``."""
     out = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--Format=JobID:|,State:|,Partition:|,tres-per-job:|"],
-        capture_output=True, text=True, env=cluster.env, check=True,
+        capture_output=True,
+        text=True,
+        env=cluster.env,
+        check=True,
     ).stdout
     keys = ("id", "state", "partition", "tres")
     jobs = [dict(zip(keys, (f.strip() for f in line.split("|")))) for line in out.splitlines() if line.strip()]
@@ -72,7 +79,9 @@ def test_reduced_dag_runs_through_slurm_with_gpu_requests(slurm_cluster: SlurmCl
     before = {job["id"] for job in slurm_jobs(slurm_cluster)}
     proc = run_snakemake(
         ["--configfile", str(config_path), "--slurm-logdir", str(tmp_path / "slurm_logs"), "--", *tables],
-        slurm_cluster, REPO, DAG_TIMEOUT_S,
+        slurm_cluster,
+        REPO,
+        DAG_TIMEOUT_S,
     )
     assert proc.returncode == 0, proc.stderr[-6000:]
 

@@ -17,8 +17,13 @@ def run_without_system_tools(tmp_path, **env: str) -> subprocess.CompletedProces
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "id").symlink_to(shutil.which("id"))
-    return subprocess.run([shutil.which("bash"), str(SCRIPT)], env={"PATH": str(bin_dir), **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [shutil.which("bash"), str(SCRIPT)],
+        env={"PATH": str(bin_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("dependency", ["slurmctld", "chromium", "latexmk"])

@@ -24,8 +24,11 @@ def make_config(results: Path, source: str = "synth") -> dict[str, Any]:
     raw["results"] = str(results)
     raw["data"]["source"] = source
     raw["sft"]["enabled"] = False
-    raw["grpo"]["variants"] = {"base_only": {"rewards": "base_only"}, "full": {"rewards": "full"},
-                               "a1.0_b0.5": {"rewards": "full", "alpha": 1.0, "beta": 0.5}}
+    raw["grpo"]["variants"] = {
+        "base_only": {"rewards": "base_only"},
+        "full": {"rewards": "full"},
+        "a1.0_b0.5": {"rewards": "full", "alpha": 1.0, "beta": 0.5},
+    }
     raw["evaluate"]["models"] = ["base", "grpo-base_only", "grpo-full", "grpo-a1.0_b0.5"]
     return raw | {
         "report": {
@@ -51,8 +54,14 @@ def eval_metrics(value: float, rounds: int = 3) -> dict[str, Any]:
     per_round = {
         str(r): {"turns": 10, "ap50": value + r, "giou": value + r, "ciou": value + r} for r in range(1, rounds + 1)
     }
-    return {"turns": 10 * rounds, "ap50": value, "giou": value - 1, "ciou": value - 2, "per_round": per_round,
-            "pass": {"0.3": value, "0.5": value, "0.7": value, "0.9": value}}
+    return {
+        "turns": 10 * rounds,
+        "ap50": value,
+        "giou": value - 1,
+        "ciou": value - 2,
+        "per_round": per_round,
+        "pass": {"0.3": value, "0.5": value, "0.7": value, "0.9": value},
+    }
 
 
 def write_fixture(config: dict[str, Any]) -> None:
@@ -67,8 +76,10 @@ def write_fixture(config: dict[str, Any]) -> None:
     for variant in config["grpo"]["variants"]:
         curve = results / "train_metrics" / f"grpo-{variant}.csv"
         curve.parent.mkdir(parents=True, exist_ok=True)
-        curve.write_text("step,loss,reward,rewards/accuracy_reward/groups_varied\n"
-                         + "".join(f"{s},{1 - s / 10},{s - 1},{0.5 * (s % 2)}\n" for s in range(1, 11)))
+        curve.write_text(
+            "step,loss,reward,rewards/accuracy_reward/groups_varied\n"
+            + "".join(f"{s},{1 - s / 10},{s - 1},{0.5 * (s % 2)}\n" for s in range(1, 11))
+        )
         probe = results / "probe" / f"grpo-{variant}.json"
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_text(
@@ -178,7 +189,8 @@ def test_every_table_is_deterministic_and_reads_only_its_inputs(setup, tmp_path)
         assert str(reported) in table_inputs(validated(config), name, reported)
     inputs = table_inputs(validated(config), "table1_detection", reported)
     assert sorted(inputs[:-1]) == sorted(
-        str(Path(config["results"]) / "eval" / m / f"{b}.multi.json") for m in ("base", "grpo-full") for b in BENCHES)
+        str(Path(config["results"]) / "eval" / m / f"{b}.multi.json") for m in ("base", "grpo-full") for b in BENCHES
+    )
 
 
 def test_missing_eval_file_names_the_file(setup):
@@ -186,7 +198,6 @@ def test_missing_eval_file_names_the_file(setup):
     (Path(config["results"]) / "eval" / "grpo-full" / "refcocog.multi.json").unlink()
     with pytest.raises(FileNotFoundError, match="grpo-full"):
         build(config, "table1_detection", reported)
-
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -214,11 +225,15 @@ def test_training_summary_shows_query_dependence_and_the_random_baseline(setup):
         path = Path(config["results"]) / "eval" / "grpo-full" / f"{bench}.single.json"
         path.write_text(json.dumps(json.loads(path.read_text()) | {"query_dependence": {"images": 5, "share": share}}))
     markdown, _ = build(config, "table_training", reported)
-    cells = [c.strip() for c in next(line for line in markdown.splitlines() if line.startswith("| grpo-full |"))
-             .strip("|").split("|")]
+    cells = [
+        c.strip()
+        for c in next(line for line in markdown.splitlines() if line.startswith("| grpo-full |")).strip("|").split("|")
+    ]
     assert cells[10] == "50.0"
-    random = [c.strip() for c in next(line for line in markdown.splitlines() if line.startswith("| random |"))
-              .strip("|").split("|")]
+    random = [
+        c.strip()
+        for c in next(line for line in markdown.splitlines() if line.startswith("| random |")).strip("|").split("|")
+    ]
     assert random[1:8] == ["-"] * 7
 
 

@@ -12,8 +12,9 @@ from regionreasoner.train.metrics import varied_group_shares
 
 def test_a_term_counts_only_groups_whose_completions_score_differently():
     # two groups of three completions; columns: constant everywhere, varies in group 2, varies in both
-    rewards = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [1.0, 0.0, 2.0],
-                            [1.0, 0.0, 1.0], [1.0, 2.0, 0.0], [1.0, 0.0, 1.0]])
+    rewards = torch.tensor(
+        [[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [1.0, 0.0, 2.0], [1.0, 0.0, 1.0], [1.0, 2.0, 0.0], [1.0, 0.0, 1.0]]
+    )
     assert varied_group_shares(rewards, 3) == [0.0, 0.5, 1.0]
 
 

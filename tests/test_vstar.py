@@ -49,7 +49,10 @@ def vstar_folder(root: Path) -> Path:
 def test_reads_both_folders_with_the_first_option_as_the_answer(tmp_path):
     questions = read_vstar(vstar_folder(tmp_path / "vstar"))
     assert [(q.category, Path(q.image).stem) for q in questions] == [
-        ("direct_attributes", "sa_1"), ("direct_attributes", "sa_2"), ("relative_position", "sa_3")]
+        ("direct_attributes", "sa_1"),
+        ("direct_attributes", "sa_2"),
+        ("relative_position", "sa_3"),
+    ]
     assert questions[2].options == ("left", "right")
 
 
@@ -87,8 +90,11 @@ def test_run_answers_each_question_by_its_least_loss_option_and_table9_shows_it(
     assert [a["chosen"] for a in answers] == [0, 2, 0]
     raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     raw["results"] = str(results)
-    raw["report"]["vstar_rows"] = {"Qwen2.5-VL-7B": "base", "VisionReasoner-7B": "released-visionreasoner",
-                                   "RegionReasoner-7B": "grpo-full"}
+    raw["report"]["vstar_rows"] = {
+        "Qwen2.5-VL-7B": "base",
+        "VisionReasoner-7B": "released-visionreasoner",
+        "RegionReasoner-7B": "grpo-full",
+    }
     raw["report"]["not_reproduced"] = {"GPT-4V": "a closed model"}
     md, tex = tmp_path / "t9.md", tmp_path / "t9.tex"
     build_table(validate_config(raw), "table9_vstar", md, tex, reported=REPO / "paper" / "reported_numbers.yaml")
@@ -102,9 +108,22 @@ def test_run_answers_each_question_by_its_least_loss_option_and_table9_shows_it(
 
 def _manifest(tmp_path: Path, sha256: str | None, files: int | None) -> Path:
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(json.dumps({"files": [], "snapshots": [{
-        "name": "vstar_bench", "repo": "craigwu/vstar_bench", "revision": "d9ae62c903da0c98336e85c5ee89cd863b04b4da",
-        "sha256": sha256, "files": files}]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "files": [],
+                "snapshots": [
+                    {
+                        "name": "vstar_bench",
+                        "repo": "craigwu/vstar_bench",
+                        "revision": "d9ae62c903da0c98336e85c5ee89cd863b04b4da",
+                        "sha256": sha256,
+                        "files": files,
+                    }
+                ],
+            }
+        )
+    )
     return manifest
 
 
@@ -114,8 +133,11 @@ def test_tree_digest_covers_every_file_but_the_hub_cache(tmp_path):
     (root / ".cache").mkdir()
     (root / ".cache" / "lock").write_text("x")
     assert tree_digest(root) == (digest, 6)
-    lines = "".join(f"{p.relative_to(root).as_posix()} {hashlib.sha256(p.read_bytes()).hexdigest()}\n"
-                    for p in sorted(root.rglob("*.*")) if ".cache" not in p.parts)
+    lines = "".join(
+        f"{p.relative_to(root).as_posix()} {hashlib.sha256(p.read_bytes()).hexdigest()}\n"
+        for p in sorted(root.rglob("*.*"))
+        if ".cache" not in p.parts
+    )
     assert digest == hashlib.sha256(lines.encode()).hexdigest() and count == 6
 
 
@@ -143,8 +165,14 @@ def test_option_scorer_runs_a_real_model_and_scores_only_the_reply(tmp_path):
     from regionreasoner.models.prompts import PromptConfig
     from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
 
-    turn = {"problem": "what is the color of the cup?", "solution": [{"bbox_2d": [0, 0, 28, 28], "point_2d": [1, 1]}],
-            "scene": "a cup", "focus": "", "target": "the cup", "relation": None}
+    turn = {
+        "problem": "what is the color of the cup?",
+        "solution": [{"bbox_2d": [0, 0, 28, 28], "point_2d": [1, 1]}],
+        "scene": "a cup",
+        "focus": "",
+        "target": "the cup",
+        "relation": None,
+    }
     (tmp_path / "turns.jsonl").write_text(json.dumps(turn) + "\n")
     build_tiny_model(tmp_path / "turns.jsonl", tmp_path / "model", TinyModelConfig(), PromptConfig(), frame=112, seed=0)
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "model").eval()

@@ -45,8 +45,15 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     s = _config(args).data.synth
     write_synthetic_refer(
-        Path(args.out), args.images or s.images, args.seed, s.image_size, s.cell, s.min_objects, s.max_objects,
-        split_by=args.split_by, splits=s.splits,
+        Path(args.out),
+        args.images or s.images,
+        args.seed,
+        s.image_size,
+        s.cell,
+        s.min_objects,
+        s.max_objects,
+        split_by=args.split_by,
+        splits=s.splits,
     )
 
 
@@ -77,9 +84,16 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     build_bench(
-        Path(args.refs), Path(args.instances), Path(args.captions) if args.captions else None, Path(args.images),
-        args.splits, Path(args.out), Path(args.datasheet) if args.datasheet else None, args.seed,
-        cfg.bench.max_rounds, list(cfg.bench.relations),
+        Path(args.refs),
+        Path(args.instances),
+        Path(args.captions) if args.captions else None,
+        Path(args.images),
+        args.splits,
+        Path(args.out),
+        Path(args.datasheet) if args.datasheet else None,
+        args.seed,
+        cfg.bench.max_rounds,
+        list(cfg.bench.relations),
         reported=_reported_table6(args.name) if cfg.data.source == "download" else None,
     )
 
@@ -107,8 +121,15 @@ def cmd_build_train(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     build_train(
-        Path(args.refs), Path(args.instances), Path(args.captions) if args.captions else None, Path(args.images),
-        args.splits, Path(args.out), cfg.model.frame, args.seed, list(cfg.bench.relations),
+        Path(args.refs),
+        Path(args.instances),
+        Path(args.captions) if args.captions else None,
+        Path(args.images),
+        args.splits,
+        Path(args.out),
+        cfg.model.frame,
+        args.seed,
+        list(cfg.bench.relations),
         cfg.train_data.cited_fraction,
     )
 
@@ -136,8 +157,12 @@ def cmd_build_model(args: argparse.Namespace) -> None:
     tiny = cfg.model.tiny.model_dump()
     tiny["mrope_section"] = tuple(tiny["mrope_section"])
     build_tiny_model(
-        Path(args.turns), Path(args.out), TinyModelConfig(**tiny), PromptConfig.from_config(cfg),
-        cfg.model.frame, cfg.seed,
+        Path(args.turns),
+        Path(args.out),
+        TinyModelConfig(**tiny),
+        PromptConfig.from_config(cfg),
+        cfg.model.frame,
+        cfg.seed,
     )
 
 
@@ -187,7 +212,7 @@ def cmd_preflight(args: argparse.Namespace) -> None:
         done = preflight_evaluation(cfg, Path(args.model), weights)
     else:
         if not args.train:
-            raise ValueError(f"preflight --stage {args.stage} needs --train (the training turns); point at its turns file")
+            raise ValueError(f"preflight --stage {args.stage} needs --train; point at its training turns file")
         required = int(args.disk_gb * GB) if args.disk_gb else None
         done = preflight_training(cfg, args.stage, Path(args.model), Path(args.train), Path(cfg.results), required)
     print("\n".join(f"ok: {line}" for line in done))
@@ -224,9 +249,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     device = torch_device(e.gpus, "evaluate.gpus")
     segmenter = make_segmenter(e.segmenter, **({"weights": weights, "device": device} if e.segmenter == "sam2" else {}))
     evaluate_model(
-        Path(args.model), runs, Path(args.out_dir),
-        prompt_for_model(cfg, model_id), cfg.model.frame, max_new_tokens_for(cfg, model_id),
-        e.batch_size, segmenter, cfg.model.attn_implementation, device=device, chunk=e.chunk_dialogues,
+        Path(args.model),
+        runs,
+        Path(args.out_dir),
+        prompt_for_model(cfg, model_id),
+        cfg.model.frame,
+        max_new_tokens_for(cfg, model_id),
+        e.batch_size,
+        segmenter,
+        cfg.model.attn_implementation,
+        device=device,
+        chunk=e.chunk_dialogues,
     )
 
 
@@ -240,8 +273,9 @@ def cmd_evaluate_vstar(args: argparse.Namespace) -> None:
     device = torch_device(cfg.evaluate.gpus, "evaluate.gpus")  # before any weights load
     model_id = args.model_id or Path(args.model).name
     questions = read_vstar(Path(args.bench))
-    generator = Generator.load(Path(args.model), prompt_for_model(cfg, model_id), cfg.model.frame, 1, 1,
-                               cfg.model.attn_implementation, device)
+    generator = Generator.load(
+        Path(args.model), prompt_for_model(cfg, model_id), cfg.model.frame, 1, 1, cfg.model.attn_implementation, device
+    )
     scorer = option_scorer(generator.model, generator.processor, generator.answers.native_image, cfg.model.frame)
     run_vstar(questions, scorer, Path(args.out), model_id)
 
@@ -250,8 +284,10 @@ def cmd_probe(args: argparse.Namespace) -> None:
     from regionreasoner.evaluate.probe import probe_model
 
     summary = probe_model(_config(args), Path(args.model), Path(args.prompts), Path(args.out))
-    print(f"{args.model}: {summary['rewards']} reward {summary['reward']:.3f} +/- {summary['reward_se']:.3f} "
-          f"on {summary['prompts']} held-out prompts x {summary['generations']}")
+    print(
+        f"{args.model}: {summary['rewards']} reward {summary['reward']:.3f} +/- {summary['reward_se']:.3f} "
+        f"on {summary['prompts']} held-out prompts x {summary['generations']}"
+    )
 
 
 def _cited_box(text: str | None) -> list[float] | None:
@@ -352,8 +388,11 @@ def _refer_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regionreasoner", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true",
-                        help=f"show the traceback of a failure (also: {DEBUG_ENV}=1), not only its one-line message")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of a failure (also: {DEBUG_ENV}=1), not only its one-line message",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
     _add(sub, "validate-config", cmd_validate_config, "check a config file against the schema")
@@ -371,8 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--names", nargs="*")
 
-    p = _add(sub, "fetch-snapshot", cmd_fetch_snapshot,
-             "a hub dataset folder of the manifest (snapshots), tree-verified")
+    p = _add(
+        sub, "fetch-snapshot", cmd_fetch_snapshot, "a hub dataset folder of the manifest (snapshots), tree-verified"
+    )
     p.add_argument("--manifest")
     p.add_argument("--name", required=True, help="snapshot name, e.g. vstar_bench")
     p.add_argument("--out", required=True, help="the snapshot lands in OUT/<name>")
@@ -390,8 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
         config=False,
     )
     p.add_argument("--raw", required=True, help="released *_multi_turn.json")
-    p.add_argument("--images", help="folder the records' image_path values are relative to "
-                   "(default: the file's folder, as in the hub dataset)")
+    p.add_argument(
+        "--images",
+        help="folder the records' image_path values are relative to "
+        "(default: the file's folder, as in the hub dataset)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
@@ -438,8 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=["sft", "grpo"], required=True)
     p.add_argument("--variant")
 
-    p = _add(sub, "preflight", cmd_preflight, "check, before a GPU job's hours start, what the run needs",
-             config=False)
+    p = _add(sub, "preflight", cmd_preflight, "check, before a GPU job's hours start, what the run needs", config=False)
     p.add_argument("--configfile", default="config/config.yaml")
     p.add_argument("--stage", choices=["sft", "grpo", "evaluate"], required=True)
     p.add_argument("--model", required=True, help="the model folder the job starts from (or evaluates)")
@@ -500,11 +542,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
 
-    p = _add(sub, "plan", cmd_plan,
-             "the jobs a target needs (Snakemake's dry run) priced in GPU-hours, memory and disk")
+    p = _add(
+        sub, "plan", cmd_plan, "the jobs a target needs (Snakemake's dry run) priced in GPU-hours, memory and disk"
+    )
     p.add_argument("--profile", default="workflow/profiles/slurm", help="workflow profile: GPUs and limits per rule")
-    p.add_argument("--throughput", default="config/gpu_throughput.json",
-                   help="measured figures (scripts/gpu_smoke.sh); the published ones when absent")
+    p.add_argument(
+        "--throughput",
+        default="config/gpu_throughput.json",
+        help="measured figures (scripts/gpu_smoke.sh); the published ones when absent",
+    )
     p.add_argument("--from-scratch", action="store_true", help="every job the targets need, also those already built")
     p.add_argument("targets", nargs="*", help="Snakemake targets (files or rules); default: the default target")
 

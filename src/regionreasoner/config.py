@@ -85,7 +85,8 @@ class BenchmarkConfig(Strict):
     test_splits: list[str] = Field(min_length=1)
     train_splits: list[str] = Field(min_length=1)
     probe_splits: list[str] = Field(
-        default=["val"], min_length=1,
+        default=["val"],
+        min_length=1,
         description="held-out refer splits whose turns the reward probe samples (never trained on, never benchmarked)",
     )
     synth_seed: int = 0
@@ -308,9 +309,12 @@ class EvaluateConfig(Strict):
     models: list[str] = Field(min_length=1)
     threads: PositiveInt = Field(default=1, description="CPU threads of one evaluation job (Snakemake threads)")
     chunk_dialogues: PositiveInt = Field(
-        default=64, description="dialogues per kept chunk: a killed evaluation reruns at most this many")
+        default=64, description="dialogues per kept chunk: a killed evaluation reruns at most this many"
+    )
     gpus: int = Field(
-        default=0, ge=0, le=1,
+        default=0,
+        ge=0,
+        le=1,
         description="GPUs of one evaluation or probe job (the SLURM request reads it); 1: stop when CUDA is "
         "unusable; 0: the GPU when one is visible, else the CPU",
     )
@@ -321,7 +325,8 @@ class VStarConfig(Strict):
 
     snapshot: str = Field(default="vstar_bench", description="snapshot name in the data manifest (snapshots:)")
     questions: PositiveInt = Field(
-        default=191, description="questions of the benchmark (115 attribute + 76 spatial): its size for cost planning")
+        default=191, description="questions of the benchmark (115 attribute + 76 spatial): its size for cost planning"
+    )
     models: list[str] = Field(min_length=1, description="model ids evaluated on it (Table 9 rows: report.vstar_rows)")
 
 
@@ -345,7 +350,8 @@ class ReportConfig(Strict):
     vstar_rows: dict[str, str] = Field(default_factory=dict, description="Table 9: reported row name -> model id")
     not_reproduced: dict[str, str] = Field(
         default_factory=dict,
-        description="reported rows without a reproduced counterpart: row name -> the reason, shown in the table")
+        description="reported rows without a reproduced counterpart: row name -> the reason, shown in the table",
+    )
     bench_names: dict[str, str]
     differences: list[DifferenceSpec] = Field(
         default_factory=list,
@@ -426,9 +432,11 @@ def _format_errors(source: str, err: ValidationError) -> str:
     if missing_sections:
         others = [_problem(e) for e in errors if e["type"] != "missing"]
         missing = sum(e["type"] == "missing" for e in errors)
-        head = (f"{source}: not a complete configuration ({missing} required settings missing: "
-                f"{', '.join(missing_sections)}...); to change only some settings, put '{EXTENDS}: {BASE_CONFIG}' "
-                "at its top")
+        head = (
+            f"{source}: not a complete configuration ({missing} required settings missing: "
+            f"{', '.join(missing_sections)}...); to change only some settings, put '{EXTENDS}: {BASE_CONFIG}' "
+            "at its top"
+        )
         return "\n".join([head, *(f"  {line}" for line in others)])
     problems = [_problem(e) for e in errors]
     fix = "" if errors[0]["type"] == "extra_forbidden" else "; fix that value"
@@ -446,13 +454,22 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
         named |= {f"report.{section}.{k}": v for k, v in getattr(cfg.report, section).items()}
     for i, spec in enumerate(cfg.report.differences):
         named |= {f"report.differences[{i}].a": spec.a, f"report.differences[{i}].b": spec.b}
-    bad = [f"  {key}: unknown model id {mid!r}; choose one of {sorted(known)}" for key, mid in named.items()
-           if mid not in known]
-    bad += [f"  prompt.models.{pattern}: matches no model id; choose one of {sorted(known)}"
-            for pattern in cfg.prompt.models if not fnmatch.filter(known, pattern)]
+    bad = [
+        f"  {key}: unknown model id {mid!r}; choose one of {sorted(known)}"
+        for key, mid in named.items()
+        if mid not in known
+    ]
+    bad += [
+        f"  prompt.models.{pattern}: matches no model id; choose one of {sorted(known)}"
+        for pattern in cfg.prompt.models
+        if not fnmatch.filter(known, pattern)
+    ]
     evaluated = set(cfg.vstar.models) if cfg.vstar else set()
-    bad += [f"  report.vstar_rows.{row}: {mid!r} is not evaluated on V*Bench (vstar.models)"
-            for row, mid in cfg.report.vstar_rows.items() if mid not in evaluated]
+    bad += [
+        f"  report.vstar_rows.{row}: {mid!r} is not evaluated on V*Bench (vstar.models)"
+        for row, mid in cfg.report.vstar_rows.items()
+        if mid not in evaluated
+    ]
     if bad:
         more = f" ({len(bad) - 1} more below)" if len(bad) > 1 else ""
         raise ConfigError("\n".join([f"{source}: invalid configuration: {bad[0].strip()}{more}", *bad[1:]]))
@@ -475,8 +492,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except InputError as err:
         raise ConfigError(str(err)) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: holds a YAML {type(raw).__name__}, expected a mapping of settings "
-                          f"(start from {BASE_CONFIG})")
+        raise ConfigError(
+            f"{path}: holds a YAML {type(raw).__name__}, expected a mapping of settings (start from {BASE_CONFIG})"
+        )
     return raw
 
 
@@ -496,8 +514,10 @@ def config_chain(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, 
         if Path(base).resolve() in {Path(n).resolve() for n, _ in chain}:
             raise ConfigError(f"{source}: {EXTENDS} forms a cycle: {' -> '.join([n for n, _ in chain] + [base])}")
         if not Path(base).is_file():
-            raise ConfigError(f"{name}: {EXTENDS}: no file {base} (relative to {Path.cwd()}); fix the path, "
-                              "or run from the repository root")
+            raise ConfigError(
+                f"{name}: {EXTENDS}: no file {base} (relative to {Path.cwd()}); fix the path, "
+                "or run from the repository root"
+            )
         chain.append((base, read_config_file(base)))
     return chain
 
@@ -564,8 +584,14 @@ def write_resolved(raw: dict[str, Any], path: str | Path) -> Path:
 
 
 # Trainer keys that decide how a run is executed, not what it learns: a change reruns no training.
-OPERATIONAL_KEYS = ("save_steps", "save_total_limit", "disk_gb", "threads", "accelerate_config",
-                    "gradient_checkpointing")
+OPERATIONAL_KEYS = (
+    "save_steps",
+    "save_total_limit",
+    "disk_gb",
+    "threads",
+    "accelerate_config",
+    "gradient_checkpointing",
+)
 # Trainer keys whose product with the micro-batch is the global batch (``global_batch``). Snakemake
 # tracks the product, so more GPUs with fewer accumulation steps (the same batch; bnpo averages the
 # micro-batch token means) rerun nothing; DVC cannot track a product and tracks these keys.

@@ -130,7 +130,8 @@ class Pipeline:
     def report_inputs(self) -> list[str]:
         """Every file a table or figure declares, in declaration order (computed once per config)."""
         return [p for name in TABLE_NAMES for p in table_inputs(self.cfg, name)] + [
-            p for name in ALL_FIGURE_NAMES for p in figure_inputs(self.cfg, name)]
+            p for name in ALL_FIGURE_NAMES for p in figure_inputs(self.cfg, name)
+        ]
 
     # ---- stages -------------------------------------------------------------------------------
 
@@ -149,8 +150,12 @@ class Pipeline:
             "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets, training and held-out turns",
             # data's rules rerun only when their params or code change, which the data stage tracks.
             "cmd": f"{self.sm} --until {DIALOGUE_RULES}",
-            "deps": [self.path("data"), "workflow/rules/bench.smk", "src/regionreasoner/dialogs",
-                     "src/regionreasoner/data/refer.py"],
+            "deps": [
+                self.path("data"),
+                "workflow/rules/bench.smk",
+                "src/regionreasoner/dialogs",
+                "src/regionreasoner/data/refer.py",
+            ],
             "params": self.params("bench", "train_data", extra=("seed",)),
             "outs": [self.path("bench"), self.path("train")],
         }
@@ -160,8 +165,8 @@ class Pipeline:
         return {
             "desc": "The base checkpoint (tiny Qwen2.5-VL built locally, or the hub model)",
             "cmd": self.run("build_model" if tiny else "prepare_model", self.path("models", "base")),
-            "deps": ([self.path("train", "turns.jsonl")] if tiny else []) + ["src/regionreasoner/models",
-                                                                            "workflow/rules/model.smk"],
+            "deps": ([self.path("train", "turns.jsonl")] if tiny else [])
+            + ["src/regionreasoner/models", "workflow/rules/model.smk"],
             "params": self.params("model"),
             "outs": [self.path("models", "base")],
         }
@@ -169,13 +174,16 @@ class Pipeline:
     def released(self, names: list[str]) -> dict[str, Any]:
         """``fetch_released@<name>``: a released checkpoint that a table evaluates without training."""
         model = self.path("models", "released-${item}")
-        return {"foreach": names, "do": {
-            "desc": "A released checkpoint, evaluated without training",
-            "cmd": self.run("fetch_released", model),
-            "deps": ["src/regionreasoner/models", "workflow/rules/model.smk"],
-            "params": self.params(extra=("model.released",)),
-            "outs": [model],
-        }}
+        return {
+            "foreach": names,
+            "do": {
+                "desc": "A released checkpoint, evaluated without training",
+                "cmd": self.run("fetch_released", model),
+                "deps": ["src/regionreasoner/models", "workflow/rules/model.smk"],
+                "params": self.params(extra=("model.released",)),
+                "outs": [model],
+            },
+        }
 
     def segmenter(self) -> dict[str, Any]:
         """The SAM2 weights, fetched by a CPU job so evaluation jobs never download."""
@@ -192,8 +200,12 @@ class Pipeline:
         return {
             "desc": "SFT warm-up checkpoint",
             "cmd": self.run("sft", self.path("models", "sft")),
-            "deps": [self.path("models", "base"), self.path("train", "turns.jsonl"), *TRAIN_CODE,
-                     "workflow/rules/sft.smk"],
+            "deps": [
+                self.path("models", "base"),
+                self.path("train", "turns.jsonl"),
+                *TRAIN_CODE,
+                "workflow/rules/sft.smk",
+            ],
             "params": self.params("sft"),
             "outs": [self.path("models", "sft")],
             "plots": [{self.path("train_metrics", "sft.csv"): {"x": "step", "y": "loss"}}],
@@ -209,15 +221,23 @@ class Pipeline:
         each depends on all of them: an over-approximation that can rerun, never go stale."""
         inits = sorted({self.grpo_init(v) for v in self.cfg.grpo.variants})
         model = self.path("models", "grpo-${key}")
-        return {"foreach": "${grpo.variants}", "do": {
-            "desc": "GRPO checkpoint of one reward variant (Tables 1-4, 11)",
-            "cmd": self.run("grpo", model) + "  # variant: ${item}",
-            "deps": [*(self.path("models", init) for init in inits), self.path("train", "turns.jsonl"), *TRAIN_CODE,
-                     "src/regionreasoner/rewards", "workflow/rules/grpo.smk"],
-            "params": self.params("grpo"),
-            "outs": [model],
-            "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
-        }}
+        return {
+            "foreach": "${grpo.variants}",
+            "do": {
+                "desc": "GRPO checkpoint of one reward variant (Tables 1-4, 11)",
+                "cmd": self.run("grpo", model) + "  # variant: ${item}",
+                "deps": [
+                    *(self.path("models", init) for init in inits),
+                    self.path("train", "turns.jsonl"),
+                    *TRAIN_CODE,
+                    "src/regionreasoner/rewards",
+                    "workflow/rules/grpo.smk",
+                ],
+                "params": self.params("grpo"),
+                "outs": [model],
+                "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
+            },
+        }
 
     def segmenter_weights(self) -> list[str]:
         return [paths.segmenter_weights(self.r)] if self.cfg.evaluate.segmenter == "sam2" else []
@@ -228,29 +248,47 @@ class Pipeline:
     def evaluate(self, models: list[str]) -> dict[str, Any]:
         """``evaluate@<model>`` for each model evaluated (the random baseline has its own stage)."""
         metrics = [self.path("eval", "${item}", f"{run}.json") for run in self.runs()]
-        return {"foreach": models, "do": {
-            "desc": "Every benchmark, multi- and single-round, for one model (Tables 1-4, 10, 11)",
-            "cmd": self.run("evaluate", *metrics),
-            "deps": [self.path("models", "${item}"), self.path("bench"), *self.segmenter_weights(),
-                     "src/regionreasoner/evaluate", "src/regionreasoner/rewards", "src/regionreasoner/models",
-                     "workflow/rules/evaluate.smk"],
-            "params": self.params("evaluate"),
-            # Only the metric JSON files are metrics; predictions are plain outputs.
-            "outs": [self.path("eval", "${item}", f"{run}.predictions.jsonl") for run in self.runs()],
-            "metrics": metrics,
-        }}
+        return {
+            "foreach": models,
+            "do": {
+                "desc": "Every benchmark, multi- and single-round, for one model (Tables 1-4, 10, 11)",
+                "cmd": self.run("evaluate", *metrics),
+                "deps": [
+                    self.path("models", "${item}"),
+                    self.path("bench"),
+                    *self.segmenter_weights(),
+                    "src/regionreasoner/evaluate",
+                    "src/regionreasoner/rewards",
+                    "src/regionreasoner/models",
+                    "workflow/rules/evaluate.smk",
+                ],
+                "params": self.params("evaluate"),
+                # Only the metric JSON files are metrics; predictions are plain outputs.
+                "outs": [self.path("eval", "${item}", f"{run}.predictions.jsonl") for run in self.runs()],
+                "metrics": metrics,
+            },
+        }
 
     def probe(self, models: list[str]) -> dict[str, Any]:
         """``probe@<model>``: the sampled reward of one checkpoint on the held-out turns."""
         summary = paths.probe_metrics(self.r, "${item}")
-        return {"foreach": models, "do": {
-            "desc": "Held-out reward probe of one model (training table)",
-            "cmd": self.run("probe", summary),
-            "deps": [self.path("models", "${item}"), paths.heldout_turns(self.r), "src/regionreasoner/evaluate",
-                     "src/regionreasoner/rewards", "src/regionreasoner/models", "workflow/rules/evaluate.smk"],
-            "params": self.params("probe"),
-            "metrics": [summary],
-        }}
+        return {
+            "foreach": models,
+            "do": {
+                "desc": "Held-out reward probe of one model (training table)",
+                "cmd": self.run("probe", summary),
+                "deps": [
+                    self.path("models", "${item}"),
+                    paths.heldout_turns(self.r),
+                    "src/regionreasoner/evaluate",
+                    "src/regionreasoner/rewards",
+                    "src/regionreasoner/models",
+                    "workflow/rules/evaluate.smk",
+                ],
+                "params": self.params("probe"),
+                "metrics": [summary],
+            },
+        }
 
     def vstar(self) -> dict[str, Any]:
         """``fetch_vstar`` and ``evaluate_vstar@<model>``: V*Bench (Table 9) where the config evaluates it."""
@@ -264,23 +302,35 @@ class Pipeline:
                 "params": self.params(extra=("vstar.snapshot",)),
                 "outs": [bench],
             },
-            "evaluate_vstar": {"foreach": list(self.cfg.vstar.models), "do": {
-                "desc": "V*Bench accuracy of one model, options scored by likelihood (Table 9)",
-                "cmd": self.run("evaluate_vstar", metrics),
-                "deps": [self.path("models", "${item}"), bench, "src/regionreasoner/evaluate",
-                         "src/regionreasoner/models", "workflow/rules/evaluate.smk"],
-                "params": self.params("evaluate"),
-                "outs": [answers],
-                "metrics": [metrics],
-            }},
+            "evaluate_vstar": {
+                "foreach": list(self.cfg.vstar.models),
+                "do": {
+                    "desc": "V*Bench accuracy of one model, options scored by likelihood (Table 9)",
+                    "cmd": self.run("evaluate_vstar", metrics),
+                    "deps": [
+                        self.path("models", "${item}"),
+                        bench,
+                        "src/regionreasoner/evaluate",
+                        "src/regionreasoner/models",
+                        "workflow/rules/evaluate.smk",
+                    ],
+                    "params": self.params("evaluate"),
+                    "outs": [answers],
+                    "metrics": [metrics],
+                },
+            },
         }
 
     def evaluate_random(self) -> dict[str, Any]:
         return {
             "desc": "The random-object baseline (chance level) beside the models' rows",
             "cmd": self.run("evaluate_random", "evaluate_random"),
-            "deps": [self.path("data"), self.path("bench"), "src/regionreasoner/evaluate",
-                     "workflow/rules/evaluate.smk"],
+            "deps": [
+                self.path("data"),
+                self.path("bench"),
+                "src/regionreasoner/evaluate",
+                "workflow/rules/evaluate.smk",
+            ],
             "params": self.params(extra=("seed",)),
             "outs": [self.path("eval", RANDOM, f"{run}.predictions.jsonl") for run in self.runs()],
             "metrics": [self.path("eval", RANDOM, f"{run}.json") for run in self.runs()],
@@ -291,8 +341,7 @@ class Pipeline:
         return {
             "desc": f"{name} from the files it declares, beside the reported numbers",
             "cmd": self.run(f"table_{name}", *outs),
-            "deps": [*table_inputs(self.cfg, name), "src/regionreasoner/report/tables.py",
-                     "workflow/rules/report.smk"],
+            "deps": [*table_inputs(self.cfg, name), "src/regionreasoner/report/tables.py", "workflow/rules/report.smk"],
             "params": self.params("report"),
             "outs": outs,
         }
@@ -305,8 +354,10 @@ class Pipeline:
         reads_bench = any(p.startswith(self.path("bench", "")) for p in inputs)
         images = [self.path("data")] if reads_bench and not notebook else []
         code = (["workflow/notebooks/turns_per_round.py.ipynb"] if notebook else []) + [
-            "src/regionreasoner/report/figures.py", "src/regionreasoner/report/tables.py",
-            "workflow/rules/report.smk"]
+            "src/regionreasoner/report/figures.py",
+            "src/regionreasoner/report/tables.py",
+            "workflow/rules/report.smk",
+        ]
         return {
             "desc": f"{name} from the files it declares" + (", drawn by a Jupyter notebook" if notebook else ""),
             "cmd": self.run("turns_per_round_figure" if notebook else f"figure_{name}", png),

@@ -33,7 +33,6 @@ def missing(path: str | os.PathLike[str]) -> MissingInput:
     return MissingInput(f"{path}: no such file; check the path, or build it first (snakemake {path})")
 
 
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed."""
@@ -121,8 +120,10 @@ def read_records(path: str | os.PathLike[str], what: str, keys: tuple[str, ...])
     for index, record in enumerate(data):
         missing = [k for k in keys if not isinstance(record, dict) or k not in record]
         if missing:
-            raise InputError(f"{path}: {what} {index} has no {', '.join(map(repr, missing))}; "
-                             f"is this a {what} file? check the path or rebuild it")
+            raise InputError(
+                f"{path}: {what} {index} has no {', '.join(map(repr, missing))}; "
+                f"is this a {what} file? check the path or rebuild it"
+            )
     return data
 
 
@@ -151,15 +152,20 @@ def read_jsonl(
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise InputError(f"{path}: line {number} is not valid JSON ({err.msg}; truncated? rerun the step "
-                             "that writes it)") from None
+            raise InputError(
+                f"{path}: line {number} is not valid JSON ({err.msg}; truncated? rerun the step that writes it)"
+            ) from None
         if not isinstance(row, dict):
-            raise InputError(f"{path}: line {number} holds a JSON {type(row).__name__}, expected an object per line; "
-                             "is this a JSON lines file?")
+            raise InputError(
+                f"{path}: line {number} holds a JSON {type(row).__name__}, expected an object per line; "
+                "is this a JSON lines file?"
+            )
         missing = [k for k in keys if k not in row]
         if missing:
-            raise InputError(f"{path}: line {number} has no {', '.join(map(repr, missing))}; "
-                             "is this the right file? check the path or rebuild it")
+            raise InputError(
+                f"{path}: line {number} has no {', '.join(map(repr, missing))}; "
+                "is this the right file? check the path or rebuild it"
+            )
         rows.append(row)
     if not rows and not allow_empty:
         raise InputError(f"{path}: is empty (no JSON lines); rerun the step that writes it")

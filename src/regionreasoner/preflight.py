@@ -24,8 +24,8 @@ from regionreasoner.evaluate.metrics import read_bench
 from regionreasoner.images import load_frame_image
 from regionreasoner.io import read_jsonl
 from regionreasoner.models.processor import load_processor
-from regionreasoner.models.registry import check_model_folder
 from regionreasoner.models.prompts import PromptConfig, build_messages, training_prompt
+from regionreasoner.models.registry import check_model_folder
 from regionreasoner.rewards.nouns import require_spacy_model
 
 GB = 10**9  # decimal, as the plan reports disk
@@ -36,8 +36,13 @@ def driver_version() -> str:
     if shutil.which("nvidia-smi") is None:
         return "none (nvidia-smi not on PATH)"
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout.split()
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError) as err:
         return f"unknown (nvidia-smi failed: {err})"
     return out[0] if out else "unknown (nvidia-smi listed no GPU)"
@@ -45,8 +50,10 @@ def driver_version() -> str:
 
 def cuda_summary() -> str:
     """Versions that decide whether torch can use the GPUs: torch, the CUDA it was built for, the driver."""
-    return (f"torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none (a CPU-only wheel)'}, "
-            f"NVIDIA driver {driver_version()}, GPUs visible to torch: {torch.cuda.device_count()}")
+    return (
+        f"torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none (a CPU-only wheel)'}, "
+        f"NVIDIA driver {driver_version()}, GPUs visible to torch: {torch.cuda.device_count()}"
+    )
 
 
 def require_cuda(gpus: int, key: str) -> None:
@@ -115,7 +122,7 @@ def batch_alignment(processor: Any, texts: Sequence[str], images: Sequence[Any])
     width = mask.shape[1]
     prompt_ids = torch.stack([torch.cat([row.new_full((width - len(row),), pad), row]) for row in rows])
     is_image = prompt_ids == processor.image_token_id
-    merge = processor.image_processor.merge_size ** 2
+    merge = processor.image_processor.merge_size**2
     types = batch.get("mm_token_type_ids")
     return BatchAlignment(
         padding_side=processor.tokenizer.padding_side,
@@ -133,13 +140,15 @@ def check_batch_alignment(alignment: BatchAlignment) -> None:
     if alignment.padding_side != "left":
         problems.append(f"the tokenizer pads on the {alignment.padding_side}; generation needs left padding")
     if alignment.image_tokens != alignment.expected_tokens:
-        problems.append(f"image placeholders per sample {alignment.image_tokens}, the image grids need "
-                        f"{alignment.expected_tokens}")
+        problems.append(
+            f"image placeholders per sample {alignment.image_tokens}, the image grids need {alignment.expected_tokens}"
+        )
     if alignment.masked_image_tokens:
         problems.append(f"{alignment.masked_image_tokens} image placeholders lie under the attention mask's zeros")
     if alignment.misplaced_type_ids:
-        problems.append(f"mm_token_type_ids disagree with the image placeholders at {alignment.misplaced_type_ids} "
-                        "positions")
+        problems.append(
+            f"mm_token_type_ids disagree with the image placeholders at {alignment.misplaced_type_ids} positions"
+        )
     if problems:
         raise PreflightError("image tokens and attention mask do not line up: " + "; ".join(problems))
 
@@ -184,8 +193,10 @@ def first_batch(turns: Path, prompt: PromptConfig, frame: int, size: int) -> tup
     picked = [rows[0], rows[-1], *rows[1:-1]][:size] if rows else []
     if not picked:
         raise PreflightError(f"{turns}: no training turns to build a batch from")
-    return ([build_messages(t["problem"], prompt) for t in picked],
-            [load_frame_image(t["image_path"], frame) for t in picked])
+    return (
+        [build_messages(t["problem"], prompt) for t in picked],
+        [load_frame_image(t["image_path"], frame) for t in picked],
+    )
 
 
 def check_training_batch(model_dir: Path, batch: tuple[list[Any], list[Any]], frame: int) -> None:
@@ -199,12 +210,15 @@ def check_training_batch(model_dir: Path, batch: tuple[list[Any], list[Any]], fr
 def require_kernel(attn_implementation: str | None) -> None:
     """Stop when the configured attention kernel's package cannot be imported."""
     if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        raise PreflightError("model.attn_implementation = flash_attention_2 but the flash-attn package is not "
-                             "installed; use sdpa (docs/cluster.md)")
+        raise PreflightError(
+            "model.attn_implementation = flash_attention_2 but the flash-attn package is not "
+            "installed; use sdpa (docs/cluster.md)"
+        )
 
 
-def preflight_training(cfg: PipelineConfig, stage: str, model_dir: Path, turns: Path, out_dir: Path,
-                       required_bytes: int | None = None) -> list[str]:
+def preflight_training(
+    cfg: PipelineConfig, stage: str, model_dir: Path, turns: Path, out_dir: Path, required_bytes: int | None = None
+) -> list[str]:
     """Every check a training job makes before it loads weights; returns what passed, one line each.
 
     ``required_bytes``: the disk the job needs (a planner's estimate); by default what
@@ -229,8 +243,9 @@ def preflight_training(cfg: PipelineConfig, stage: str, model_dir: Path, turns: 
     return done
 
 
-def preflight_evaluation(cfg: PipelineConfig, model_dir: Path, segmenter_weights: Path | None,
-                         benches: Sequence[Path] = ()) -> list[str]:
+def preflight_evaluation(
+    cfg: PipelineConfig, model_dir: Path, segmenter_weights: Path | None, benches: Sequence[Path] = ()
+) -> list[str]:
     """What an evaluation job checks before it loads weights: its bench files and their images, CUDA,
     kernel, model and SAM2 weights local."""
     require_cuda(cfg.evaluate.gpus, "evaluate.gpus")

@@ -27,17 +27,33 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "data": Stage(("data", "seed"), ("synth_*", "download", "fetch_released_bench", "fetch_vstar")),
     "bench": Stage(("bench", "benchmarks"), ("build_bench", "build_single")),
-    "train_data": Stage(("train_data", "bench", "benchmarks", "model.frame"),
-                        ("build_train", "merge_train", "build_heldout", "merge_heldout")),
-    "model": Stage(("model.base", "model.tiny", "model.frame", "prompt:default", "seed"),
-                   ("build_model", "prepare_model", "fetch_released", "fetch_segmenter")),
+    "train_data": Stage(
+        ("train_data", "bench", "benchmarks", "model.frame"),
+        ("build_train", "merge_train", "build_heldout", "merge_heldout"),
+    ),
+    "model": Stage(
+        ("model.base", "model.tiny", "model.frame", "prompt:default", "seed"),
+        ("build_model", "prepare_model", "fetch_released", "fetch_segmenter"),
+    ),
     "sft": Stage(("sft.*", "prompt:default", "model.frame", "model.attn_implementation", "seed"), ("sft",)),
-    "grpo": Stage(("grpo.*", "rewards", "prompt:train", "model.frame", "model.attn_implementation", "seed"),
-                  ("grpo",)),
-    "evaluate": Stage(("evaluate.segmenter", "evaluate.max_new_tokens", "prompt:model", "model.frame",
-                       "model.attn_implementation"), ("evaluate", "evaluate_random", "evaluate_vstar")),
-    "probe": Stage(("probe", "rewards", "grpo.temperature", "grpo.max_completion_length", "prompt:train",
-                    "model.frame", "model.attn_implementation", "seed"), ("probe",)),
+    "grpo": Stage(("grpo.*", "rewards", "prompt:train", "model.frame", "model.attn_implementation", "seed"), ("grpo",)),
+    "evaluate": Stage(
+        ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt:model", "model.frame", "model.attn_implementation"),
+        ("evaluate", "evaluate_random", "evaluate_vstar"),
+    ),
+    "probe": Stage(
+        (
+            "probe",
+            "rewards",
+            "grpo.temperature",
+            "grpo.max_completion_length",
+            "prompt:train",
+            "model.frame",
+            "model.attn_implementation",
+            "seed",
+        ),
+        ("probe",),
+    ),
     "report": Stage(("report", "data.source"), ("table_*", "figure_*", "turns_per_round_figure", "paper_pdf", "all")),
     # targets that only gather other outputs, one per purpose (report.targets.PURPOSES)
     "targets": Stage((), ("no_training", "regionreasoner", "reward_ablation", "alpha_beta_sweep")),

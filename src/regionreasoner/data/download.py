@@ -60,15 +60,18 @@ def read_manifest(path: Path) -> list[ManifestEntry]:
     """Parse and validate ``manifest.yaml`` (``files: [{name, url, sha256, size, extract_to}]``)."""
     data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise ValueError(f"{path}: expected a mapping with a 'files' list; "
-                         "see src/regionreasoner/data/manifest.yaml for the format")
+        raise ValueError(
+            f"{path}: expected a mapping with a 'files' list; see src/regionreasoner/data/manifest.yaml for the format"
+        )
     entries = []
     for index, row in enumerate(data["files"]):
         keys = ("name", "url", "sha256", "size", "extract_to")
         missing = [k for k in keys if not isinstance(row, dict) or k not in row]
         if missing:
-            raise ValueError(f"{path}: files[{index}] has no {', '.join(map(repr, missing))}; "
-                             "see src/regionreasoner/data/manifest.yaml for the format")
+            raise ValueError(
+                f"{path}: files[{index}] has no {', '.join(map(repr, missing))}; "
+                "see src/regionreasoner/data/manifest.yaml for the format"
+            )
         sha = row["sha256"]
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
             raise ValueError(f"{path}: files[{index}] ({row['name']}) sha256 must be 64 lowercase hex digits or null")
@@ -119,8 +122,11 @@ def tree_digest(root: Path) -> tuple[str, int]:
 
     Hidden files and folders (the hub client's ``.cache``) are left out: they are not the data.
     """
-    files = sorted(p for p in Path(root).rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in Path(root).rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     lines = "".join(f"{p.relative_to(root).as_posix()} {sha256_file(p)}\n" for p in files)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest(), len(files)
 
@@ -149,11 +155,14 @@ def download_snapshot(manifest: Path, name: str, out_root: Path) -> Path:
         raise ChecksumError(
             f"{manifest}: snapshot {entry.name!r} has no sha256, so the download cannot be trusted. The copy at "
             f"{part} ({entry.repo}@{entry.revision}) has tree sha256 {digest} and {count} files: check them and "
-            f"pin both in the manifest (the copy is kept), then run again.")
+            f"pin both in the manifest (the copy is kept), then run again."
+        )
     if digest != entry.sha256 or (entry.files is not None and count != entry.files):
         shutil.rmtree(part)
-        raise ChecksumError(f"{entry.name}: fetched tree has sha256 {digest} ({count} files) but {manifest} expects "
-                            f"{entry.sha256} ({entry.files} files); the copy was deleted")
+        raise ChecksumError(
+            f"{entry.name}: fetched tree has sha256 {digest} ({count} files) but {manifest} expects "
+            f"{entry.sha256} ({entry.files} files); the copy was deleted"
+        )
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(part, out_dir)
@@ -190,9 +199,10 @@ def _fetch(url: str, part: Path, entry: ManifestEntry, session: requests.Session
                 offset = 0
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length is not None else entry.size
-            with part.open("ab" if resumed else "wb") as handle, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, desc=entry.name
-            ) as bar:
+            with (
+                part.open("ab" if resumed else "wb") as handle,
+                tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=entry.name) as bar,
+            ):
                 for chunk in response.iter_content(CHUNK):
                     handle.write(chunk)
                     bar.update(len(chunk))
@@ -331,4 +341,3 @@ def download_manifest(
         paths.append(path)
         print(f"{entry.name}: {path}")
     return paths
-

@@ -99,8 +99,9 @@ def load_refs(path: Path) -> list[dict]:
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: not a readable refer pickle ({type(err).__name__}: {err}); "
-                         "download it again or check --refs") from None
+        raise ValueError(
+            f"{path}: not a readable refer pickle ({type(err).__name__}: {err}); download it again or check --refs"
+        ) from None
     if not isinstance(refs, list):
         raise ValueError(f"{path}: holds a {type(refs).__name__}, expected a list of ref records; check --refs")
     for index, record in enumerate(refs):
@@ -120,8 +121,9 @@ def _read_json(path: Path) -> Any:
 
 def _require(path: Path, where: str, record: Any, keys: Iterable[str]) -> None:
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: {where} is a {type(record).__name__}, expected an object; is this a COCO "
-                         "instances.json?")
+        raise ValueError(
+            f"{path}: {where} is a {type(record).__name__}, expected an object; is this a COCO instances.json?"
+        )
     for key in keys:
         if key not in record:
             raise ValueError(f"{path}: {where} has no {key!r}; is this a COCO instances.json? download it again")

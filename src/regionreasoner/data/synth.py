@@ -179,27 +179,31 @@ def write_synthetic_refer(
         caption_rows.append({"id": image_id, "image_id": image_id, "caption": caption(objects)})
         for obj, polygon in zip(objects, polygons, strict=True):
             ann_id = len(ann_rows) + 1
-            ann_rows.append({
-                "id": ann_id,
-                "image_id": image_id,
-                "category_id": SHAPES.index(obj.shape) + 1,
-                "bbox": [obj.col * cell, obj.row * cell, cell, cell],
-                "area": polygon_area(polygon),
-                "segmentation": [polygon],
-                "iscrowd": 0,
-            })
+            ann_rows.append(
+                {
+                    "id": ann_id,
+                    "image_id": image_id,
+                    "category_id": SHAPES.index(obj.shape) + 1,
+                    "bbox": [obj.col * cell, obj.row * cell, cell, cell],
+                    "area": polygon_area(polygon),
+                    "segmentation": [polygon],
+                    "iscrowd": 0,
+                }
+            )
             sentence = f"the {obj.colour} {obj.shape}"
             sent = {"sent_id": len(refs), "sent": sentence, "raw": sentence, "tokens": sentence.split()}
-            refs.append({
-                "ref_id": len(refs),
-                "ann_id": ann_id,
-                "image_id": image_id,
-                "split": split_of[image_id],
-                "category_id": SHAPES.index(obj.shape) + 1,
-                "file_name": f"COCO_train2014_{image_id:012d}_{ann_id}.jpg",
-                "sent_ids": [len(refs)],
-                "sentences": [sent],
-            })
+            refs.append(
+                {
+                    "ref_id": len(refs),
+                    "ann_id": ann_id,
+                    "image_id": image_id,
+                    "split": split_of[image_id],
+                    "category_id": SHAPES.index(obj.shape) + 1,
+                    "file_name": f"COCO_train2014_{image_id:012d}_{ann_id}.jpg",
+                    "sent_ids": [len(refs)],
+                    "sentences": [sent],
+                }
+            )
     info = {"description": f"regionreasoner synthetic scenes, seed {seed}"}
     instances = {"info": info, "images": image_rows, "annotations": ann_rows, "categories": categories}
     atomic_write_text(out_dir / "instances.json", json.dumps(instances, sort_keys=True))

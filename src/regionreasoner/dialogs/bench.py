@@ -125,13 +125,15 @@ def build_bench(
         if len(image.targets) < min_rounds:
             continue
         turns = plan_dialogue(image, seed, max_rounds, keys)
-        dialogues.append({
-            "image_id": image.image_id,
-            "image_path": str(Path(image_dir) / image.file_name),
-            "width": image.width,
-            "height": image.height,
-            "conversational_turns": [render_turn(image, turns, i, coco) for i in range(len(turns))],
-        })
+        dialogues.append(
+            {
+                "image_id": image.image_id,
+                "image_path": str(Path(image_dir) / image.file_name),
+                "width": image.width,
+                "height": image.height,
+                "conversational_turns": [render_turn(image, turns, i, coco) for i in range(len(turns))],
+            }
+        )
         categories.update((t.target.ann_id, coco.cats[t.target.category_id]["name"]) for t in turns)
     if not dialogues:
         raise ValueError(f"{refs}: no image of splits {splits} has {min_rounds} or more referred objects")

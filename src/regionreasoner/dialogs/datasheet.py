@@ -89,8 +89,11 @@ def table6(stats: Mapping[str, Any]) -> str:
     """Turns per round R1..R7 in the layout of the paper's Table 6, the reported numbers beside
     when known (the same renderer as the report's ``table6_bench_stats``)."""
     rounds = max(PAPER_ROUNDS, len(stats["turns_per_round"]))
-    table = tables.bench_stats_table(rounds, [("this build", stats, stats.get("reported"))],
-                                     "Images, turns and turns per round (the paper's Table 6 layout).")
+    table = tables.bench_stats_table(
+        rounds,
+        [("this build", stats, stats.get("reported"))],
+        "Images, turns and turns per round (the paper's Table 6 layout).",
+    )
     return tables.render_markdown(table).rstrip("\n")
 
 
@@ -170,8 +173,10 @@ def check_datasheet_paths(path: Path, *outputs: Path) -> None:
     written = {Path(path).resolve(): str(path), datasheet_json(path).resolve(): str(datasheet_json(path))}
     for output in outputs:
         if Path(output).resolve() in written:
-            raise ValueError(f"datasheet {path} would write {written[Path(output).resolve()]}, which is also the "
-                             f"output {output}; give the datasheet another name")
+            raise ValueError(
+                f"datasheet {path} would write {written[Path(output).resolve()]}, which is also the "
+                f"output {output}; give the datasheet another name"
+            )
 
 
 def write_datasheet(path: Path, stats: Mapping[str, Any]) -> None:

@@ -44,10 +44,7 @@ def to_frame(box: Box, width: int, height: int, frame: int) -> list[int]:
     extent so that x2 > x1 and y2 > y1 always hold.
     """
     sx, sy = frame / width, frame / height
-    x1, y1, x2, y2 = (
-        round_half_up(_clamp(v * s, 0, frame))
-        for v, s in zip(box, (sx, sy, sx, sy), strict=True)
-    )
+    x1, y1, x2, y2 = (round_half_up(_clamp(v * s, 0, frame)) for v, s in zip(box, (sx, sy, sx, sy), strict=True))
     if x2 <= x1:
         x1, x2 = (x1, x1 + 1) if x1 < frame else (frame - 1, frame)
     if y2 <= y1:

@@ -116,8 +116,12 @@ def _image(raw: Path, image_root: Path, index: int, record: dict[str, Any]) -> P
     return image
 
 
-CITATION_KEYS = ("cited_with_placeholder", "cited_without_placeholder", "placeholder_without_citation",
-                 "cites_itself_or_a_later_turn")
+CITATION_KEYS = (
+    "cited_with_placeholder",
+    "cited_without_placeholder",
+    "placeholder_without_citation",
+    "cites_itself_or_a_later_turn",
+)
 
 
 def count_citations(record: dict[str, Any], counts: Counter[str]) -> None:
@@ -192,8 +196,9 @@ def fetch_released(repo: str, out: Path, files: list[str]) -> None:
         print(f"{file}: {path.stat().st_size / 1e9:.2f} GB; {count} images in {image_folder(file)}")
 
 
-def convert_released(raw: Path, image_root: Path | None, out: Path, datasheet: Path | None = None,
-                     reported: dict | None = None) -> dict[str, Any]:
+def convert_released(
+    raw: Path, image_root: Path | None, out: Path, datasheet: Path | None = None, reported: dict | None = None
+) -> dict[str, Any]:
     """Write the released dialogues of ``raw`` as bench records (+ datasheet); returns the counts printed.
 
     ``image_root``: the folder the records' ``image_path`` values are relative to; None: the folder
@@ -212,24 +217,36 @@ def convert_released(raw: Path, image_root: Path | None, out: Path, datasheet: P
         width, height = image_size(image)  # the evaluator opens it anyway
         where = f"{raw}: dialogue {index} (image_id {record.get('image_id')!r})"
         turns = record["conversational_turns"]
-        dialogues.append({
-            "image_id": record.get("image_id"), "image_path": str(image), "width": width, "height": height,
-            "conversational_turns": [_turn(where, n, len(turns), t, width, height) for n, t in enumerate(turns)],
-        })
+        dialogues.append(
+            {
+                "image_id": record.get("image_id"),
+                "image_path": str(image),
+                "width": width,
+                "height": height,
+                "conversational_turns": [_turn(where, n, len(turns), t, width, height) for n, t in enumerate(turns)],
+            }
+        )
         count_citations(record, citations)
     atomic_write_json(out, dialogues)
     turns = [t for d in dialogues for t in d["conversational_turns"]]
     counts = {
-        "dialogues": len(dialogues), "turns": len(turns),
+        "dialogues": len(dialogues),
+        "turns": len(turns),
         "turns_with_target_mask": sum(bool(t["masks"]) for t in turns),
         "citations": {key: citations[key] for key in CITATION_KEYS},
     }
     paper = f" (paper, Table 6: {reported['images']} images, {reported['turns']} turns)" if reported else ""
-    print(f"converted {raw} to {out}: {counts['dialogues']} dialogues, {counts['turns']} turns{paper}, "
-          f"{counts['turns_with_target_mask']} with a target mask; citations: {counts['citations']}")
+    print(
+        f"converted {raw} to {out}: {counts['dialogues']} dialogues, {counts['turns']} turns{paper}, "
+        f"{counts['turns_with_target_mask']} with a target mask; citations: {counts['citations']}"
+    )
     if datasheet is not None:
         categories = {t["ann_ids"][0]: "unknown" for t in turns}
-        settings = {"source": "released", "file": str(raw), "citations": counts["citations"],
-                    "turns_with_target_mask": counts["turns_with_target_mask"]}
+        settings = {
+            "source": "released",
+            "file": str(raw),
+            "citations": counts["citations"],
+            "turns_with_target_mask": counts["turns_with_target_mask"],
+        }
         write_datasheet(Path(datasheet), describe_bench(dialogues, categories, settings, reported))
     return counts

@@ -25,9 +25,7 @@ from regionreasoner.dialogs.relations import REF_BOX, check_relations, choose_ci
 from regionreasoner.io import atomic_write_jsonl
 
 
-def _turn(
-    image: ReferImage, image_dir: Path, coco: COCO, frame: int, target: Target, round_: int
-) -> dict[str, Any]:
+def _turn(image: ReferImage, image_dir: Path, coco: COCO, frame: int, target: Target, round_: int) -> dict[str, Any]:
     ann = coco.anns[target.ann_id]
     box = image.boxes[target.ann_id]
     point = point_inside(ann["segmentation"], box, image.width, image.height)
@@ -37,10 +35,12 @@ def _turn(
         "width": image.width,
         "height": image.height,
         "round": round_,
-        "solution": [{
-            "bbox_2d": to_frame(box, image.width, image.height, frame),
-            "point_2d": point_to_frame(point, image.width, image.height, frame),
-        }],
+        "solution": [
+            {
+                "bbox_2d": to_frame(box, image.width, image.height, frame),
+                "point_2d": point_to_frame(point, image.width, image.height, frame),
+            }
+        ],
         "scene": image.captions[0] if image.captions else "",
     }
 
@@ -60,9 +60,16 @@ def image_turns(
     rows = []
     for target in image.targets:
         sentence = sentences[target.ann_id]
-        rows.append(_turn(image, image_dir, coco, frame, target, 1) | {
-            "problem": sentence, "reference_boxes": [], "focus": "", "target": sentence, "relation": None,
-        })
+        rows.append(
+            _turn(image, image_dir, coco, frame, target, 1)
+            | {
+                "problem": sentence,
+                "reference_boxes": [],
+                "focus": "",
+                "target": sentence,
+                "relation": None,
+            }
+        )
         if rng.random() >= cited_fraction:
             continue
         others = [t for t in image.targets if t.ann_id != target.ann_id]
@@ -72,13 +79,16 @@ def image_turns(
         cited = others[citation.candidate]
         reference = to_frame(image.boxes[cited.ann_id], image.width, image.height, frame)
         template = question_template(citation.relation, sentence, citation.unique)
-        rows.append(_turn(image, image_dir, coco, frame, target, 2) | {
-            "problem": template.replace(REF_BOX, render_box(reference)),
-            "reference_boxes": [reference],
-            "focus": sentences[cited.ann_id],
-            "target": sentence,
-            "relation": citation.relation,
-        })
+        rows.append(
+            _turn(image, image_dir, coco, frame, target, 2)
+            | {
+                "problem": template.replace(REF_BOX, render_box(reference)),
+                "reference_boxes": [reference],
+                "focus": sentences[cited.ann_id],
+                "target": sentence,
+                "relation": citation.relation,
+            }
+        )
     return rows
 
 

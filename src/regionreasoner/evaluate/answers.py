@@ -93,6 +93,7 @@ def _first_four(value: Any) -> list[float] | None:
 
 # ---- RegionReasoner / VisionReasoner: <answer>[{"bbox_2d": [...], "point_2d": [...]}, ...]</answer> --------
 
+
 def _tagged_raw_boxes(text: str) -> list[list[float]]:
     """Every item's ``bbox_2d``; all or nothing, as their list comprehension.
 
@@ -122,6 +123,7 @@ def _all_tags(text: str, objects: Objects) -> bool:
 
 
 # ---- Seg-Zero: <think>..</think><answer>{"bbox": [...], "points_1": [...], "points_2": [...]}</answer> ----
+
 
 def first_braced(text: str) -> str | None:
     """The first match of ``{[^}]+}`` in ``text`` (Seg-Zero's pattern), found in linear time."""
@@ -173,8 +175,10 @@ def _segzero(text: str) -> _SegZeroAnswer | None:
     if bbox_key is None or not isinstance(data[bbox_key], list) or len(data[bbox_key]) != 4 or len(points_keys) != 2:
         return None
     box = _first_four(data[bbox_key])
-    points = [valid_point(data[key][:2]) if isinstance(data[key], list) and len(data[key]) >= 2 else None
-              for key in points_keys]
+    points = [
+        valid_point(data[key][:2]) if isinstance(data[key], list) and len(data[key]) >= 2 else None
+        for key in points_keys
+    ]
     if box is None or None in points or not has_think(text):
         return None
     return _SegZeroAnswer(box, (list(points[0]), list(points[1])))  # type: ignore[arg-type]
@@ -199,6 +203,7 @@ def _truncate_then_round(value: float, factor: float) -> int:
 
 
 # ---- Qwen2.5-VL / Qwen2-VL: a ```json fenced list of {"bbox_2d" | "bbox": [...], ...} ------------------
+
 
 def qwen_json(text: str) -> Any:
     """What the authors' ``extract_json_from_response`` returns (None where it fails).

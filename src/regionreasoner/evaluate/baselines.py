@@ -36,11 +36,16 @@ def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed
         for t in range(len(dialogue["conversational_turns"])):
             ann = rng.choice(annotations)
             box = xywh_to_xyxy(ann["bbox"])
-            predictions.append({
-                "dialogue": d, "image_id": dialogue["image_id"], "turn": t,
-                "boxes": [box], "points": [list(box_centre(box))],
-                "mask": segmentation_rle(ann["segmentation"], box, w, h),
-            })
+            predictions.append(
+                {
+                    "dialogue": d,
+                    "image_id": dialogue["image_id"],
+                    "turn": t,
+                    "boxes": [box],
+                    "points": [list(box_centre(box))],
+                    "mask": segmentation_rle(ann["segmentation"], box, w, h),
+                }
+            )
     return predictions
 
 
@@ -76,11 +81,15 @@ def evaluate_random_object(
     for run, bench_path in runs.items():
         bench = read_bench(bench_path)
         predictions = [random_object_predictions(bench, instances[run.split(".")[0]], seed + k) for k in range(draws)]
-        scores = [score_prediction_lines(lines, f"random draw {k}", bench, str(bench_path))
-                  for k, lines in enumerate(predictions)]
+        scores = [
+            score_prediction_lines(lines, f"random draw {k}", bench, str(bench_path))
+            for k, lines in enumerate(predictions)
+        ]
         metrics = mean_metrics(scores) | {"format_rate": 100.0, "model": "random-object baseline", "draws": draws}
-        atomic_write_jsonl(Path(out_dir) / f"{run}.predictions.jsonl",
-                           [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines])
+        atomic_write_jsonl(
+            Path(out_dir) / f"{run}.predictions.jsonl",
+            [line | {"draw": k} for k, lines in enumerate(predictions) for line in lines],
+        )
         atomic_write_json(Path(out_dir) / f"{run}.json", metrics)
         print(
             f"random object on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')} "

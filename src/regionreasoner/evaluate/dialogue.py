@@ -50,8 +50,16 @@ class Generator:
     batch_size: int
 
     @classmethod
-    def load(cls, path: Path, prompt: PromptConfig, frame: int, max_new_tokens: int, batch_size: int,
-             attn_implementation: str | None = None, device: str | None = None) -> Generator:
+    def load(
+        cls,
+        path: Path,
+        prompt: PromptConfig,
+        frame: int,
+        max_new_tokens: int,
+        batch_size: int,
+        attn_implementation: str | None = None,
+        device: str | None = None,
+    ) -> Generator:
         """``device``: as regionreasoner.preflight.torch_device chose it (default: CUDA when present)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -71,16 +79,31 @@ class Generator:
         """Greedy answers in batches of ``batch_size``; ``progress`` advances by each batch's size."""
         return self._generate(image_paths, questions, progress, do_sample=False)
 
-    def sample(self, image_paths: Sequence[str], questions: Sequence[str], n: int, temperature: float,
-               progress: tqdm | None = None) -> list[list[str]]:
+    def sample(
+        self,
+        image_paths: Sequence[str],
+        questions: Sequence[str],
+        n: int,
+        temperature: float,
+        progress: tqdm | None = None,
+    ) -> list[list[str]]:
         """``n`` completions per question drawn as GRPO draws them (temperature, no top-p/top-k cut)."""
-        texts = self._generate(image_paths, questions, progress, do_sample=True, temperature=temperature,
-                               top_p=1.0, top_k=0, num_return_sequences=n)
+        texts = self._generate(
+            image_paths,
+            questions,
+            progress,
+            do_sample=True,
+            temperature=temperature,
+            top_p=1.0,
+            top_k=0,
+            num_return_sequences=n,
+        )
         return [texts[i : i + n] for i in range(0, len(texts), n)]
 
     @torch.no_grad()
-    def _generate(self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None,
-                  **generate_kwargs: Any) -> list[str]:
+    def _generate(
+        self, image_paths: Sequence[str], questions: Sequence[str], progress: tqdm | None, **generate_kwargs: Any
+    ) -> list[str]:
         texts = []
         for start in range(0, len(questions), self.batch_size):
             chunk = slice(start, start + self.batch_size)
@@ -205,8 +228,13 @@ def _prediction(
     }
 
 
-def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None,
-              desc: str = "turns", answers: AnswerFormat | None = None) -> list[dict[str, Any]]:
+def run_bench(
+    bench: list[dict[str, Any]],
+    generator: Generator,
+    segmenter: Segmenter | None,
+    desc: str = "turns",
+    answers: AnswerFormat | None = None,
+) -> list[dict[str, Any]]:
     """Predictions for every turn, round by round, citing the model's own earlier boxes.
 
     ``answers``: the model's answer format (default: the RegionReasoner format).
@@ -233,8 +261,13 @@ def run_bench(bench: list[dict[str, Any]], generator: Generator, segmenter: Segm
             raw = answers.raw_boxes(completion)
             state.readings[(d, r)] = Reading(objects[0]["bbox_2d"] if objects else None, raw[0] if raw else None)
             line = _prediction(d, bench[d], r, question, completion, objects, answers, generator.frame, segmenter)
-            predictions.append({**line, "cited_box_source": citation.source if citation else None,
-                                "cited_box_differs_from_valid_reading": bool(citation and citation.differs)})
+            predictions.append(
+                {
+                    **line,
+                    "cited_box_source": citation.source if citation else None,
+                    "cited_box_differs_from_valid_reading": bool(citation and citation.differs),
+                }
+            )
     progress.close()
     return predictions
 
@@ -251,8 +284,9 @@ def citation_counts(predictions: list[dict[str, Any]]) -> dict[str, int]:
     return {
         "cited_turns_filled": sum(s is not None for s in sources),
         "cited_ground_truth_fallbacks": sum(s == "ground_truth" for s in sources),
-        "cited_differs_from_valid_box_reading": sum(bool(p.get("cited_box_differs_from_valid_reading"))
-                                                    for p in predictions),
+        "cited_differs_from_valid_box_reading": sum(
+            bool(p.get("cited_box_differs_from_valid_reading")) for p in predictions
+        ),
     }
 
 
@@ -299,8 +333,15 @@ def kept_chunks(work: Path, key: str) -> Path:
     return work
 
 
-def run_bench_chunked(bench: list[dict[str, Any]], generator: Generator, segmenter: Segmenter | None, work: Path,
-                      run: str, chunk: int, answers: AnswerFormat | None = None) -> list[dict[str, Any]]:
+def run_bench_chunked(
+    bench: list[dict[str, Any]],
+    generator: Generator,
+    segmenter: Segmenter | None,
+    work: Path,
+    run: str,
+    chunk: int,
+    answers: AnswerFormat | None = None,
+) -> list[dict[str, Any]]:
     """``run_bench`` over chunks of ``chunk`` dialogues, each kept in ``work`` once finished and read
     back instead of recomputed; the predictions come out in ``run_bench``'s order (round by round)."""
     predictions: list[dict[str, Any]] = []
@@ -309,16 +350,25 @@ def run_bench_chunked(bench: list[dict[str, Any]], generator: Generator, segment
         if path.exists():
             part = read_jsonl(path)
         else:
-            lines = run_bench(bench[start : start + chunk], generator, segmenter, desc=f"{run} [{start}:]",
-                              answers=answers)
+            lines = run_bench(
+                bench[start : start + chunk], generator, segmenter, desc=f"{run} [{start}:]", answers=answers
+            )
             part = [{**line, "dialogue": line["dialogue"] + start} for line in lines]
             atomic_write_jsonl(path, part)
         predictions += part
     return sorted(predictions, key=lambda p: (p["turn"], p["dialogue"]))
 
 
-def evaluate_runs(generator: Generator, runs: dict[str, Path], out_dir: Path, segmenter: Segmenter | None,
-                  model: str, key: str, chunk: int, answers: AnswerFormat | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_runs(
+    generator: Generator,
+    runs: dict[str, Path],
+    out_dir: Path,
+    segmenter: Segmenter | None,
+    model: str,
+    key: str,
+    chunk: int,
+    answers: AnswerFormat | None = None,
+) -> dict[str, dict[str, Any]]:
     """Evaluate one loaded model on several benchmark files, resuming from the chunks a killed job
     finished (``key``: what they must have been computed with); the chunks are deleted at the end.
     ``answers``: the model's answer format (``run_bench``)."""
@@ -328,10 +378,13 @@ def evaluate_runs(generator: Generator, runs: dict[str, Path], out_dir: Path, se
         bench = read_bench(bench_path)
         predictions = run_bench_chunked(bench, generator, segmenter, work, run, chunk, answers)
         format_rate = 100.0 * sum(p["well_formed"] for p in predictions) / max(len(predictions), 1)
-        metrics = write_and_score_run(predictions, bench_path, out_dir, run, format_rate=format_rate, model=model,
-                                      **citation_counts(predictions))
-        print(f"{model} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  "
-              f"format {metrics['format_rate']:.1f}%")
+        metrics = write_and_score_run(
+            predictions, bench_path, out_dir, run, format_rate=format_rate, model=model, **citation_counts(predictions)
+        )
+        print(
+            f"{model} on {run}: AP@0.5 {metrics['ap50']:.1f}  gIoU {format_metric(metrics, 'giou')}  "
+            f"format {metrics['format_rate']:.1f}%"
+        )
         results[run] = metrics
     shutil.rmtree(work)
     return results
@@ -358,6 +411,16 @@ def evaluate_model(
     limit_threads()  # bench files and their images were checked by preflight_evaluation, before any load
     generator = Generator.load(model_path, prompt, frame, max_new_tokens, batch_size, attn_implementation, device)
     digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in runs.values()]
-    key = fingerprint(model_fingerprint(model_path), prompt, frame, max_new_tokens, batch_size,
-                      type(segmenter).__name__, attn_implementation, chunk, sorted(runs), digests)
+    key = fingerprint(
+        model_fingerprint(model_path),
+        prompt,
+        frame,
+        max_new_tokens,
+        batch_size,
+        type(segmenter).__name__,
+        attn_implementation,
+        chunk,
+        sorted(runs),
+        digests,
+    )
     return evaluate_runs(generator, runs, out_dir, segmenter, str(model_path), key, chunk, generator.answers)

@@ -168,16 +168,16 @@ def score_turn(dialogue: dict[str, Any], index: int, prediction: dict[str, Any] 
     turn = dialogue["conversational_turns"][index]
     box_iou = best_box_iou((prediction or {}).get("boxes") or [], turn.get("bboxes") or [])
     if not turn.get("masks"):  # box metrics only; the summary reports the mask metrics unavailable
-        return TurnScore(round=index + 1, box_iou=box_iou, mask_iou=0.0, intersection=0, union=0,
-                         has_target_mask=False)
+        return TurnScore(round=index + 1, box_iou=box_iou, mask_iou=0.0, intersection=0, union=0, has_target_mask=False)
     height, width = _image_size(dialogue, turn)
     target = np.zeros((height, width), dtype=bool)
     for segmentation in turn["masks"]:
         target |= decode_mask(segmentation, height, width)
     predicted = decode_mask((prediction or {}).get("mask"), height, width)
     inter, union = mask_intersection_union(predicted, target)
-    return TurnScore(round=index + 1, box_iou=box_iou, mask_iou=inter / union if union else 0.0,
-                     intersection=inter, union=union)
+    return TurnScore(
+        round=index + 1, box_iou=box_iou, mask_iou=inter / union if union else 0.0, intersection=inter, union=union
+    )
 
 
 BENCH_KEYS = ("image_path", "conversational_turns")  # what every command that reads a bench relies on
@@ -193,8 +193,10 @@ def read_bench(path: str | Path, images: bool = False) -> list[dict[str, Any]]:
         if not isinstance(dialogue["conversational_turns"], list):
             raise InputError(f"{path}: dialogue {index}: conversational_turns is not a list; rebuild the bench")
         if images and not Path(dialogue["image_path"]).is_file():
-            raise InputError(f"{path}: dialogue {index}: image {dialogue['image_path']} not found (relative to "
-                             f"{Path.cwd()}); rebuild the bench or run from the folder it was built in")
+            raise InputError(
+                f"{path}: dialogue {index}: image {dialogue['image_path']} not found (relative to "
+                f"{Path.cwd()}); rebuild the bench or run from the folder it was built in"
+            )
     return bench
 
 
@@ -268,15 +270,16 @@ def turn_outcomes(dialogues: list[dict[str, Any]], scores: Sequence[TurnScore]) 
     outcomes, position = [], 0
     for dialogue in dialogues:
         turns = dialogue["conversational_turns"]
-        hits = "".join("1" if s.box_iou > AP_THRESHOLD else "0" for s in scores[position:position + len(turns)])
+        hits = "".join("1" if s.box_iou > AP_THRESHOLD else "0" for s in scores[position : position + len(turns)])
         cited = "".join("0" if t.get("context_from_turn") is None else "1" for t in turns)
         outcomes.append({"hit": hits, "cited": cited})
         position += len(turns)
     return outcomes
 
 
-def write_and_score_run(predictions: list[dict[str, Any]], bench: Path, out_dir: Path, run: str,
-                        **extra: Any) -> dict[str, Any]:
+def write_and_score_run(
+    predictions: list[dict[str, Any]], bench: Path, out_dir: Path, run: str, **extra: Any
+) -> dict[str, Any]:
     """Write one run's predictions (``{run}.predictions.jsonl``), score them and write ``{run}.json``.
 
     ``extra`` keys (e.g. the format rate, the model) are added to the metrics before they are written.

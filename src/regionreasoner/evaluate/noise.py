@@ -41,15 +41,17 @@ def _counts(outcomes: Sequence[dict[str, str]], keep: TurnFilter) -> tuple[np.nd
     """Per dialogue: selected turns and selected hits."""
     selected, hits = [], []
     for outcome in outcomes:
-        picked = [h == "1" for i, (h, c) in enumerate(zip(outcome["hit"], outcome["cited"], strict=True))
-                  if keep(i, c == "1")]
+        picked = [
+            h == "1" for i, (h, c) in enumerate(zip(outcome["hit"], outcome["cited"], strict=True)) if keep(i, c == "1")
+        ]
         selected.append(len(picked))
         hits.append(sum(picked))
     return np.array(selected, dtype=float), np.array(hits, dtype=float)
 
 
-def paired_difference(a: Sequence[dict[str, str]], b: Sequence[dict[str, str]], keep: TurnFilter,
-                      draws: int = DRAWS, seed: int = 0) -> Difference:
+def paired_difference(
+    a: Sequence[dict[str, str]], b: Sequence[dict[str, str]], keep: TurnFilter, draws: int = DRAWS, seed: int = 0
+) -> Difference:
     """AP@0.5 difference a - b over the turns ``keep`` selects, bootstrapped over dialogues.
 
     ``a`` and ``b`` are the ``per_dialogue`` lists of two evaluations of the same bench file.

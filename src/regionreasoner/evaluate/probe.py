@@ -43,8 +43,14 @@ def summarise(scores: list[list[dict[str, Any]]], variant: str) -> dict[str, Any
     spread = sum((v - mean) ** 2 for v in per_prompt) / (n - 1) if n > 1 else 0.0
     flat = [s for group in scores for s in group]
     terms = {name: sum(s["terms"][name] for s in flat) / len(flat) for name in flat[0]["terms"]}
-    return {"rewards": variant, "prompts": n, "generations": len(flat) // n, "reward": mean,
-            "reward_se": math.sqrt(spread / n), "terms": terms}
+    return {
+        "rewards": variant,
+        "prompts": n,
+        "generations": len(flat) // n,
+        "reward": mean,
+        "reward_se": math.sqrt(spread / n),
+        "terms": terms,
+    }
 
 
 def probe_model(cfg: PipelineConfig, model_path: Path, turns_path: Path, out: Path) -> dict[str, Any]:
@@ -54,16 +60,35 @@ def probe_model(cfg: PipelineConfig, model_path: Path, turns_path: Path, out: Pa
     if not turns:
         raise ValueError(f"{turns_path}: no held-out turns to probe (benchmarks' probe_splits are empty)")
     device = torch_device(cfg.evaluate.gpus, "evaluate.gpus")  # before any weights load
-    generator = Generator.load(model_path, training_prompt(cfg), cfg.model.frame, cfg.grpo.max_completion_length,
-                               cfg.probe.batch_size, cfg.model.attn_implementation, device)
+    generator = Generator.load(
+        model_path,
+        training_prompt(cfg),
+        cfg.model.frame,
+        cfg.grpo.max_completion_length,
+        cfg.probe.batch_size,
+        cfg.model.attn_implementation,
+        device,
+    )
     torch.manual_seed(cfg.seed)
     progress = tqdm(total=len(turns), desc="probe", unit="prompt")
-    completions = generator.sample([t["image_path"] for t in turns], [t["problem"] for t in turns],
-                                   cfg.probe.generations, cfg.grpo.temperature, progress)
+    completions = generator.sample(
+        [t["image_path"] for t in turns],
+        [t["problem"] for t in turns],
+        cfg.probe.generations,
+        cfg.grpo.temperature,
+        progress,
+    )
     progress.close()
-    rows = [{"completion": c, "problem": t["problem"], "solution": t["solution"],
-             "reference_boxes": t.get("reference_boxes") or []}
-            for t, group in zip(turns, completions, strict=True) for c in group]
+    rows = [
+        {
+            "completion": c,
+            "problem": t["problem"],
+            "solution": t["solution"],
+            "reference_boxes": t.get("reference_boxes") or [],
+        }
+        for t, group in zip(turns, completions, strict=True)
+        for c in group
+    ]
     flat = score_completions(cfg.probe.rewards, rows, **reward_options(cfg.rewards))
     g = cfg.probe.generations
     summary = summarise([flat[i : i + g] for i in range(0, len(flat), g)], cfg.probe.rewards)

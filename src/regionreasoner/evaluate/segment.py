@@ -58,8 +58,9 @@ class GrabCutSegmenter:
     itself is returned. ``seed`` fixes OpenCV's k-means initialisation so masks are reproducible.
     """
 
-    def __init__(self, iterations: int = 5, margin: float = 0.5, border: float = 0.1, point_radius: int = 2,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, iterations: int = 5, margin: float = 0.5, border: float = 0.1, point_radius: int = 2, seed: int = 0
+    ) -> None:
         self.iterations = iterations
         self.margin = margin
         self.border = border
@@ -93,8 +94,13 @@ class GrabCutSegmenter:
         cv2.setRNGSeed(self.seed)
         try:
             cv2.grabCut(
-                crop, seeds, None, np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64),
-                self.iterations, cv2.GC_INIT_WITH_MASK,
+                crop,
+                seeds,
+                None,
+                np.zeros((1, 65), np.float64),
+                np.zeros((1, 65), np.float64),
+                self.iterations,
+                cv2.GC_INIT_WITH_MASK,
             )
         except cv2.error:
             return fallback
@@ -114,7 +120,10 @@ class Sam2Segmenter:
     """
 
     def __init__(
-        self, model_id: str = SAM2_MODEL, device: str | None = None, predictor: Any = None,
+        self,
+        model_id: str = SAM2_MODEL,
+        device: str | None = None,
+        predictor: Any = None,
         weights: Path | None = None,
     ) -> None:
         """``weights``: a local copy of ``model_id``'s hub folder (rule fetch_segmenter), so a GPU job

@@ -74,12 +74,15 @@ def mean_token_loss(logits: Any, input_ids: Any, start: int) -> float:
 
 def accuracy(questions: Sequence[Question], chosen: Sequence[int]) -> dict[str, Any]:
     """Per-category and overall accuracy (%) and counts; an answer is right when option 0 is chosen."""
+
     def summary(picked: list[int]) -> dict[str, Any]:
         right = sum(c == 0 for c in picked)
         return {"questions": len(picked), "correct": right, "accuracy": 100.0 * right / len(picked) if picked else None}
 
-    result = {category: summary([c for q, c in zip(questions, chosen, strict=True) if q.category == category])
-              for category in CATEGORIES}
+    result = {
+        category: summary([c for q, c in zip(questions, chosen, strict=True) if q.category == category])
+        for category in CATEGORIES
+    }
     return result | {"overall": summary(list(chosen))}
 
 
@@ -96,13 +99,24 @@ def run_vstar(questions: Sequence[Question], score: OptionScorer, out: Path, mod
         losses = score(question)
         choice = min(range(len(losses)), key=losses.__getitem__)
         chosen.append(choice)
-        lines.append({"category": question.category, "image": Path(question.image).name, "question": question.question,
-                      "options": list(question.options), "losses": losses, "chosen": choice, "correct": choice == 0})
+        lines.append(
+            {
+                "category": question.category,
+                "image": Path(question.image).name,
+                "question": question.question,
+                "options": list(question.options),
+                "losses": losses,
+                "chosen": choice,
+                "correct": choice == 0,
+            }
+        )
     metrics = accuracy(questions, chosen) | {"model": model}
     atomic_write_jsonl(Path(out).with_suffix(".jsonl"), lines)
     atomic_write_json(out, metrics)
-    print(f"{model} on V*Bench: attribute {metrics['direct_attributes']['accuracy']:.2f}  "
-          f"spatial {metrics['relative_position']['accuracy']:.2f}  overall {metrics['overall']['accuracy']:.2f}")
+    print(
+        f"{model} on V*Bench: attribute {metrics['direct_attributes']['accuracy']:.2f}  "
+        f"spatial {metrics['relative_position']['accuracy']:.2f}  overall {metrics['overall']['accuracy']:.2f}"
+    )
     return metrics
 
 

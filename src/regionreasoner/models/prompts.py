@@ -61,9 +61,14 @@ class PromptConfig:
     def from_model_prompt(cls, section: ModelPrompt) -> PromptConfig:
         """A verbatim model prompt (one entry of ``prompt.models`` or ``prompt.train``)."""
         return cls(
-            system=section.system, template=section.template, question_field=section.question_field,
-            fill=tuple(sorted(section.fill.items())), lowercase=section.lowercase, strip=section.strip,
-            source=section.source, answer_format=section.answer_format,
+            system=section.system,
+            template=section.template,
+            question_field=section.question_field,
+            fill=tuple(sorted(section.fill.items())),
+            lowercase=section.lowercase,
+            strip=section.strip,
+            source=section.source,
+            answer_format=section.answer_format,
         )
 
 
@@ -114,10 +119,7 @@ def build_messages(question: str, prompt: PromptConfig) -> list[dict[str, Any]]:
 
 def render_answer(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[float]]) -> str:
     """The JSON list inside ``<answer>``: one ``bbox_2d`` and ``point_2d`` per object."""
-    objects = [
-        {"bbox_2d": int_box(box), "point_2d": int_box(point)}
-        for box, point in zip(boxes, points, strict=True)
-    ]
+    objects = [{"bbox_2d": int_box(box), "point_2d": int_box(point)} for box, point in zip(boxes, points, strict=True)]
     return json.dumps(objects, separators=(",", ":"))
 
 
@@ -168,8 +170,7 @@ def render_target(turn: dict[str, Any], style: str = "paper") -> str:
         scene, think = "", cited
     answer = render_answer([o["bbox_2d"] for o in solution], [o["point_2d"] for o in solution])
     return (
-        f"<scene>{scene}</scene><focus>{turn.get('focus') or ''}</focus>"
-        f"<think>{think}</think><answer>{answer}</answer>"
+        f"<scene>{scene}</scene><focus>{turn.get('focus') or ''}</focus><think>{think}</think><answer>{answer}</answer>"
     )
 
 
@@ -198,8 +199,11 @@ def show_prompt(cfg: PipelineConfig, model_id: str, question: str, cited_box: Se
     prompt = prompt_for_model(cfg, model_id)
     frame = cfg.model.frame
     answers = answer_format(prompt.answer_format)
-    image = ("image at its own resolution (Qwen's pixel limits)" if answers.native_image
-             else f"image resized to {frame}x{frame} (bilinear)")
+    image = (
+        "image at its own resolution (Qwen's pixel limits)"
+        if answers.native_image
+        else f"image resized to {frame}x{frame} (bilinear)"
+    )
     lines = [
         f"# {model_id}: {prompt.source or 'default prompt (prompt.system, prompt.user, prompt.instruction)'}",
         f"# {image}; greedy decoding, at most {max_new_tokens_for(cfg, model_id)} new tokens",

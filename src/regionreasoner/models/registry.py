@@ -36,8 +36,10 @@ def check_model_folder(path: Path) -> None:
         raise kind(f"{path}: {problem}; build or fetch the model first (snakemake {path}) or fix the path")
     for name in ("config.json", "tokenizer_config.json"):
         if not (path / name).is_file():
-            raise InputError(f"{path}: has no {name}, so it is not a saved model (a half-copied or training "
-                             "folder?); rebuild it or point at the model folder")
+            raise InputError(
+                f"{path}: has no {name}, so it is not a saved model (a half-copied or training "
+                "folder?); rebuild it or point at the model folder"
+            )
     if not any(any(path.glob(pattern)) for pattern in WEIGHTS):
         raise InputError(f"{path}: has no weights ({' or '.join(WEIGHTS)}); rebuild or fetch the model again")
 
@@ -55,8 +57,10 @@ def fetch_model(source: str, out_dir: Path, repo_type: str = "model", allow_patt
     """
     local = Path(source).expanduser()
     if _looks_local(source) and not local.is_dir():
-        raise InputError(f"{source}: no such folder; check the path (a local model or dataset is an existing "
-                         "folder, a hub id is written namespace/name)")
+        raise InputError(
+            f"{source}: no such folder; check the path (a local model or dataset is an existing "
+            "folder, a hub id is written namespace/name)"
+        )
     with atomic_path(out_dir, directory=True) as tmp:
         if local.is_dir():
             shutil.copytree(local, tmp, dirs_exist_ok=True)

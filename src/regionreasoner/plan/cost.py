@@ -20,9 +20,9 @@ from regionreasoner.plan.throughput import Architecture, Device, Workload
 GB = 1e9
 FP32 = 4
 BF16 = 2
-ADAM_FP32 = 3 * FP32            # fp32 master weights + two Adam moments, per parameter
-RECOMPUTE_WORKING_SET = 34      # bytes per token and hidden unit of one layer's full activations (bf16)
-LOGIT_COPIES = 3                # logits, the temperature-scaled copy and their gradient (bf16)
+ADAM_FP32 = 3 * FP32  # fp32 master weights + two Adam moments, per parameter
+RECOMPUTE_WORKING_SET = 34  # bytes per token and hidden unit of one layer's full activations (bf16)
+LOGIT_COPIES = 3  # logits, the temperature-scaled copy and their gradient (bf16)
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,16 @@ class TrainShape:
 
     gpus: int
     steps: int
-    micro_batch: int            # sequences per GPU per micro-step
+    micro_batch: int  # sequences per GPU per micro-step
     accumulation: int
     prompt_tokens: int
-    completion_tokens: int      # mean trained completion (SFT: the target)
-    generate_tokens: int        # decoding steps of one generation batch (0: no generation)
-    reference: bool             # a frozen reference model (GRPO with beta > 0)
-    iterations: int             # GRPO num_iterations: updates per generation batch
+    completion_tokens: int  # mean trained completion (SFT: the target)
+    generate_tokens: int  # decoding steps of one generation batch (0: no generation)
+    reference: bool  # a frozen reference model (GRPO with beta > 0)
+    iterations: int  # GRPO num_iterations: updates per generation batch
     checkpointing: bool
     bf16: bool
-    zero_stage: int | None      # DeepSpeed ZeRO stage; None: no DeepSpeed
+    zero_stage: int | None  # DeepSpeed ZeRO stage; None: no DeepSpeed
     save_steps: int
     save_total_limit: int
 
@@ -61,11 +61,11 @@ class TrainShape:
 class EvalShape:
     """An evaluation job: greedy batches of turns, round after round, per benchmark run."""
 
-    rounds: tuple[tuple[int, ...], ...]   # per run, the turns of each round (single-round: one round)
+    rounds: tuple[tuple[int, ...], ...]  # per run, the turns of each round (single-round: one round)
     batch: int
     prompt_tokens: int
-    completion_tokens: int      # decoding steps of one batch (its longest answer)
-    max_new_tokens: int         # the KV cache is sized for the limit
+    completion_tokens: int  # decoding steps of one batch (its longest answer)
+    max_new_tokens: int  # the KV cache is sized for the limit
     sam2: bool
 
 
@@ -139,14 +139,14 @@ def train_gpu_memory_gb(shape: TrainShape, arch: Architecture, device: Device) -
 def train_cost(shape: TrainShape, arch: Architecture, device: Device, workload: Workload) -> Cost:
     """Hours and resources of one SFT or GRPO job on ``shape.gpus`` devices of one node."""
     fwd = forward_s_per_token(device, arch)
-    sequences = shape.micro_batch * shape.accumulation           # per device per optimizer step
+    sequences = shape.micro_batch * shape.accumulation  # per device per optimizer step
     generate_s = 0.0
     if shape.generate_tokens:
         prefill = sequences * shape.prompt_tokens * fwd
         context = shape.prompt_tokens + shape.generate_tokens / 2
         generate_s = prefill + shape.generate_tokens * decode_s_per_step(device, arch, sequences, context)
     passes = (4 if shape.checkpointing else 3) + (1 if shape.reference else 0)
-    passes += 1 / shape.iterations if shape.iterations > 1 else 0   # old-policy log-probs, once per batch
+    passes += 1 / shape.iterations if shape.iterations > 1 else 0  # old-policy log-probs, once per batch
     train_s = sequences * (shape.prompt_tokens + shape.completion_tokens) * fwd * passes
     step_s = generate_s / shape.iterations + train_s
     saves = shape.steps // shape.save_steps

@@ -75,15 +75,29 @@ def _job(block: dict[str, Any]) -> Job:
     )
 
 
-def dry_run(configfile: Path, targets: list[str], from_scratch: bool = False,
-            snakefile: Path = Path("Snakefile")) -> list[Job]:
+def dry_run(
+    configfile: Path, targets: list[str], from_scratch: bool = False, snakefile: Path = Path("Snakefile")
+) -> list[Job]:
     """The jobs Snakemake would run for ``targets`` (none: the default target) under ``configfile``.
 
     ``from_scratch``: every job the targets need, also those whose outputs exist (``--forceall``).
     """
-    command = [sys.executable, "-m", "snakemake", "--dry-run", "--nolock", "--snakefile", str(snakefile),
-               "--configfile", str(configfile), "--cores", "1", *(["--forceall"] if from_scratch else []),
-               "--", *targets]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--dry-run",
+        "--nolock",
+        "--snakefile",
+        str(snakefile),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "1",
+        *(["--forceall"] if from_scratch else []),
+        "--",
+        *targets,
+    ]
     # a user's global profile (SNAKEMAKE_PROFILE) could pick an executor or reformat the dry run
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -122,8 +136,9 @@ class Profile:
         file = path / "config.yaml" if path.is_dir() else path
         raw = read_yaml(file) or {}
         if not isinstance(raw, dict):
-            raise InputError(f"{file}: holds a YAML {type(raw).__name__}, expected a Snakemake profile mapping; "
-                             "check --profile")
+            raise InputError(
+                f"{file}: holds a YAML {type(raw).__name__}, expected a Snakemake profile mapping; check --profile"
+            )
         self.path = file
         self.defaults: dict[str, Any] = raw.get("default-resources") or {}
         self.rules: dict[str, dict[str, Any]] = raw.get("set-resources") or {}

@@ -43,8 +43,8 @@ class Row:
     job: Job
     cost: Cost | None
     limit_h: float | None = None
-    warnings: list[str] = field(default_factory=list)   # the job exceeds a profile or device limit
-    notes: list[str] = field(default_factory=list)      # how the cost model priced it (assumptions)
+    warnings: list[str] = field(default_factory=list)  # the job exceeds a profile or device limit
+    notes: list[str] = field(default_factory=list)  # how the cost model priced it (assumptions)
 
 
 @dataclass
@@ -123,7 +123,7 @@ def train_shape(cfg: PipelineConfig, stage: str, gpus: int, figures: Figures) ->
         iterations=cfg.grpo.num_iterations if grpo else 1,
         checkpointing=section.gradient_checkpointing,
         bf16=section.bf16,
-        zero_stage=zero_stage(section) if gpus else None,     # the accelerate config runs only on GPUs
+        zero_stage=zero_stage(section) if gpus else None,  # the accelerate config runs only on GPUs
         save_steps=section.save_steps,
         save_total_limit=section.save_total_limit,
     )
@@ -178,7 +178,7 @@ def job_cost(job: Job, cfg: PipelineConfig, gpus: int, figures: Figures) -> tupl
         return weights_cost(arch), [warning] if warning else []
     if not gpus or job.rule not in ("sft", "grpo", "evaluate", "probe"):
         return None, []
-    if cfg.model.base == "tiny":     # the embedded default's model: CPU minutes, nothing to price
+    if cfg.model.base == "tiny":  # the embedded default's model: CPU minutes, nothing to price
         return None, ["model.base is the tiny model: GPU jobs not priced"]
     model = job.wildcards.get("model", "base")
     arch, warning = architecture(cfg, model, figures)
@@ -189,7 +189,9 @@ def job_cost(job: Job, cfg: PipelineConfig, gpus: int, figures: Figures) -> tupl
         shape, more = eval_shape(cfg, model, figures)
         return eval_cost(shape, arch, d, w), warnings + more
     sample = SampleShape(
-        prompts=cfg.probe.prompts, generations=cfg.probe.generations, batch=cfg.probe.batch_size,
+        prompts=cfg.probe.prompts,
+        generations=cfg.probe.generations,
+        batch=cfg.probe.batch_size,
         prompt_tokens=prompt_tokens(cfg, training_prompt(cfg), figures),
         generate_tokens=cfg.grpo.max_completion_length,
     )
@@ -206,14 +208,20 @@ def _row(job: Job, cfg: PipelineConfig, profile: Profile, figures: Figures) -> R
         return row
     if row.limit_h and cost.hours > row.limit_h:
         longest = profile.limits(job.rule, attempt=limits.retries + 1).runtime_min / 60
-        row.warnings.append(f"{cost.hours:.1f} h exceeds the profile's runtime of {row.limit_h:.0f} h "
-                            f"(attempt 1; {longest:.0f} h by attempt {limits.retries + 1}, resuming from checkpoints)")
+        row.warnings.append(
+            f"{cost.hours:.1f} h exceeds the profile's runtime of {row.limit_h:.0f} h "
+            f"(attempt 1; {longest:.0f} h by attempt {limits.retries + 1}, resuming from checkpoints)"
+        )
     if limits.mem_mb and cost.host_memory_gb * 1000 > limits.mem_mb:
-        row.warnings.append(f"host memory {cost.host_memory_gb:.0f} GB exceeds the profile's mem_mb "
-                            f"{limits.mem_mb:.0f} ({limits.mem_mb / 1000:.0f} GB)")
+        row.warnings.append(
+            f"host memory {cost.host_memory_gb:.0f} GB exceeds the profile's mem_mb "
+            f"{limits.mem_mb:.0f} ({limits.mem_mb / 1000:.0f} GB)"
+        )
     if cost.gpus and cost.gpu_memory_gb > figures.device.memory_gb:
-        row.warnings.append(f"GPU memory {cost.gpu_memory_gb:.0f} GB per device exceeds the "
-                            f"{figures.device.memory_gb:.0f} GB of one {figures.device.name}")
+        row.warnings.append(
+            f"GPU memory {cost.gpu_memory_gb:.0f} GB per device exceeds the "
+            f"{figures.device.memory_gb:.0f} GB of one {figures.device.name}"
+        )
     return row
 
 
@@ -258,20 +266,36 @@ def make_plan(jobs: list[Job], cfg: PipelineConfig, profile: Profile, figures: F
 
 def render(plan: Plan) -> str:
     """The plan as a plain-text table, per-rule GPU-hours and totals."""
-    header = ("job", "GPUs", "hours", "limit h", "GPU-h", "GPU mem/dev GB", "host mem GB", "disk peak GB",
-              "disk kept GB")
+    header = (
+        "job",
+        "GPUs",
+        "hours",
+        "limit h",
+        "GPU-h",
+        "GPU mem/dev GB",
+        "host mem GB",
+        "disk peak GB",
+        "disk kept GB",
+    )
     lines = []
     for r in plan.rows:
         c = r.cost
         if c is None:
             continue
         gpu = c.gpus > 0
-        lines.append((
-            r.job.name, str(c.gpus), f"{c.hours:.1f}" if gpu else "-",
-            f"{r.limit_h:.0f}" if gpu and r.limit_h else "-", f"{c.gpus * c.hours:.1f}" if gpu else "-",
-            f"{c.gpu_memory_gb:.0f}" if gpu else "-", f"{c.host_memory_gb:.0f}" if gpu else "-",
-            f"{c.disk_peak_gb:.0f}", f"{c.disk_kept_gb:.0f}",
-        ))
+        lines.append(
+            (
+                r.job.name,
+                str(c.gpus),
+                f"{c.hours:.1f}" if gpu else "-",
+                f"{r.limit_h:.0f}" if gpu and r.limit_h else "-",
+                f"{c.gpus * c.hours:.1f}" if gpu else "-",
+                f"{c.gpu_memory_gb:.0f}" if gpu else "-",
+                f"{c.host_memory_gb:.0f}" if gpu else "-",
+                f"{c.disk_peak_gb:.0f}",
+                f"{c.disk_kept_gb:.0f}",
+            )
+        )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{widths[0]}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in lines]
@@ -283,9 +307,11 @@ def render(plan: Plan) -> str:
     out.append("")
     by_rule = ", ".join(f"{rule} {hours:.1f}" for rule, hours in plan.gpu_hours_by_rule().items())
     out.append(f"GPU-hours by rule: {by_rule or 'none'}")
-    out.append(f"total: {len(plan.rows)} jobs, {plan.gpu_hours:.1f} GPU-hours; the GPU jobs take about "
-               f"{plan.wall_hours:.1f} h ({plan.wall_hours / 24:.1f} days) on one node of {plan.node_gpus} GPUs; "
-               f"disk peak {plan.disk_peak_gb:.0f} GB")
+    out.append(
+        f"total: {len(plan.rows)} jobs, {plan.gpu_hours:.1f} GPU-hours; the GPU jobs take about "
+        f"{plan.wall_hours:.1f} h ({plan.wall_hours / 24:.1f} days) on one node of {plan.node_gpus} GPUs; "
+        f"disk peak {plan.disk_peak_gb:.0f} GB"
+    )
     out.append(f"figures: {d.name}, {d.source}")
     out += [f"note: {n}" for n in plan.notes]
     for r in plan.rows:

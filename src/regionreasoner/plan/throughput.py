@@ -18,8 +18,15 @@ from regionreasoner.io import InputError, atomic_write_json, read_json
 PUBLISHED = Path(__file__).with_name("throughput.yaml")
 MEASURED = Path("config/gpu_throughput.json")
 # what the measured JSON must hold (scripts/gpu_throughput.py writes it)
-MEASURED_KEYS = ("device", "memory_gb", "params", "decode_ms_per_step", "train_s_per_1k_tokens",
-                 "activation_bytes_per_token_per_layer", "sam2_s_per_turn")
+MEASURED_KEYS = (
+    "device",
+    "memory_gb",
+    "params",
+    "decode_ms_per_step",
+    "train_s_per_1k_tokens",
+    "activation_bytes_per_token_per_layer",
+    "sam2_s_per_turn",
+)
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,9 @@ def load_published(path: Path = PUBLISHED) -> Figures:
             device=Device(**_fields(Device, raw["device"], path, "device")),
             workload=Workload(**_fields(Workload, raw["workload"], path, "workload")),
             # PyYAML reads 8.29e9 (no sign in the exponent) as a string
-            architectures={k: Architecture(**{**v, "params": float(v["params"])})
-                           for k, v in raw["architectures"].items()},
+            architectures={
+                k: Architecture(**{**v, "params": float(v["params"])}) for k, v in raw["architectures"].items()
+            },
             same_as=dict(raw.get("same_as") or {}),
         )
     except (KeyError, TypeError) as err:
@@ -127,8 +135,9 @@ def read_measured(path: Path) -> dict[str, Any]:
     """A measured JSON file, checked for the keys the planner uses."""
     measured = read_json(path)
     if not isinstance(measured, dict):
-        raise InputError(f"{path}: holds a JSON {type(measured).__name__}, expected the object "
-                         "scripts/gpu_smoke.sh writes")
+        raise InputError(
+            f"{path}: holds a JSON {type(measured).__name__}, expected the object scripts/gpu_smoke.sh writes"
+        )
     missing = [k for k in MEASURED_KEYS if k not in measured]
     if missing:
         raise ValueError(f"{path}: measured throughput lacks {missing} (write it with scripts/gpu_smoke.sh)")
@@ -157,4 +166,3 @@ def load_figures(measured: Path | None = MEASURED) -> Figures:
     if measured is not None and Path(measured).exists():
         return with_measured(figures, read_measured(Path(measured)), f"measured ({measured})")
     return figures
-

@@ -66,6 +66,7 @@ def _reported(path: Path | None) -> dict[str, Any]:
 
 # ---- fig_per_round ----------------------------------------------------------------------------
 
+
 def _per_round_inputs(config: PipelineConfig) -> list[Path]:
     return [eval_path(config, m, b) for b in config.benchmarks for m in config.report.table1_rows]
 
@@ -86,25 +87,43 @@ def _draw_per_round(config: PipelineConfig, reported: dict[str, Any], reader: Re
             for style, bench in zip(BENCH_STYLES, config.benchmarks):
                 data = reader.json(eval_path(config, model, bench))
                 rounds = [r for r in _rounds_of(data, max_rounds) if data["per_round"][str(r)].get(key) is not None]
-                ax.plot(rounds, [data["per_round"][str(r)][key] for r in rounds],
-                        color=f"C{colour}", linestyle=style, marker="o", markersize=4)
+                ax.plot(
+                    rounds,
+                    [data["per_round"][str(r)][key] for r in rounds],
+                    color=f"C{colour}",
+                    linestyle=style,
+                    marker="o",
+                    markersize=4,
+                )
                 paper = reported.get(reported_key, {}).get(bench, {}).get(row.reported_as)
                 if paper:
                     paper_rounds = list(range(1, min(len(paper["rounds"]), max_rounds) + 1))
-                    ax.plot(paper_rounds, paper["rounds"][: len(paper_rounds)], color=f"C{colour}",
-                            linestyle=style, marker="x", linewidth=0.8, alpha=0.5)
+                    ax.plot(
+                        paper_rounds,
+                        paper["rounds"][: len(paper_rounds)],
+                        color=f"C{colour}",
+                        linestyle=style,
+                        marker="x",
+                        linewidth=0.8,
+                        alpha=0.5,
+                    )
         ax.set(title=title, xlabel="round", ylim=(0, 100), xticks=range(1, max_rounds + 1))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=f"C{i}", label=row.label) for i, row in enumerate(rows.values())]
-    handles += [Line2D([], [], color="grey", linestyle=s, label=bench_label(config, b))
-                for s, b in zip(BENCH_STYLES, config.benchmarks)]
-    handles += [Line2D([], [], color="grey", marker="o", linestyle="", label="reproduced"),
-                Line2D([], [], color="grey", marker="x", linestyle="", label="reported (paper)")]
+    handles += [
+        Line2D([], [], color="grey", linestyle=s, label=bench_label(config, b))
+        for s, b in zip(BENCH_STYLES, config.benchmarks)
+    ]
+    handles += [
+        Line2D([], [], color="grey", marker="o", linestyle="", label="reproduced"),
+        Line2D([], [], color="grey", marker="x", linestyle="", label="reported (paper)"),
+    ]
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     return fig
 
 
 # ---- fig_reward_curves ------------------------------------------------------------------------
+
 
 def _reward_inputs(config: PipelineConfig) -> list[Path]:
     return [train_metrics_path(config, f"grpo-{v}") for v in config.grpo.variants]
@@ -153,7 +172,7 @@ def _draw_reward_curves(config: PipelineConfig, reported: dict[str, Any], reader
             ax.hlines(mean, first, last, colors="dimgray", linestyles="--", linewidth=1.5)
         ax.set(title=f"grpo-{variant}", xlabel="step", ylabel="reward")
         ax.grid(alpha=0.3)
-    for ax in axes[len(variants):]:
+    for ax in axes[len(variants) :]:
         ax.set_visible(False)
     handles = [Line2D([], [], color="black", linewidth=1.8, label="total")]
     handles += [Line2D([], [], color="dimgray", linestyle="--", linewidth=1.5, label="total, mean per fifth")]
@@ -163,6 +182,7 @@ def _draw_reward_curves(config: PipelineConfig, reported: dict[str, Any], reader
 
 
 # ---- fig_qualitative --------------------------------------------------------------------------
+
 
 def qualitative_choice(config: PipelineConfig) -> tuple[str, str]:
     """(model, bench) of the qualitative figure: the row compared with RegionReasoner-7B (or the last
@@ -197,8 +217,9 @@ def resolve_image(image_path: str, bench: Path) -> Path:
 
 
 def _box_patch(box: Sequence[float], colour: str, style: str) -> Rectangle:
-    return Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False,
-                     edgecolor=colour, linestyle=style, linewidth=1.6)
+    return Rectangle(
+        (box[0], box[1]), box[2] - box[0], box[3] - box[1], fill=False, edgecolor=colour, linestyle=style, linewidth=1.6
+    )
 
 
 def _draw_qualitative(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Figure:
@@ -209,7 +230,8 @@ def _draw_qualitative(config: PipelineConfig, reported: dict[str, Any], reader: 
     index = max(range(len(dialogues)), key=lambda i: (len(dialogues[i]["conversational_turns"]), -i))
     dialogue = dialogues[index]
     predicted = {
-        p["turn"]: p for p in read_jsonl(reader.path(predictions_path(config, model, bench)))
+        p["turn"]: p
+        for p in read_jsonl(reader.path(predictions_path(config, model, bench)))
         if p.get("dialogue", index) == index and p.get("image_id") == dialogue["image_id"]
     }
     with Image.open(resolve_image(dialogue["image_path"], path)) as handle:
@@ -226,17 +248,22 @@ def _draw_qualitative(config: PipelineConfig, reported: dict[str, Any], reader: 
             ax.add_patch(_box_patch(box, "red", "--"))
         ax.set_title("\n".join(textwrap.wrap(f"R{t + 1}: {turn['question']}", 34)), fontsize=7, loc="left")
         ax.set_axis_off()
-    for ax in axes[len(turns):]:
+    for ax in axes[len(turns) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{model} on {bench_label(config, bench)} (image {dialogue['image_id']}): "
-                 "green = ground truth, red dashed = predicted", fontsize=9)
+    fig.suptitle(
+        f"{model} on {bench_label(config, bench)} (image {dialogue['image_id']}): "
+        "green = ground truth, red dashed = predicted",
+        fontsize=9,
+    )
     return fig
 
 
 # ---- fig_turns_per_round ----------------------------------------------------------------------
 
-def plot_turns_per_round(datasheets: dict[str, Path], out_png: Path, reported: Path | None = None,
-                         labels: dict[str, str] | None = None) -> None:
+
+def plot_turns_per_round(
+    datasheets: dict[str, Path], out_png: Path, reported: Path | None = None, labels: dict[str, str] | None = None
+) -> None:
     """Turns per round of each benchmark (Table 6): counts, and each round's share of all turns
     with the paper's shares as black ticks (the shapes compare even when the sizes do not).
 
@@ -260,14 +287,23 @@ def plot_turns_per_round(datasheets: dict[str, Path], out_png: Path, reported: P
         share_ax.bar(xs, 100 * ys / max(ys.sum(), 1), width, color=f"C{i}", label=label)
         if bench in paper:
             theirs = np.array(paper[bench]["rounds"][:rounds], dtype=float)
-            share_ax.plot(xs[: len(theirs)], 100 * theirs / paper[bench]["turns"], linestyle="",
-                          marker="_", markersize=12, markeredgewidth=2, color="black")
+            share_ax.plot(
+                xs[: len(theirs)],
+                100 * theirs / paper[bench]["turns"],
+                linestyle="",
+                marker="_",
+                markersize=12,
+                markeredgewidth=2,
+                color="black",
+            )
     if any(b in paper for b in counts):
-        share_ax.plot([], [], linestyle="", marker="_", markersize=12, markeredgewidth=2, color="black",
-                      label="reported (paper)")
+        share_ax.plot(
+            [], [], linestyle="", marker="_", markersize=12, markeredgewidth=2, color="black", label="reported (paper)"
+        )
     count_ax.set(xlabel="round", ylabel="turns", title="Turns per round", xticks=range(1, rounds + 1))
-    share_ax.set(xlabel="round", ylabel="share of turns (%)", title="Share of turns per round",
-                 xticks=range(1, rounds + 1))
+    share_ax.set(
+        xlabel="round", ylabel="share of turns (%)", title="Share of turns per round", xticks=range(1, rounds + 1)
+    )
     for ax in (count_ax, share_ax):
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -285,6 +321,7 @@ def _turns_inputs(config: PipelineConfig) -> list[Path]:
 
 
 # ---- dispatch ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FigureSpec:
@@ -320,8 +357,9 @@ def build_figure(config: PipelineConfig, name: str, out_png: Path, reported: Pat
     """Draw figure ``name`` into ``out_png`` and its ``.pdf`` sibling."""
     spec = _spec(name)
     if spec.draw is None:  # drawn from datasheets alone; the notebook calls the same function
-        plot_turns_per_round({b: datasheet_path(config, b) for b in config.benchmarks}, out_png,
-                             reported, config.report.bench_names)
+        plot_turns_per_round(
+            {b: datasheet_path(config, b) for b in config.benchmarks}, out_png, reported, config.report.bench_names
+        )
         return
     reader = Reader(figure_inputs(config, name, reported))
     save_figure(spec.draw(config, _reported(reported) if spec.reported else {}, reader), out_png)

@@ -39,6 +39,7 @@ ABLATION_LABELS = {
 
 # ---- paths shared with figures.py -------------------------------------------------------------
 
+
 def results_dir(config: PipelineConfig) -> Path:
     """``config.results``: the root of every pipeline output."""
     return Path(config.results)
@@ -78,6 +79,7 @@ def caption_with_note(config: PipelineConfig, caption: str) -> str:
 
 # ---- a table as plain cells, rendered twice ---------------------------------------------------
 
+
 @dataclass
 class Table:
     """Header and row groups of strings; ``text_columns`` leading columns are left-aligned.
@@ -107,8 +109,18 @@ def render_markdown(table: Table) -> str:
     return "\n".join(lines)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -137,8 +149,7 @@ def render_latex(table: Table, label: str) -> str:
         if title in table.group_headers:
             padded = table.group_headers[title] + [""] * (width - len(table.group_headers[title]))
             lines.append(" & ".join(latex_escape(h) for h in padded) + r" \\")
-        lines += [" & ".join(latex_escape(cell) for cell in row + [""] * (width - len(row))) + r" \\"
-                  for row in rows]
+        lines += [" & ".join(latex_escape(cell) for cell in row + [""] * (width - len(row))) + r" \\" for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -166,8 +177,14 @@ def fmt_diff(ours: Number, reported: Number, digits: int = 1) -> str:
     return f"{diff:+.{digits}f}" if isinstance(diff, float) else f"{diff:+d}"
 
 
-def compared_rows(label: str, source: str, ours: Sequence[Number], reported: Sequence[Number] | None,
-                  reported_as: str | None, digits: int = 1) -> list[list[str]]:
+def compared_rows(
+    label: str,
+    source: str,
+    ours: Sequence[Number],
+    reported: Sequence[Number] | None,
+    reported_as: str | None,
+    digits: int = 1,
+) -> list[list[str]]:
     """Rows of one subject: reproduced, and where the paper reports it, reported and difference."""
     rows = [[label, source] + [fmt(v, digits) for v in ours]]
     if reported is not None:
@@ -216,6 +233,7 @@ def _padded(values: Sequence[Number] | None, length: int) -> list[Number] | None
 
 # ---- the tables -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TableSpec:
     """What a table reads and how it lays it out."""
@@ -258,14 +276,21 @@ def _paper_columns(config: PipelineConfig, columns: Sequence[tuple[str, str, str
     return [(k, mode, b, i) for i, (k, mode, b) in enumerate(columns) if b in config.benchmarks]
 
 
-def _column_table(rows_key: str, reported_key: str, columns: Sequence[tuple[str, str, str]],
-                  caption: str, labels: dict[str, str] | None = None) -> TableSpec:
+def _column_table(
+    rows_key: str,
+    reported_key: str,
+    columns: Sequence[tuple[str, str, str]],
+    caption: str,
+    labels: dict[str, str] | None = None,
+) -> TableSpec:
     """Tables 3, 4, 10, 11: one row per reported row key, a fixed list of (metric, mode, bench) columns."""
 
     def inputs(config: PipelineConfig) -> list[Path]:
-        return [eval_path(config, model, bench, mode)
-                for model in getattr(config.report, rows_key).values()
-                for _, mode, bench, _ in _paper_columns(config, columns)]
+        return [
+            eval_path(config, model, bench, mode)
+            for model in getattr(config.report, rows_key).values()
+            for _, mode, bench, _ in _paper_columns(config, columns)
+        ]
 
     def build(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
         kept = _paper_columns(config, columns)
@@ -317,8 +342,9 @@ def _datasheet_inputs(config: PipelineConfig) -> list[Path]:
     return [datasheet_path(config, b) for b in config.benchmarks]
 
 
-def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]],
-                      caption: str = "") -> Table:
+def bench_stats_table(
+    rounds: int, benches: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]], caption: str = ""
+) -> Table:
     """The Table 6 layout, used by the report and by each bench datasheet.
 
     ``benches`` holds (label, datasheet statistics, reported ``{images, turns, rounds}`` or None; a
@@ -331,8 +357,9 @@ def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any
     for label, sheet, paper in benches:
         per_round = sheet.get("turns_per_round") or sheet.get("rounds") or []
         ours = [sheet.get("images"), sheet.get("turns")] + _padded(per_round, rounds)
-        paper_values = ([paper.get("images"), paper.get("turns")] + _padded(paper.get("rounds") or [], rounds)
-                        if paper else None)
+        paper_values = (
+            [paper.get("images"), paper.get("turns")] + _padded(paper.get("rounds") or [], rounds) if paper else None
+        )
         rows += compared_rows(label, "reproduced", ours, paper_values, "paper" if paper else None)
     table.groups.append((None, rows))
     return table
@@ -341,10 +368,13 @@ def bench_stats_table(rounds: int, benches: Sequence[tuple[str, Mapping[str, Any
 def _bench_stats(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
     """Table 6: images, turns and turns per round of each built benchmark (datasheets read defensively)."""
     papers = reported.get("table6_turns_per_round", {})
-    return bench_stats_table(_max_rounds(config), [
-        (bench_label(config, bench), reader.json(datasheet_path(config, bench)), papers.get(bench))
-        for bench in config.benchmarks
-    ])
+    return bench_stats_table(
+        _max_rounds(config),
+        [
+            (bench_label(config, bench), reader.json(datasheet_path(config, bench)), papers.get(bench))
+            for bench in config.benchmarks
+        ],
+    )
 
 
 def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
@@ -371,10 +401,18 @@ def _predictions_path(config: PipelineConfig, model: str, bench: str) -> Path:
 
 
 def _training_inputs(config: PipelineConfig) -> list[Path]:
-    evals = [eval_path(config, m, b, mode) for m in _training_rows(config)
-             for b in config.benchmarks for mode in ("multi", "single")]
-    evals += [eval_path(config, m, b) for spec in config.report.differences
-              for m in (spec.a, spec.b) for b in config.benchmarks]
+    evals = [
+        eval_path(config, m, b, mode)
+        for m in _training_rows(config)
+        for b in config.benchmarks
+        for mode in ("multi", "single")
+    ]
+    evals += [
+        eval_path(config, m, b)
+        for spec in config.report.differences
+        for m in (spec.a, spec.b)
+        for b in config.benchmarks
+    ]
     evals += [_predictions_path(config, m, b) for m in _grpo_models(config) for b in config.benchmarks]
     trained = _trained_models(config)
     return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
@@ -403,8 +441,10 @@ def fifth_means(rows: list[dict[str, str]], column: str) -> tuple[float | None, 
 
 def _query_dependence(config: PipelineConfig, model: str, reader: Reader) -> float | None:
     """Mean over the benchmarks of the single-round query dependence (% of multi-object images)."""
-    shares = [reader.json(eval_path(config, model, b, "single")).get("query_dependence", {}).get("share")
-              for b in config.benchmarks]
+    shares = [
+        reader.json(eval_path(config, model, b, "single")).get("query_dependence", {}).get("share")
+        for b in config.benchmarks
+    ]
     shares = [v for v in shares if v is not None]
     return sum(shares) / len(shares) if shares else None
 
@@ -426,8 +466,11 @@ def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[st
         probe.get("reward"),
         probe.get("reward_se"),
     ]
-    one_digit = [sum(e.get("format_rate", 0.0) for e in evals) / len(evals),
-                 sum(firsts) / len(firsts) if firsts else None, _query_dependence(config, model, reader)]
+    one_digit = [
+        sum(e.get("format_rate", 0.0) for e in evals) / len(evals),
+        sum(firsts) / len(firsts) if firsts else None,
+        _query_dependence(config, model, reader),
+    ]
     return [model, fmt(steps)] + [fmt(v, 3) for v in three_digits] + [fmt(v) for v in one_digit]
 
 
@@ -438,8 +481,16 @@ def _difference_rows(config: PipelineConfig, reader: Reader) -> list[list[str]]:
         for bench in config.benchmarks:
             a, b = (reader.json(eval_path(config, m, bench)).get("per_dialogue", []) for m in (spec.a, spec.b))
             d = paired_difference(a, b, TURN_FILTERS[spec.turns])
-            rows.append([f"{spec.a} - {spec.b}", spec.turns, bench_label(config, bench),
-                         fmt(d.diff), f"[{fmt(d.low)}, {fmt(d.high)}]", str(d.turns)])
+            rows.append(
+                [
+                    f"{spec.a} - {spec.b}",
+                    spec.turns,
+                    bench_label(config, bench),
+                    fmt(d.diff),
+                    f"[{fmt(d.low)}, {fmt(d.high)}]",
+                    str(d.turns),
+                ]
+            )
     return rows
 
 
@@ -470,8 +521,11 @@ def _varied_rows(config: PipelineConfig, terms: list[str], reader: Reader) -> li
 
 def _answers(config: PipelineConfig, model: str, reader: Reader) -> list[Any]:
     """The model's answer boxes on every multi-round benchmark turn, in file order."""
-    return [line["boxes"] for bench in config.benchmarks
-            for line in read_jsonl(reader.path(_predictions_path(config, model, bench)), ("boxes",))]
+    return [
+        line["boxes"]
+        for bench in config.benchmarks
+        for line in read_jsonl(reader.path(_predictions_path(config, model, bench)), ("boxes",))
+    ]
 
 
 def coinciding_variants(config: PipelineConfig, reader: Reader) -> list[list[str]]:
@@ -487,15 +541,29 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     """Did training teach anything? Loss and GRPO reward, first vs last fifth; the sampled reward on
     held-out turns; format rate, R1 accuracy, query dependence, beside the random-object baseline;
     then the configured differences with their noise."""
-    header = ["Model", "Steps", "Loss first 1/5", "Loss last 1/5", "Reward first 1/5", "Reward last 1/5",
-              "Held-out reward", "SE", "Format %", "R1 AP@0.5", "Query dep. %"]
+    header = [
+        "Model",
+        "Steps",
+        "Loss first 1/5",
+        "Loss last 1/5",
+        "Reward first 1/5",
+        "Reward last 1/5",
+        "Held-out reward",
+        "SE",
+        "Format %",
+        "R1 AP@0.5",
+        "Query dep. %",
+    ]
     rows = [_training_row(config, model, reader) for model in _training_rows(config)]
     coinciding = coinciding_variants(config, reader)
-    caption = " ".join(f"{' and '.join(models)} give identical answers on every benchmark turn: one result, "
-                       "not several." for models in coinciding)
+    caption = " ".join(
+        f"{' and '.join(models)} give identical answers on every benchmark turn: one result, not several."
+        for models in coinciding
+    )
     table = Table(caption, header, [(None, rows)], text_columns=1)
-    title = ("Share of GRPO groups in which each reward term varies (%): a term constant within a group "
-             "moves no advantage")
+    title = (
+        "Share of GRPO groups in which each reward term varies (%): a term constant within a group moves no advantage"
+    )
     terms = _trained_terms(config)
     table.groups.append((title, _varied_rows(config, terms, reader)))
     table.group_headers[title] = ["Variant", *(term.removesuffix("_reward") for term in terms)]
@@ -509,37 +577,65 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
 
 TABLES: dict[str, TableSpec] = {
     "table1_detection": _per_round_table(
-        "ap50", "table1_detection_ap50",
+        "ap50",
+        "table1_detection_ap50",
         "Detection accuracy (AP@0.5, %) per round on RegionDial-Bench, later turns citing the model's "
-        "own earlier predictions; Avg pools all turns (paper Table 1)."),
+        "own earlier predictions; Avg pools all turns (paper Table 1).",
+    ),
     "table2_segmentation": _per_round_table(
-        "giou", "table2_segmentation_giou",
+        "giou",
+        "table2_segmentation_giou",
         "Segmentation gIoU (%) per round on RegionDial-Bench; Avg pools all turns (paper Table 2). "
-        "n/a: the benchmark file has no target masks, so only box metrics are scored."),
+        "n/a: the benchmark file has no target masks, so only box metrics are scored.",
+    ),
     "table3_ablation_detection": _column_table(
-        "ablation_rows", "table3_ablation_detection", _ablation_columns("ap50"),
-        "Reward ablation, detection AP@0.5 (%) (paper Table 3).", ABLATION_LABELS),
+        "ablation_rows",
+        "table3_ablation_detection",
+        _ablation_columns("ap50"),
+        "Reward ablation, detection AP@0.5 (%) (paper Table 3).",
+        ABLATION_LABELS,
+    ),
     "table4_ablation_segmentation": _column_table(
-        "ablation_rows", "table4_ablation_segmentation", _ablation_columns("giou"),
-        "Reward ablation, segmentation gIoU (%) (paper Table 4).", ABLATION_LABELS),
+        "ablation_rows",
+        "table4_ablation_segmentation",
+        _ablation_columns("giou"),
+        "Reward ablation, segmentation gIoU (%) (paper Table 4).",
+        ABLATION_LABELS,
+    ),
     "table6_bench_stats": TableSpec(
         "RegionDial-Bench statistics: images, turns and turns per round (paper Table 6).",
-        _datasheet_inputs, _bench_stats),
+        _datasheet_inputs,
+        _bench_stats,
+    ),
     "table9_vstar": TableSpec(
         "V*Bench accuracy (%): attribute recognition, spatial relations and overall, each option scored by "
         "its likelihood as the benchmark's own evaluation does (paper Table 9).",
-        _vstar_inputs, _vstar),
+        _vstar_inputs,
+        _vstar,
+    ),
     "table10_single_round": _column_table(
-        "single_round_rows", "table10_single_round",
-        [("giou", "single", "refcocoplus"), ("giou", "single", "refcocog"),
-         ("ap50", "single", "refcocoplus"), ("ap50", "single", "refcocog")],
-        "Single-round referring segmentation (gIoU, %) and detection (AP@0.5, %) (paper Table 10)."),
+        "single_round_rows",
+        "table10_single_round",
+        [
+            ("giou", "single", "refcocoplus"),
+            ("giou", "single", "refcocog"),
+            ("ap50", "single", "refcocoplus"),
+            ("ap50", "single", "refcocog"),
+        ],
+        "Single-round referring segmentation (gIoU, %) and detection (AP@0.5, %) (paper Table 10).",
+    ),
     "table11_alpha_beta": _column_table(
-        "alpha_beta_rows", "table11_alpha_beta",
-        [("ap50", "multi", "refcocoplus"), ("ap50", "multi", "refcocog"),
-         ("giou", "multi", "refcocoplus"), ("giou", "multi", "refcocog")],
+        "alpha_beta_rows",
+        "table11_alpha_beta",
+        [
+            ("ap50", "multi", "refcocoplus"),
+            ("ap50", "multi", "refcocog"),
+            ("giou", "multi", "refcocoplus"),
+            ("giou", "multi", "refcocog"),
+        ],
         "Sensitivity to the reward weights alpha (citation) and beta (consistency), multi-round "
-        "AP@0.5 and gIoU (%) (paper Table 11)."),
+        "AP@0.5 and gIoU (%) (paper Table 11).",
+    ),
     "table_training": TableSpec(
         "Training summary (no paper counterpart): mean loss and GRPO reward over the first and last "
         "fifth of the logged steps; held-out reward: mean reward (probe.rewards) of completions sampled "
@@ -549,7 +645,9 @@ TABLES: dict[str, TableSpec] = {
         "benchmarks, beside the random-object baseline; per GRPO variant and reward term, the share of "
         "groups (the completions of one prompt) in which the term's value varies; configured AP@0.5 "
         "differences with a 95 % paired bootstrap interval over dialogues.",
-        _training_inputs, _training_summary),
+        _training_inputs,
+        _training_summary,
+    ),
 }
 
 

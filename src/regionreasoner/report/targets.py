@@ -56,8 +56,12 @@ def _trained(model: str) -> bool:
 
 def _evaluations(config: PipelineConfig, models: list[str]) -> list[str]:
     results = str(results_dir(config))
-    return [paths.eval_metrics(results, m, bench, mode) for m in models for bench in config.benchmarks
-            for mode in paths.MODES]
+    return [
+        paths.eval_metrics(results, m, bench, mode)
+        for m in models
+        for bench in config.benchmarks
+        for mode in paths.MODES
+    ]
 
 
 def purpose_inputs(config: PipelineConfig, purpose: str) -> list[str]:
@@ -69,8 +73,10 @@ def purpose_inputs(config: PipelineConfig, purpose: str) -> list[str]:
     if purpose == "regionreasoner":
         trained = [m for m in rows if _trained(m)]
         return [paths.model_dir(str(results_dir(config)), m) for m in trained] + _evaluations(config, trained)
-    tables = {"reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),
-              "alpha_beta_sweep": ("table11_alpha_beta",)}
+    tables = {
+        "reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),
+        "alpha_beta_sweep": ("table11_alpha_beta",),
+    }
     if purpose not in tables:
         raise ValueError(f"unknown target {purpose!r}; one of {sorted(PURPOSES)}")
     return [str(table_files(config, name)[0]) for name in tables[purpose]]

@@ -64,8 +64,15 @@ def _as_list(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _match_score(box: Box, point: Point | None, target: Box, target_point: Point | None,
-                 iou_threshold: float, l1_threshold: float, point_threshold: float) -> int:
+def _match_score(
+    box: Box,
+    point: Point | None,
+    target: Box,
+    target_point: Point | None,
+    iou_threshold: float,
+    l1_threshold: float,
+    point_threshold: float,
+) -> int:
     """3 - cost for one predicted/ground-truth pair: the number of satisfied criteria."""
     score = int(box_iou(box, target) > iou_threshold)
     score += int(sum(abs(p - t) for p, t in zip(box, target)) / 4.0 < l1_threshold)
@@ -76,15 +83,23 @@ def _match_score(box: Box, point: Point | None, target: Box, target_point: Point
     return score
 
 
-def accuracy_score(answer: Answer, truth: GroundTruth, *, iou_threshold: float = IOU_THRESHOLD,
-                   l1_threshold: float = L1_THRESHOLD, point_threshold: float = POINT_THRESHOLD) -> float:
+def accuracy_score(
+    answer: Answer,
+    truth: GroundTruth,
+    *,
+    iou_threshold: float = IOU_THRESHOLD,
+    l1_threshold: float = L1_THRESHOLD,
+    point_threshold: float = POINT_THRESHOLD,
+) -> float:
     """Matching reward of one parsed answer against its ground truth, in [0, 3]."""
     predicted = [obj for obj in answer.objects if obj.box is not None]
     if not predicted or not truth:
         return 0.0
     scores = [
-        [_match_score(obj.box, obj.point, box, point, iou_threshold, l1_threshold, point_threshold)
-         for box, point in truth]
+        [
+            _match_score(obj.box, obj.point, box, point, iou_threshold, l1_threshold, point_threshold)
+            for box, point in truth
+        ]
         for obj in predicted
     ]
     if len(scores) == 1 or len(truth) == 1:  # one row or column: the best pair is the assignment
@@ -96,15 +111,26 @@ def accuracy_score(answer: Answer, truth: GroundTruth, *, iou_threshold: float =
     return matched / max(answer.item_count, len(truth))
 
 
-def accuracy_reward(completions: list[Any], solution: list[Any] | None = None, *,
-                    iou_threshold: float = IOU_THRESHOLD, l1_threshold: float = L1_THRESHOLD,
-                    point_threshold: float = POINT_THRESHOLD, **kwargs: Any) -> list[float]:
+def accuracy_reward(
+    completions: list[Any],
+    solution: list[Any] | None = None,
+    *,
+    iou_threshold: float = IOU_THRESHOLD,
+    l1_threshold: float = L1_THRESHOLD,
+    point_threshold: float = POINT_THRESHOLD,
+    **kwargs: Any,
+) -> list[float]:
     """TRL reward: Hungarian-matched localisation accuracy per completion, in [0, 3]."""
     if solution is None:
         raise ValueError("accuracy_reward needs the dataset column 'solution'")
     solutions = column({"solution": solution}, "solution", len(completions))
     return [
-        accuracy_score(answer_of(completion_text(c)), ground_truth(s, row), iou_threshold=iou_threshold,
-                       l1_threshold=l1_threshold, point_threshold=point_threshold)
+        accuracy_score(
+            answer_of(completion_text(c)),
+            ground_truth(s, row),
+            iou_threshold=iou_threshold,
+            l1_threshold=l1_threshold,
+            point_threshold=point_threshold,
+        )
         for row, (c, s) in enumerate(zip(completions, solutions))
     ]

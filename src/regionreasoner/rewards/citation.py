@@ -36,8 +36,9 @@ def rows_reference_boxes(count: int, kwargs: dict[str, Any], term: str) -> list[
     return [reference_boxes_of(p, r) for p, r in zip(problems, references)]
 
 
-def citation_score(text: str, references: frozenset[IntBox], *, lam: float = LAMBDA,
-                   mu: float = MU, eta: float = ETA) -> float:
+def citation_score(
+    text: str, references: frozenset[IntBox], *, lam: float = LAMBDA, mu: float = MU, eta: float = ETA
+) -> float:
     """R_ref of one completion text, in [0, 2]."""
     if not references:
         return 1.0

@@ -30,16 +30,75 @@ def _words(*words: str) -> re.Pattern[str]:
 
 
 LOGIC_CLASSES: tuple[tuple[float, re.Pattern[str]], ...] = (
-    (0.5, _words("above", "below", "left", "right", "inside", "overlap", "overlaps", "overlapping",
-                 "near", "nearby", "touch", "touches", "touching", "next to", "beside", "under",
-                 "behind")),
-    (0.3, _words("compare", "compared", "comparing", "comparison", "similar", "different",
-                 "difference", "match", "matches", "matching", "closest", "closer", "best", "choose",
-                 "chose", "select", "selected", "find", "found")),
-    (0.2, _words("locate", "located", "location", "identify", "identified", "position", "area",
-                 "region", "corner", "center", "centre", "coordinates")),
-    (0.2, _words("reference", "referenced", "refer", "refers", "referring", "bbox", "guidance",
-                 "based on", "according to")),
+    (
+        0.5,
+        _words(
+            "above",
+            "below",
+            "left",
+            "right",
+            "inside",
+            "overlap",
+            "overlaps",
+            "overlapping",
+            "near",
+            "nearby",
+            "touch",
+            "touches",
+            "touching",
+            "next to",
+            "beside",
+            "under",
+            "behind",
+        ),
+    ),
+    (
+        0.3,
+        _words(
+            "compare",
+            "compared",
+            "comparing",
+            "comparison",
+            "similar",
+            "different",
+            "difference",
+            "match",
+            "matches",
+            "matching",
+            "closest",
+            "closer",
+            "best",
+            "choose",
+            "chose",
+            "select",
+            "selected",
+            "find",
+            "found",
+        ),
+    ),
+    (
+        0.2,
+        _words(
+            "locate",
+            "located",
+            "location",
+            "identify",
+            "identified",
+            "position",
+            "area",
+            "region",
+            "corner",
+            "center",
+            "centre",
+            "coordinates",
+        ),
+    ),
+    (
+        0.2,
+        _words(
+            "reference", "referenced", "refer", "refers", "referring", "bbox", "guidance", "based on", "according to"
+        ),
+    ),
 )
 
 
@@ -54,17 +113,22 @@ def overlap(source: frozenset[str], target: frozenset[str]) -> float:
     return len(source & target) / max(len(source), 1)
 
 
-def consistency_reward(completions: list[Any], *, w_s: float = W_SCENE, w_f: float = W_FOCUS,
-                       w_l: float = W_LOGIC, spacy_model: str | None = None,
-                       noun_lexicon: list[str] | tuple[str, ...] | None = None,
-                       **kwargs: Any) -> list[float]:
+def consistency_reward(
+    completions: list[Any],
+    *,
+    w_s: float = W_SCENE,
+    w_f: float = W_FOCUS,
+    w_l: float = W_LOGIC,
+    spacy_model: str | None = None,
+    noun_lexicon: list[str] | tuple[str, ...] | None = None,
+    **kwargs: Any,
+) -> list[float]:
     """TRL reward: R_cons per completion, in [0, 2]; key nouns of the batch go through one nlp.pipe."""
     references = rows_reference_boxes(len(completions), kwargs, "consistency_reward")
     texts = [completion_text(c) for c in completions]
     blocks = [output_blocks(t) for t in texts]
     parts = [[b.scene or "", b.focus or "", b.think or ""] for b in blocks]
-    nouns = key_nouns([p for row in parts for p in row], spacy_model=spacy_model,
-                      noun_lexicon=noun_lexicon)
+    nouns = key_nouns([p for row in parts for p in row], spacy_model=spacy_model, noun_lexicon=noun_lexicon)
     rewards = []
     for index, ((_, _, think), refs) in enumerate(zip(parts, references)):
         scene_nouns, focus_nouns, think_nouns = nouns[3 * index : 3 * index + 3]

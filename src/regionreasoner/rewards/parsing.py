@@ -29,9 +29,7 @@ _CACHE_MAX_CHARS = 65_536
 # so a failed attempt is linear in the span it read and attempts start only at "bbox".
 _NUMBER = r"([+-]?[0-9]+(?:\.[0-9]*)?)"
 # ``\s*(?:=\s*)?`` accepts what ``\s*=?\s*`` accepts without two adjacent ``\s*`` (quadratic).
-_CITED_BOX = re.compile(
-    r"bbox\s*(?:=\s*)?\[\s*" + r"\s*,\s*".join([_NUMBER] * 4) + r"\s*\]", re.IGNORECASE
-)
+_CITED_BOX = re.compile(r"bbox\s*(?:=\s*)?\[\s*" + r"\s*,\s*".join([_NUMBER] * 4) + r"\s*\]", re.IGNORECASE)
 _MAX_COORD = 1e9
 
 

@@ -77,11 +77,13 @@ TERMS: dict[str, Term] = {
     # The paper's terms (docs/method.md section 5): R_base = format + non_repeat + accuracy.
     "format_reward": Term("format:format_reward", 0.0, 3.0),
     "non_repeat_reward": Term("format:non_repeat_reward", 0.0, 1.0, discrete=True),
-    "accuracy_reward": Term("accuracy:accuracy_reward", 0.0, 3.0,
-                            options=("iou_threshold", "l1_threshold", "point_threshold")),
+    "accuracy_reward": Term(
+        "accuracy:accuracy_reward", 0.0, 3.0, options=("iou_threshold", "l1_threshold", "point_threshold")
+    ),
     "citation_reward": Term("citation:citation_reward", 0.0, 2.0, weight="alpha"),
-    "consistency_reward": Term("consistency:consistency_reward", 0.0, 2.0, weight="beta",
-                               options=("spacy_model", "noun_lexicon")),
+    "consistency_reward": Term(
+        "consistency:consistency_reward", 0.0, 2.0, weight="beta", options=("spacy_model", "noun_lexicon")
+    ),
     # The released code's six summands, unweighted, in the released summation order (released_code.py):
     # ((tags + validity) + citation) + accuracy + non_repeat + consistency.
     "released_format_reward": Term("released_code:released_format_reward", 0.0, 2.3),
@@ -93,29 +95,45 @@ TERMS: dict[str, Term] = {
 }
 
 _BASE = ("format_reward", "non_repeat_reward", "accuracy_reward")
-_PAPER = Variant((*_BASE, "citation_reward", "consistency_reward"),
-                 "+ citation (α) + consistency with logic (β)", "3, 4 row 4; 11 for (α, β)")
+_PAPER = Variant(
+    (*_BASE, "citation_reward", "consistency_reward"),
+    "+ citation (α) + consistency with logic (β)",
+    "3, 4 row 4; 11 for (α, β)",
+)
 
 VARIANTS: dict[str, Variant] = {
     "base_only": Variant(_BASE, "format, non_repeat, accuracy (1 each)", "3, 4 row 1"),
     "ref_cite": Variant((*_BASE, "citation_reward"), "+ citation (α)", "3, 4 row 2"),
-    "ref_cite_consist": Variant((*_BASE, "citation_reward", "consistency_reward"),
-                                "+ citation (α) + consistency with w_l = 0 (β)", "3, 4 row 3",
-                                fixed={"consistency_reward": {"w_l": 0.0}}),
+    "ref_cite_consist": Variant(
+        (*_BASE, "citation_reward", "consistency_reward"),
+        "+ citation (α) + consistency with w_l = 0 (β)",
+        "3, 4 row 3",
+        fixed={"consistency_reward": {"w_l": 0.0}},
+    ),
     "paper": _PAPER,
     "full": _PAPER,  # alias: the name the configs use
-    "released_code": Variant(("released_format_reward", "released_answer_format_reward",
-                              "released_citation_reward", "released_accuracy_reward",
-                              "released_non_repeat_reward", "released_consistency_reward"),
-                             "the six released summands, weight 1, unclipped", "section 5, last bullet"),
+    "released_code": Variant(
+        (
+            "released_format_reward",
+            "released_answer_format_reward",
+            "released_citation_reward",
+            "released_accuracy_reward",
+            "released_non_repeat_reward",
+            "released_consistency_reward",
+        ),
+        "the six released summands, weight 1, unclipped",
+        "section 5, last bullet",
+    ),
 }
 
 
 def variant_total_range(name: str, alpha: float = 1.0, beta: float = 1.0) -> tuple[float, float]:
     """Bounds of ``sum(weight * term)`` of a variant (non-negative weights), from its terms' ranges."""
     terms = [TERMS[t] for t in VARIANTS[name].terms]
-    return (sum(t.weight_value(alpha, beta) * t.low for t in terms),
-            sum(t.weight_value(alpha, beta) * t.high for t in terms))
+    return (
+        sum(t.weight_value(alpha, beta) * t.low for t in terms),
+        sum(t.weight_value(alpha, beta) * t.high for t in terms),
+    )
 
 
 def variants_table() -> str:

@@ -91,8 +91,12 @@ def _length_tag(content: str | None, short: int, low: float) -> float:
 def tags_score(text: str, problem: str | None) -> float:
     """Released scene + focus + think + answer tag scores, in [0, 2.3]."""
     blocks = output_blocks(text)
-    return (_scene_tag(text) + _focus_tag(text, problem) + _length_tag(blocks.think, 10, 0.2)
-            + _length_tag(blocks.answer, 3, 0.1))
+    return (
+        _scene_tag(text)
+        + _focus_tag(text, problem)
+        + _length_tag(blocks.think, 10, 0.2)
+        + _length_tag(blocks.answer, 3, 0.1)
+    )
 
 
 _INVALID = object()
@@ -190,8 +194,7 @@ def _small_ints(rows: list[Any], width: int) -> bool:
     pure-Python path gives bit-identical results without NumPy's per-call overhead.
     """
     return all(
-        type(row) is list and len(row) == width
-        and all(type(v) is int and -_SMALL < v < _SMALL for v in row)
+        type(row) is list and len(row) == width and all(type(v) is int and -_SMALL < v < _SMALL for v in row)
         for row in rows
     )
 
@@ -201,10 +204,14 @@ _SMALL = 2**20
 
 def _hits_small(box: list[int], point: list[int], target: list[int], target_point: list[int]) -> int:
     """Released criteria of one pair on small ints: [IoU+1 > .5] + [L1 < 10] + [point < 30 and inside]."""
-    inter = (max(0, min(box[2], target[2]) - max(box[0], target[0]) + 1)
-             * max(0, min(box[3], target[3]) - max(box[1], target[1]) + 1))
-    union = ((box[2] - box[0] + 1) * (box[3] - box[1] + 1)
-             + (target[2] - target[0] + 1) * (target[3] - target[1] + 1) - inter)
+    inter = max(0, min(box[2], target[2]) - max(box[0], target[0]) + 1) * max(
+        0, min(box[3], target[3]) - max(box[1], target[1]) + 1
+    )
+    union = (
+        (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+        + (target[2] - target[0] + 1) * (target[3] - target[1] + 1)
+        - inter
+    )
     iou_hit = inter / union > 0.5 if union else inter > 0  # NumPy: x/0 is inf for x > 0, nan for 0
     l1_hit = sum(abs(p - t) for p, t in zip(box, target)) / 4 < 10
     inside = box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
@@ -233,10 +240,13 @@ def _accuracy_numpy(boxes, points, truth_boxes, truth_points) -> float:
     iou = _iou_plus_one(boxes, truth_boxes)
     l1 = np.abs(boxes[:, None, :] - truth_boxes[None, :, :]).mean(axis=2)
     distance = np.sqrt(((points[:, None, :] - truth_points[None, :, :]) ** 2).sum(axis=2))
-    inside = ((points[:, 0] >= boxes[:, 0]) & (points[:, 0] <= boxes[:, 2])
-              & (points[:, 1] >= boxes[:, 1]) & (points[:, 1] <= boxes[:, 3]))
-    hits = ((iou > 0.5).astype(float) + (l1 < 10).astype(float)
-            + ((distance < 30) & inside[:, None]).astype(float))
+    inside = (
+        (points[:, 0] >= boxes[:, 0])
+        & (points[:, 0] <= boxes[:, 2])
+        & (points[:, 1] >= boxes[:, 1])
+        & (points[:, 1] <= boxes[:, 3])
+    )
+    hits = (iou > 0.5).astype(float) + (l1 < 10).astype(float) + ((distance < 30) & inside[:, None]).astype(float)
     rows, cols = linear_sum_assignment(3.0 - hits)
     total = len(rows) * 3.0 - (3.0 - hits)[rows, cols].sum()
     return float(total / max(len(boxes), len(truth_boxes)))
@@ -249,8 +259,14 @@ def _accuracy(text: str, solution: Any) -> float:
     data = _answer_json(text)  # a dict or string iterates keys/characters: indexing them raises
     boxes = [item["bbox_2d"] for item in data][:MAX_OBJECTS]
     points = [item["point_2d"] for item in data][:MAX_OBJECTS]
-    if (boxes and truth_boxes and _small_ints(boxes, 4) and _small_ints(points, 2)
-            and _small_ints(truth_boxes, 4) and _small_ints(truth_points, 2)):
+    if (
+        boxes
+        and truth_boxes
+        and _small_ints(boxes, 4)
+        and _small_ints(points, 2)
+        and _small_ints(truth_boxes, 4)
+        and _small_ints(truth_points, 2)
+    ):
         return _accuracy_small(boxes, points, truth_boxes, truth_points)
     return _accuracy_numpy(boxes, points, truth_boxes, truth_points)
 
@@ -299,8 +315,9 @@ def consistency_score(text: str, problem: str | None) -> float:
 
 
 # ---------------------------------------------------------------- TRL reward functions
-def _per_problem(score: Callable[[str, str | None], float], completions: list[Any],
-                 kwargs: dict[str, Any]) -> list[float]:
+def _per_problem(
+    score: Callable[[str, str | None], float], completions: list[Any], kwargs: dict[str, Any]
+) -> list[float]:
     """``score(text, problem)`` of each completion; a missing or non-text problem counts as None."""
     problems = [p if isinstance(p, str) else None for p in column(kwargs, "problem", len(completions))]
     return [score(completion_text(c), p) for c, p in zip(completions, problems)]
@@ -321,8 +338,7 @@ def released_citation_reward(completions: list[Any], **kwargs: Any) -> list[floa
     return _per_problem(citation_score, completions, kwargs)
 
 
-def released_accuracy_reward(completions: list[Any], solution: list[Any] | None = None,
-                             **kwargs: Any) -> list[float]:
+def released_accuracy_reward(completions: list[Any], solution: list[Any] | None = None, **kwargs: Any) -> list[float]:
     """TRL reward: released accuracy, in [0, 3]."""
     if solution is None:
         raise ValueError("released_accuracy_reward needs the dataset column 'solution'")
@@ -338,4 +354,3 @@ def released_non_repeat_reward(completions: list[Any], **kwargs: Any) -> list[fl
 def released_consistency_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     """TRL reward: released consistency, in [0, 2.08]; 0 without a problem text."""
     return _per_problem(consistency_score, completions, kwargs)
-

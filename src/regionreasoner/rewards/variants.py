@@ -32,8 +32,9 @@ def _term(function: RewardFunction, **options: Any) -> RewardFunction:
     return bound
 
 
-def reward_functions(variant: str, alpha: float = 1.0, beta: float = 1.0,
-                     **options: Any) -> tuple[list[RewardFunction], list[float]]:
+def reward_functions(
+    variant: str, alpha: float = 1.0, beta: float = 1.0, **options: Any
+) -> tuple[list[RewardFunction], list[float]]:
     """Reward functions of ``variant`` and their weights (``GRPOConfig.reward_weights``).
 
     ``alpha``/``beta`` weight the terms registered with those weight keys (Table 11); ``options``

@@ -60,9 +60,7 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     """The complete checkpoint with the highest step under ``work_dir``, or None."""
     if not work_dir.is_dir():
         return None
-    found = [
-        (int(m.group(1)), p) for p in work_dir.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()
-    ]
+    found = [(int(m.group(1)), p) for p in work_dir.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
     for _, path in sorted(found, reverse=True):
         if is_complete(path):
             return path

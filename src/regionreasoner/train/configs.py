@@ -89,8 +89,14 @@ def sft_config(cfg: PipelineConfig, output_dir: Path) -> SFTConfig:
     kwargs = _common(section, cfg.seed, output_dir)
     if section.lr_scheduler_type == "cosine_with_min_lr":
         kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": section.min_lr_rate, "num_cycles": _cosine_cycles(section)}
-    return _for_target(SFTConfig, **kwargs, max_length=None, completion_only_loss=True, remove_unused_columns=False,
-                       model_init_kwargs=model_init_kwargs(cfg, section))
+    return _for_target(
+        SFTConfig,
+        **kwargs,
+        max_length=None,
+        completion_only_loss=True,
+        remove_unused_columns=False,
+        model_init_kwargs=model_init_kwargs(cfg, section),
+    )
 
 
 def variant_rewards(cfg: PipelineConfig, variant: str) -> tuple[list[RewardFunction], list[float]]:

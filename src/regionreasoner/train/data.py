@@ -56,8 +56,10 @@ def prompt_pool(turns: list[dict[str, Any]], size: int | None, seed: int) -> lis
     if size is None:
         return turns
     if size > len(turns):
-        raise ValueError(f"grpo.prompts = {size} but the training file has only {len(turns)} turns; "
-                         "lower grpo.prompts or build more turns")
+        raise ValueError(
+            f"grpo.prompts = {size} but the training file has only {len(turns)} turns; "
+            "lower grpo.prompts or build more turns"
+        )
     keep = sorted(random.Random(f"grpo-pool/{seed}").sample(range(len(turns)), size))
     return [turns[i] for i in keep]
 
@@ -71,9 +73,7 @@ def _pool(turns_path: Path, size: int | None, seed: int) -> list[dict[str, Any]]
         raise InputError(f"{turns_path}: {err}") from None
 
 
-def grpo_dataset(
-    turns_path: Path, prompt: PromptConfig, frame: int, pool: int | None = None, seed: int = 0
-) -> Dataset:
+def grpo_dataset(turns_path: Path, prompt: PromptConfig, frame: int, pool: int | None = None, seed: int = 0) -> Dataset:
     """Prompt rows plus the columns the reward functions read (problem, solution, reference_boxes)."""
     rows = [
         {

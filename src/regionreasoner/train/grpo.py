@@ -60,7 +60,10 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
     trainer = grpo_trainer(cfg, variant, model_path, turns, work_dir_for(out_dir))
     card = {
-        "stage": "grpo", "variant": variant, "rewards": cfg.grpo.variants[variant].model_dump(),
-        "init": str(model_path), "prompt_pool": cfg.grpo.prompts,
+        "stage": "grpo",
+        "variant": variant,
+        "rewards": cfg.grpo.variants[variant].model_dump(),
+        "init": str(model_path),
+        "prompt_pool": cfg.grpo.prompts,
     }
     train_and_save(trainer, out_dir, metrics, card)

@@ -86,15 +86,29 @@ def launch_command(argv: Sequence[str], section: TrainerCommon, env: Mapping[str
         if section.accelerate_config:
             command += ["--config_file", section.accelerate_config]
         command += [
-            "--num_processes", str(section.gpus),
-            "--num_machines", "1",
-            "--num_cpu_threads_per_process", str(threads_per_process(section, section.gpus, env)),
-            "--main_process_ip", "127.0.0.1",
-            "--main_process_port", port,
+            "--num_processes",
+            str(section.gpus),
+            "--num_machines",
+            "1",
+            "--num_cpu_threads_per_process",
+            str(threads_per_process(section, section.gpus, env)),
+            "--main_process_ip",
+            "127.0.0.1",
+            "--main_process_port",
+            port,
         ]
     else:
-        command = ["torchrun", "--nnodes", "1", "--nproc_per_node", str(section.cpu_processes),
-                   "--master_addr", "127.0.0.1", "--master_port", port]
+        command = [
+            "torchrun",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            str(section.cpu_processes),
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            port,
+        ]
     return [*command, "-m", "regionreasoner.cli", *argv[1:]]
 
 

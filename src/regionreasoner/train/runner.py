@@ -51,8 +51,12 @@ def train_and_save(trainer: Trainer, out_dir: Path, metrics: Path, card: dict) -
     if resume is not None:
         print(f"[rank {args.process_index}/{args.world_size}] resuming from {resume}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    card = {**card, "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None,
-            "processes": args.world_size}
+    card = {
+        **card,
+        "global_step": trainer.state.global_step,
+        "resumed_from": str(resume) if resume else None,
+        "processes": args.world_size,
+    }
     save_final(trainer, out_dir, card)
     if trainer.is_world_process_zero():
         write_log_history(trainer.state.log_history, metrics)
