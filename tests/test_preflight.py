@@ -123,7 +123,7 @@ def test_left_padded_batch_has_every_image_token_attended_and_typed(tiny):
 
 
 def test_right_padding_processor_fails_the_alignment_check(tiny):
-    """The mismatch of TRL issue 5785: the processor pads one way, the trainer's prompt ids the other."""
+    """The mismatch of TRL GitHub issue #5785: the processor pads one way, the trainer's prompt ids the other."""
     processor = load_processor(tiny / "model", 112)
     processor.tokenizer.padding_side = "right"
     found = preflight.batch_alignment(processor, _texts(processor), [Image.new("RGB", (112, 112))] * 2)

@@ -19,10 +19,10 @@ from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
 from regionreasoner.train.metrics import varied_group_shares
-from regionreasoner.train.runner import train_and_save, work_dir_for
+from regionreasoner.train.runner import CheckpointWeightsMixin, train_and_save, work_dir_for
 
 
-class TermLoggingGRPOTrainer(GRPOTrainer):
+class TermLoggingGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
     """TRL's GRPOTrainer that also logs, per reward term, the share of groups in which the term
     varies (``rewards/<term>/groups_varied``): a term constant within every group never changes which
     completion is preferred, however large its mean (the training table reports this share)."""

@@ -21,6 +21,26 @@ from regionreasoner.train.checkpoints import latest_checkpoint
 from regionreasoner.train.metrics import write_log_history
 
 
+class CheckpointWeightsMixin:
+    """Resume a plain (one process, DDP) checkpoint's weights through ``from_pretrained``.
+
+    ``save_pretrained`` writes Qwen2.5-VL's weights under the hub's key names (``model.layers.*``,
+    ``visual.*``), while the live module names them ``model.language_model.layers.*``,
+    ``model.visual.*``. Trainer's own resume loads the file with ``load_state_dict(strict=False)``,
+    which matches none of those keys, warns, and trains on from the step count of the checkpoint
+    with the weights it happened to have. ``from_pretrained`` applies the key conversion, so the
+    weights are read that way and loaded strictly; DeepSpeed and FSDP restore their own shards."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        dtype = next(target.parameters()).dtype
+        saved = type(target).from_pretrained(resume_from_checkpoint, dtype=dtype)
+        target.load_state_dict(saved.state_dict(), strict=True)
+        return None
+
+
 def work_dir_for(out_dir: Path) -> Path:
     """Checkpoints live beside the final model, outside any Snakemake output, so reruns keep them."""
     return out_dir.parent / f".{out_dir.name}.checkpoints"

@@ -18,17 +18,21 @@ from regionreasoner.models.prompts import PromptConfig
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import sft_config
 from regionreasoner.train.data import sft_dataset
-from regionreasoner.train.runner import train_and_save, work_dir_for
+from regionreasoner.train.runner import CheckpointWeightsMixin, train_and_save, work_dir_for
 
 
-def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Path) -> SFTTrainer:
+class ResumableSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
+    """TRL's SFTTrainer whose resume restores the checkpoint's weights (``CheckpointWeightsMixin``)."""
+
+
+def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Path) -> ResumableSFTTrainer:
     """The SFT trainer of the pipeline (also what scripts/profile_steps.py times step by step)."""
     frame = cfg.model.frame
     dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
     args = sft_config(cfg, work_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_path, **args.model_init_kwargs)
-    return SFTTrainer(
+    return ResumableSFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
