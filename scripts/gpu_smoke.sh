@@ -15,7 +15,8 @@
 #   bash scripts/gpu_smoke.sh [WORKDIR]        # default WORKDIR: a new temporary directory
 #
 # Needs the package with a CUDA build of torch (scripts/setup.sh, or `pip install -e .`) and
-# `pip install sam2`. Upstream stages (scenes, benchmark, training turns, tiny model) run on the CPU.
+# SAM2 pinned and built against that torch: `pip install --no-build-isolation sam2==1.1.0` (with build
+# isolation pip would build its CUDA extension against a freshly downloaded torch). Upstream stages (scenes, benchmark, training turns, tiny model) run on the CPU.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d)}
@@ -27,7 +28,8 @@ if not torch.cuda.is_available():
     sys.exit("gpu_smoke: torch sees no CUDA device")
 for module in ("regionreasoner", "deepspeed", "sam2"):
     if importlib.util.find_spec(module) is None:
-        sys.exit(f"gpu_smoke: python package {module!r} missing (pip install -e . / deepspeed / sam2)")
+        sys.exit(f"gpu_smoke: python package {module!r} missing (pip install -e . / deepspeed / "
+                 "pip install --no-build-isolation sam2==1.1.0)")
 print("gpu_smoke: device", torch.cuda.get_device_name(0), "| torch", torch.__version__)
 EOF
 

@@ -103,7 +103,7 @@ def test_truncated_pickle_names_the_file(tmp_path: Path) -> None:
 def test_truncated_instances_json_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "instances.json"
     path.write_text(json.dumps(_instances())[:-30])
-    with pytest.raises(ValueError, match=r"instances\.json: not valid JSON .*truncated download"):
+    with pytest.raises(ValueError, match=r"instances\.json: line \d+ column \d+: not valid JSON .*truncated download"):
         load_instances(path)
 
 

@@ -98,15 +98,13 @@ def read_text(path: str | os.PathLike[str], allow_empty: bool = False) -> str:
     return text
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; a malformed one raises InputError naming the file, line and column."""
+def read_json(path: str | os.PathLike[str], fix: str = "truncated? rewrite or rebuild it") -> Any:
+    """Parse a JSON file; a malformed one raises InputError naming the file, line and column, and
+    ``fix``: what to do about it where the file came from (a download, a build step)."""
     try:
         return json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}: line {err.lineno} column {err.colno}: not valid JSON ({err.msg}; "
-            "truncated? rewrite or rebuild it)"
-        ) from None
+        raise InputError(f"{path}: line {err.lineno} column {err.colno}: not valid JSON ({err.msg}; {fix})") from None
 
 
 def read_records(path: str | os.PathLike[str], what: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:

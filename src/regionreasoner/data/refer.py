@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import pickle
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,7 @@ from typing import Any
 from pycocotools.coco import COCO
 
 from regionreasoner.dialogs.geometry import xywh_to_xyxy
-from regionreasoner.io import missing, read_text
+from regionreasoner.io import missing, read_json
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -109,16 +108,6 @@ def load_refs(path: Path) -> list[dict]:
     return refs
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}; truncated download? "
-            "download it again)"
-        ) from None
-
-
 def _require(path: Path, where: str, record: Any, keys: Iterable[str]) -> None:
     if not isinstance(record, dict):
         raise ValueError(
@@ -160,7 +149,7 @@ def load_instances(path: Path) -> COCO:
     naming the file and the record.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path, fix="truncated download? download it again")
     _check_instances(path, data)
     coco = COCO()
     coco.dataset = data
@@ -188,7 +177,7 @@ def check_refs_against_instances(refs: list[dict], refs_path: Path, coco: COCO, 
 def load_captions(path: Path) -> dict[int, list[str]]:
     """COCO captions file -> ``{image_id: [caption, ...]}`` in annotation-id order."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path, fix="truncated download? download it again")
     _require(path, "top level", data, ("annotations",))
     rows = []
     for index, ann in enumerate(data["annotations"]):
