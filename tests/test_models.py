@@ -40,16 +40,20 @@ def test_target_has_the_four_parts_and_cites_the_reference():
 
 
 def test_varied_targets_cite_and_name_nouns_in_some_turns_and_not_in_others():
-    """Across turns, each optional part of the ``varied`` target is present in some and absent in
-    others, and a present part carries what R_ref and R_cons read."""
+    """Across turns, each optional part of the ``varied`` think is present in some and absent in
+    others, a present part carries what R_ref and R_cons read, and the answer never varies."""
     targets = [render_target(TURN | {"id": f"1-{i}-r2"}, "varied") for i in range(40)]
-    cites = ["to the right of the red circle bbox=[0,0,28,28]" in t for t in targets]
-    scenes = ["<scene>circle, grid, square</scene>" in t for t in targets]
-    finds = ["<think>find the blue square" in t for t in targets]
-    for present in (cites, scenes, finds):
+    boxes = ["bbox=[0,0,28,28]</think>" in t for t in targets]
+    focus_nouns = ["<think>to the right of the red circle" in t for t in targets]
+    for present in (boxes, focus_nouns):
         assert 0 < sum(present) < len(targets)
+    assert all("<think>to the right of" in t and "<scene></scene>" in t for t in targets)
     assert all(t.endswith('<answer>[{"bbox_2d":[28,0,56,28],"point_2d":[42,14]}]</answer>') for t in targets)
     assert render_target(TURN | {"id": "1-3-r2"}, "varied") == targets[3]  # seeded by the turn id
+    uncited = TURN | {"reference_boxes": [], "relation": None, "focus": "", "problem": "the blue square"}
+    thinks = [render_target(uncited | {"id": f"1-{i}-r1"}, "varied") for i in range(40)]
+    finds = ["<think>find the blue square</think>" in t for t in thinks]
+    assert 0 < sum(finds) < len(thinks) and all(f or "<think></think>" in t for f, t in zip(finds, thinks))
 
 
 def test_coordinates_and_answer_scaffolding_are_single_tokens(tiny):

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from regionreasoner.dialogs.geometry import int_box, render_box
 from regionreasoner.dialogs.relations import RELATIONS
 from regionreasoner.dialogs.released import PLACEHOLDER, released_box_text
-from regionreasoner.rewards.nouns import key_nouns
 
 if TYPE_CHECKING:
     from regionreasoner.config import ModelPrompt, PipelineConfig
@@ -126,21 +125,21 @@ def render_answer(boxes: Sequence[Sequence[float]], points: Sequence[Sequence[fl
 TARGET_STYLES = ("paper", "compact", "varied")
 
 
-def _varied_parts(turn: dict[str, Any], cited: str) -> tuple[str, str]:
-    """Scene and think of the ``varied`` target: each part is present or absent by a draw seeded by
-    the turn id, so the SFT model writes each with some probability and a GRPO group samples both.
+def _varied_think(turn: dict[str, Any], relation: str, box: str) -> str:
+    """The think step of the ``varied`` target: the ``compact`` think with optional parts, each present
+    by a draw seeded by the turn id, so the SFT model writes each with some probability and the
+    completions of a GRPO group differ in what R_ref and R_cons read.
 
-    Scene: the caption's key nouns ("grid, square"). Think: ``find <target>`` and, on a turn that cites
-    a box, ``<relation> <cited object> bbox=[..]``; each half the time.
+    Uncited turn: ``find <target>`` (the question restated: a comparison word for the logic prior) or
+    nothing. Cited turn: the relation, then the cited object's name (the focus nouns R_cons compares)
+    and the cited box (what R_ref scores), each half the time. The answer is never part of a draw.
     """
     rng = random.Random(f"target/{turn['id']}")
-    with_scene, with_find, with_cite = (rng.random() < 0.5 for _ in range(3))
-    scene = ", ".join(sorted(key_nouns([turn["scene"]])[0])) if with_scene else ""
-    parts = [f"find {turn['target']}"] if with_find else []
-    if cited and with_cite:
-        relation, box = cited.rsplit(" ", 1)
-        parts.append(f"{relation} {turn.get('focus') or ''} {box}".replace("  ", " "))
-    return scene, " ".join(parts)
+    if not box:
+        return f"find {turn['target']}" if rng.random() < 0.5 else ""
+    with_focus, with_box = rng.random() < 0.5, rng.random() < 0.5
+    parts = [relation, turn.get("focus") or "" if with_focus else "", box if with_box else ""]
+    return " ".join(part for part in parts if part)
 
 
 def render_target(turn: dict[str, Any], style: str = "paper") -> str:
@@ -151,21 +150,22 @@ def render_target(turn: dict[str, Any], style: str = "paper") -> str:
     ``compact``: the same four parts with an empty scene and a think step that only cites the
     reference box, so that the answer follows the query closely. A tiny model trained for minutes
     localises with it and not with the long form (docs/benchmarks.md).
-    ``varied``: short parts that are each present in about half the turns (``_varied_parts``): the
-    reward terms then have something to tell apart within a GRPO group. With ``compact`` every
-    sampled completion cites alike and no think shares a noun with the focus, so R_ref and R_cons
-    rank no completion of a group above another (docs/benchmarks.md).
+    ``varied``: the ``compact`` layout with a think whose parts are each present in about half the
+    turns (``_varied_think``): the reward terms then have something to tell apart within a GRPO
+    group. With ``compact`` every sampled completion cites alike and no think shares a noun with the
+    focus, so R_ref and R_cons rank no completion of a group above another (docs/benchmarks.md).
     """
     if style not in TARGET_STYLES:
         raise ValueError(f"unknown target style {style!r}; choose one of {TARGET_STYLES}")
     solution = turn["solution"]
     references = turn.get("reference_boxes") or []
     relation = RELATIONS.get(turn.get("relation") or "", turn.get("relation"))
-    cited = f"{relation} {render_box(references[0])}" if references and relation else ""
+    box = render_box(references[0]) if references and relation else ""
+    cited = f"{relation} {box}" if box else ""
     if style == "paper":
         scene, think = turn["scene"], f"find {turn['target']}" + (f" {cited}" if cited else "") + "."
     elif style == "varied":
-        scene, think = _varied_parts(turn, cited)
+        scene, think = "", _varied_think(turn, relation, box)
     else:
         scene, think = "", cited
     answer = render_answer([o["bbox_2d"] for o in solution], [o["point_2d"] for o in solution])
