@@ -73,7 +73,7 @@ for mode in single_gpu deepspeed_zero2; do
     start=$SECONDS
     with_peak_memory snakemake "${targets[@]}" --cores all --configfile smoke.yaml
     eval_s=$(awk 'NR == 2 {printf "%.1f", $1}' results/benchmarks/evaluate/grpo-full.tsv)
-    report+=("$mode: SFT $(steps_per_second results/logs/sft.log) steps/s, GRPO $(steps_per_second results/logs/grpo/full.log) steps/s, evaluation ${eval_s} s, peak GPU memory ${peak_mib} MiB, wall $((SECONDS - start)) s")
+    report+=("$mode: SFT $(steps_per_second results/logs/sft.log) steps/s, GRPO $(steps_per_second results/logs/grpo/grpo-full.log) steps/s, evaluation ${eval_s} s, peak GPU memory ${peak_mib} MiB, wall $((SECONDS - start)) s")
     mkdir -p "logs-$mode" && cp -r results/logs/. "logs-$mode/"
 done
 

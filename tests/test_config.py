@@ -192,7 +192,7 @@ def test_snakemake_plans_the_learning_dag_from_the_overlay(tmp_path, monkeypatch
         timeout=300,
     )
     planned = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
-    assert planned["grpo"] == "4" and planned["sft"] == "1"
+    assert planned["grpo"] == "8" and planned["sft"] == "1"  # 4 variants, full and base_only with 3 seeds
     resolved = yaml.safe_load((workdir / "overridden" / "config.resolved.yaml").read_text())
     expected = resolve_extends(read_config_file("config/learning.yaml")) | {"results": "overridden", "seed": 7}
     assert resolved == expected

@@ -70,6 +70,10 @@ def test_paper_scale_pipeline_has_a_stage_per_variant_and_evaluated_model(tmp_pa
 def test_overlay_pipeline_tracks_params_in_every_file_that_sets_them(tmp_path):
     work, listed = dvc_pipeline(tmp_path, "config/learning.yaml")
     assert {"grpo@full", "grpo@ref_cite"} <= listed and "grpo@a1.0_b0.5" not in listed  # the overlay's variants
+    # full and base_only train with seeds 42, 43, 44: a stage per further seed, each evaluated and probed
+    further = {f"grpo-{v}-seed{n}" for v in ("full", "base_only") for n in (43, 44)}
+    assert {f"grpo_seeds@{m}" for m in further} | {f"evaluate@{m}" for m in further} <= listed
+    assert {f"probe@{m}" for m in further} <= listed and "grpo_seeds@grpo-ref_cite-seed43" not in listed
 
     written = yaml.safe_load((work / "dvc.yaml").read_text())
     assert written["vars"] == ["config/learning.yaml"]  # the file that sets grpo.variants

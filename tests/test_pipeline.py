@@ -80,6 +80,54 @@ def test_grpo_ran_trl_steps_with_the_variant_reward_terms(built_pipeline):
     assert card["global_step"] == 2 and card["stage"] == "grpo"
 
 
+def _rows_under(markdown: str, title: str) -> list[list[str]]:
+    """The body rows of the pipe table that follows the group title starting with ``title``."""
+    part = markdown.split(f"*{title}", 1)[1].split("\n\n", 2)[1]
+    return [[c.strip() for c in line.strip("| ").split("|")] for line in part.splitlines()[2:]]
+
+
+def test_each_seed_trains_its_own_model_and_the_tables_average_the_seeds(built_pipeline):
+    """grpo-full has seeds 42 and 43 (config/test.yaml): two GRPO jobs whose trainer got its seed, both
+    evaluated and probed; the tables show the mean over the seeds with their sd, the spread beside the
+    dialogue interval, and differences paired seed by seed."""
+    results = _results(built_pipeline)
+    seeds = {"grpo-full": 42, "grpo-full-seed43": 43}
+    for model, seed in seeds.items():
+        card = json.loads((results / "models" / model / "model_card.json").read_text())
+        assert (card["variant"], card["seed"]) == ("full", seed)
+        assert (results / "probe" / f"{model}.json").is_file()
+    curves = [(results / "train_metrics" / f"{m}.csv").read_text() for m in seeds]
+    assert curves[0] != curves[1]  # the seed reached the trainer: other samples, other rewards
+    aps = {
+        bench: [json.loads((results / "eval" / m / f"{bench}.multi.json").read_text())["ap50"] for m in seeds]
+        for bench in ("refcocoplus", "refcocog")
+    }
+    training = (results / "tables" / "table_training.md").read_text()
+    assert "| grpo-full (mean of 2 seeds) |" in training
+    spread = {row[1]: row for row in _rows_under(training, "Across seeds")}
+    for label, bench in (("RefCOCO+", "refcocoplus"), ("RefCOCOg", "refcocog")):
+        a, b = aps[bench]
+        row = spread[label]
+        assert row[0] == "grpo-full" and row[2] == f"{(a + b) / 2:.1f}" and row[4] == f"{abs(a - b) / 2**0.5:.1f}"
+        assert row[5] == "2" and row[6] == f"{a:.1f} / {b:.1f}"
+        low, high = (float(v) for v in row[3].strip("[]").split(","))
+        assert low <= float(row[2]) <= high
+    differences = _rows_under(training, "Differences in AP@0.5 (points), seed-paired")
+    assert differences and all(row[6] == "2" for row in differences)  # two pairs: each seed with the one model
+    detection = (results / "tables" / "table1_detection.md").read_text()
+    assert "reproduced: grpo-full, mean of 2 seeds" in detection and "sd over 2 seeds" in detection
+
+
+def test_changing_one_seed_reruns_only_that_seeds_model(built_pipeline):
+    raw = yaml.safe_load((built_pipeline / "config" / "test.yaml").read_text())
+    raw["grpo"]["variants"]["full"]["seeds"] = [45, 43]  # grpo-full trains with 45; grpo-full-seed43 stays
+    (built_pipeline / "seeds.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proc = snakemake(built_pipeline, "all", "--configfile", "seeds.yaml", "-n", "--quiet", "rules")
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert (planned.get("grpo"), planned.get("evaluate"), planned.get("probe")) == ("1", "1", "1"), proc.stdout
+    assert not planned.keys() & {"sft", "build_model", "build_train"}, proc.stdout
+
+
 def test_sft_moves_the_model(built_pipeline):
     """Training does something: the SFT loss falls from the first to the last fifth of its steps, and
     the SFT model writes well-formed answers more often than the random-init base on every benchmark."""

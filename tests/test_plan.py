@@ -212,7 +212,10 @@ def test_profile_limits_become_warnings(tmp_path, monkeypatch):
         )
     )
     plan = make_plan(
-        [Job("grpo", 1, {"variant": "full"})], load_config("config/paper.yaml"), Profile(tmp_path), load_figures(None)
+        [Job("grpo", 1, {"model": "grpo-full"})],
+        load_config("config/paper.yaml"),
+        Profile(tmp_path),
+        load_figures(None),
     )
     warnings = " | ".join(plan.rows[0].warnings)
     assert "exceeds the profile's runtime of 1 h" in warnings and "3 h by attempt 3" in warnings
@@ -272,16 +275,17 @@ def test_planned_jobs_equal_snakemake_dry_run(config, monkeypatch):
     cfg = load_config(config)
     plan = make_plan(jobs, cfg, Profile(REPO / "workflow" / "profiles" / "slurm"), load_figures(None))
     assert Counter(row.job.rule for row in plan.rows) == _snakemake_job_stats(text)
-    trained = {job.wildcards["variant"] for job in jobs if job.rule == "grpo"}
-    assert trained == set(cfg.grpo.variants)
+    trained = {job.wildcards["model"] for job in jobs if job.rule == "grpo"}
+    further = {f"grpo-{v}-seed{n}" for v, spec in cfg.grpo.variants.items() for n in (spec.seeds or [])[1:]}
+    assert trained == {f"grpo-{v}" for v in cfg.grpo.variants} | further
 
 
 def test_purpose_target_plan(monkeypatch):
     monkeypatch.chdir(REPO)
     jobs = dry_run(REPO / "config" / "paper.yaml", ["alpha_beta_sweep"])
     cfg = load_config("config/paper.yaml")
-    swept = {m.removeprefix("grpo-") for m in cfg.report.alpha_beta_rows.values()}
-    assert {job.wildcards["variant"] for job in jobs if job.rule == "grpo"} == swept
+    swept = set(cfg.report.alpha_beta_rows.values())
+    assert {job.wildcards["model"] for job in jobs if job.rule == "grpo"} == swept
     plan = make_plan(jobs, cfg, Profile(REPO / "workflow" / "profiles" / "slurm"), load_figures(None))
     grpo = [r for r in plan.rows if r.job.rule == "grpo"]
     assert plan.gpu_hours > sum(r.cost.gpus * r.cost.hours for r in grpo) > 0

@@ -96,6 +96,7 @@ def test_grpo_stage_uses_the_reward_terms_of_the_configured_variant(monkeypatch,
 
     class FakeTrainer:
         def __init__(self, *, reward_funcs, args, **kwargs):
+            self.args = args
             captured["names"] = [getattr(f, "__name__", None) or f.func.__name__ for f in reward_funcs]
             captured["weights"] = list(args.reward_weights)
 

@@ -200,7 +200,7 @@ def cmd_grpo(args: argparse.Namespace) -> None:
     _check_variant(cfg, args.configfile, args.variant)
     _preflight_training(cfg, "grpo", args)
     relaunch_if_distributed(cfg.grpo, sys.argv, "grpo")
-    run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
+    run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics), args.seed)
 
 
 def cmd_preflight(args: argparse.Namespace) -> None:
@@ -223,7 +223,7 @@ def cmd_show_config(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.configfile)
     _check_variant(cfg, args.configfile, args.variant)
-    print(json.dumps(resolved(cfg, args.stage, args.variant), indent=1, sort_keys=True, default=str))
+    print(json.dumps(resolved(cfg, args.stage, args.variant, args.seed), indent=1, sort_keys=True, default=str))
 
 
 def _pair(item: str) -> tuple[str, Path]:
@@ -476,10 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--metrics", required=True, help="training curves (CSV)")
         if name == "grpo":
             p.add_argument("--variant", required=True)
+            p.add_argument("--seed", type=int, help="training seed (default: the variant's first seed)")
 
     p = _add(sub, "show-config", cmd_show_config, "print the resolved TRL trainer config")
     p.add_argument("--stage", choices=["sft", "grpo"], required=True)
     p.add_argument("--variant")
+    p.add_argument("--seed", type=int, help="GRPO training seed (default: the variant's first seed)")
 
     p = _add(sub, "preflight", cmd_preflight, "check, before a GPU job's hours start, what the run needs", config=False)
     p.add_argument("--configfile", default="config/config.yaml")

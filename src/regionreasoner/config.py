@@ -14,7 +14,7 @@ import fnmatch
 import json
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -274,6 +274,19 @@ class GRPOVariant(Strict):
     alpha: float = Field(default=1.0, ge=0.0)
     beta: float = Field(default=1.0, ge=0.0)
     sft: bool | None = Field(default=None, description="start from the SFT warm-up; null: sft.enabled")
+    seeds: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="training seeds: the variant is trained once per seed (model grpo-<variant> for the first, "
+        "grpo-<variant>-seed<N> for the others) and the tables show the mean over seeds; null: the top-level seed",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and len(set(value)) < len(value):
+            raise ValueError(f"seeds repeat ({value}): each seed trains one model")
+        return value
 
 
 class GRPOSection(TrainerCommon):
@@ -378,8 +391,42 @@ class PipelineConfig(Strict):
 
     def model_ids(self) -> list[str]:
         """Every model id the pipeline can evaluate ("random": the random-object baseline)."""
-        ids = ["random", "base", "sft"] + [f"grpo-{v}" for v in self.grpo.variants]
+        ids = ["random", "base", "sft", *self.grpo_runs()]
         return ids + [f"released-{name}" for name in self.model.released]
+
+    def variant_seeds(self, variant: str) -> list[int]:
+        """The seeds ``variant`` is trained with: its ``seeds``, else the top-level ``seed``."""
+        return self.grpo.variants[variant].seeds or [self.seed]
+
+    def grpo_runs(self) -> dict[str, GRPORun]:
+        """Every GRPO training by model id, variants in config order, each once per seed."""
+        return {
+            grpo_model(variant, None if i == 0 else seed): GRPORun(variant, seed)
+            for variant in self.grpo.variants
+            for i, seed in enumerate(self.variant_seeds(variant))
+        }
+
+    def seed_models(self, model: str) -> list[str]:
+        """The models a table row naming ``model`` averages: every seed of the variant when ``model``
+        is a variant's id (``grpo-<variant>``), else ``model`` alone (a seed's own id included)."""
+        variant = next((v for v in self.grpo.variants if grpo_model(v) == model), None)
+        if variant is None:
+            return [model]
+        return [m for m, run in self.grpo_runs().items() if run.variant == variant]
+
+
+class GRPORun(NamedTuple):
+    """One GRPO training: a variant of ``grpo.variants`` and the seed its trainer gets."""
+
+    variant: str
+    seed: int
+
+
+def grpo_model(variant: str, seed: int | None = None) -> str:
+    """The model id of a GRPO training, defined here only. The variant's first seed (``seed`` None)
+    keeps the id ``grpo-<variant>``, so a config without ``seeds`` has the ids, outputs and tables
+    it had before seeds existed; each further seed is ``grpo-<variant>-seed<N>``."""
+    return f"grpo-{variant}" if seed is None else f"grpo-{variant}-seed{seed}"
 
 
 class ConfigError(InputError):
@@ -447,6 +494,12 @@ def _format_errors(source: str, err: ValidationError) -> str:
 def _check_references(cfg: PipelineConfig, source: str) -> None:
     """Cross-field checks the schema cannot express: every model id named must exist."""
     known = set(cfg.model_ids())
+    trainings = sum(len(cfg.variant_seeds(v)) for v in cfg.grpo.variants)
+    if len(cfg.grpo_runs()) < trainings:
+        raise ConfigError(
+            f"{source}: invalid configuration: grpo.variants: two trainings get the same model id "
+            "(a variant named like another's seed, '<variant>-seed<N>'); rename the variant"
+        )
     named = {f"evaluate.models[{i}]": m for i, m in enumerate(cfg.evaluate.models)}
     named |= {f"report.table1_rows.{m}": m for m in cfg.report.table1_rows}
     named |= {f"vstar.models[{i}]": m for i, m in enumerate(cfg.vstar.models if cfg.vstar else [])}
@@ -464,6 +517,14 @@ def _check_references(cfg: PipelineConfig, source: str) -> None:
         for pattern in cfg.prompt.models
         if not fnmatch.filter(known, pattern)
     ]
+    for i, spec in enumerate(cfg.report.differences):
+        counts = {len(cfg.seed_models(m)) for m in (spec.a, spec.b) if m in known}
+        if len(counts - {1}) > 1:
+            bad.append(
+                f"  report.differences[{i}]: {spec.a} and {spec.b} have different numbers of seeds "
+                f"({' and '.join(map(str, sorted(counts)))}); seed i of a is paired with seed i of b, so give "
+                "both variants the same number of seeds"
+            )
     evaluated = set(cfg.vstar.models) if cfg.vstar else set()
     bad += [
         f"  report.vstar_rows.{row}: {mid!r} is not evaluated on V*Bench (vstar.models)"
@@ -654,17 +715,24 @@ def _lookup(raw: dict[str, Any], key: str) -> Any:
     return node
 
 
-def stage_params(raw: dict[str, Any], stage: str, variant: str | None = None, model: str | None = None) -> str:
+def stage_params(
+    raw: dict[str, Any], stage: str, variant: str | None = None, model: str | None = None, seed: int | None = None
+) -> str:
     """The config slice a stage's job depends on, as canonical JSON.
 
     Snakemake reruns a job when its params change; giving each rule only its own slice means that
     changing a reward weight reruns GRPO, evaluation and tables, but not data or SFT; an evaluation
     prompt reruns only the evaluation of ``model``; operational keys rerun nothing. A trainer's
     slice carries its global batch, so a GPU count changed with the accumulation steps (same batch)
-    reruns nothing, and one that changes the batch reruns it."""
+    reruns nothing, and one that changes the batch reruns it. A GRPO slice holds the variant without
+    its ``seeds`` list and, where the variant lists seeds, the ``seed`` of this training (else the
+    top-level seed, already in the slice): adding or changing one seed reruns that seed's model only."""
     picked: dict[str, Any] = {key: _lookup(raw, key) for key in stage_keys(raw, stage, model)}
     if stage in TRAINER_STAGES:
         picked[f"{stage}.global_batch"] = global_batch(raw[stage])
     if stage == "grpo":
-        picked["grpo.variant"] = raw["grpo"]["variants"][variant] if variant else None
+        spec = raw["grpo"]["variants"][variant] if variant else None
+        picked["grpo.variant"] = {k: v for k, v in spec.items() if k != "seeds"} if spec else None
+        if spec and spec.get("seeds"):
+            picked["grpo.seed"] = seed
     return json.dumps(picked, sort_keys=True, separators=(",", ":"))

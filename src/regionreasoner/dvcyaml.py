@@ -4,7 +4,8 @@ Snakemake builds; DVC versions what it built. Each DVC stage runs Snakemake on t
 artifact group with ``--allowed-rules`` naming the group's own rules: upstream outputs are files DVC
 has checked out, never jobs this stage could rerun, and DVC deletes a stage's outputs before running
 it, so Snakemake rebuilds exactly those. The stage list follows the config: one stage per GRPO
-variant (a ``foreach`` over the config's variants, read when DVC runs), one evaluation stage per
+variant (a ``foreach`` over the config's variants, read when DVC runs) and one per further seed of a
+variant (``grpo_seeds``, written from the config), one evaluation stage per
 model that the config evaluates or that a table or figure reads, a fetch stage per released
 checkpoint evaluated, and no SFT stage when nothing starts from the warm-up. Table and figure stages
 depend on exactly the files their builders declare (``table_inputs``, ``figure_inputs``), and every
@@ -30,6 +31,7 @@ from regionreasoner.config import (
     TRAINER_STAGES,
     PipelineConfig,
     config_chain,
+    grpo_model,
     read_config_file,
     resolve_extends,
     stage_keys,
@@ -218,7 +220,9 @@ class Pipeline:
         DVC params cannot address keys with dots (``a1.0_b0.5``), but a changed command reruns
         the stage just the same, and a variant added to the config gets its stage. The stages
         share one body, so when variants start from different checkpoints (``variants.<v>.sft``)
-        each depends on all of them: an over-approximation that can rerun, never go stale."""
+        each depends on all of them: an over-approximation that can rerun, never go stale. These
+        stages train each variant's first seed (model ``grpo-<variant>``); a variant's ``seeds``
+        list rides in its item, so changing it reruns the first seed too."""
         inits = sorted({self.grpo_init(v) for v in self.cfg.grpo.variants})
         model = self.path("models", "grpo-${key}")
         return {
@@ -236,6 +240,33 @@ class Pipeline:
                 "params": self.params("grpo"),
                 "outs": [model],
                 "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
+            },
+        }
+
+    def grpo_seeds(self, extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """``grpo_seeds@<model>`` for each seed after a variant's first (``PipelineConfig.grpo_runs``).
+
+        Unlike ``grpo``, the items are written here, so adding a seed means writing dvc.yaml again
+        (as adding a model does). Variant and seed ride in the command; the stages track the whole
+        ``grpo.variants`` (DVC cannot address a variant whose name has dots): a change to any variant,
+        its seeds list included, reruns every further seed, an over-approximation that never goes stale."""
+        inits = sorted({self.grpo_init(run["variant"]) for run in extra.values()})
+        model = self.path("models", "${key}")
+        return {
+            "foreach": extra,
+            "do": {
+                "desc": "GRPO checkpoint of one reward variant with a further seed (mean over seeds in the tables)",
+                "cmd": self.run("grpo", model) + "  # variant: ${item.variant}, seed: ${item.seed}",
+                "deps": [
+                    *(self.path("models", init) for init in inits),
+                    self.path("train", "turns.jsonl"),
+                    *TRAIN_CODE,
+                    "src/regionreasoner/rewards",
+                    "workflow/rules/grpo.smk",
+                ],
+                "params": self.params("grpo", extra=("grpo.variants",)),
+                "outs": [model],
+                "plots": [{self.path("train_metrics", "${key}.csv"): {"x": "step", "y": "reward"}}],
             },
         }
 
@@ -375,6 +406,10 @@ class Pipeline:
         if "sft" in models or any(self.grpo_init(v) == "sft" for v in self.cfg.grpo.variants):
             stages["sft"] = self.sft()
         stages["grpo"] = self.grpo()
+        firsts = {grpo_model(v) for v in self.cfg.grpo.variants}
+        extra = {m: run._asdict() for m, run in self.cfg.grpo_runs().items() if m not in firsts}
+        if extra:
+            stages["grpo_seeds"] = self.grpo_seeds(extra)
         if self.segmenter_weights():
             stages["fetch_segmenter"] = self.segmenter()
         stages["evaluate"] = self.evaluate([m for m in models if m != RANDOM])

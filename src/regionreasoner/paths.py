@@ -27,7 +27,8 @@ def datasheet(results: str, bench: str, suffix: str = ".json") -> str:
 
 
 def model_dir(results: str, model: str) -> str:
-    """A saved model: ``base``, ``sft``, ``grpo-{variant}`` or ``released-{name}``."""
+    """A saved model: ``base``, ``sft``, ``grpo-{variant}`` (``grpo-{variant}-seed{N}`` for a further
+    seed) or ``released-{name}``."""
     return f"{results}/models/{model}"
 
 

@@ -19,6 +19,7 @@ from regionreasoner.report.targets import (
 
 BENCHES = list(CFG.benchmarks)
 MODELS = CFG.model_ids()
+GRPO_RUNS = CFG.grpo_runs()  # model id -> (variant, seed): one GRPO job per variant and seed
 TABLES_MD = [str(table_files(CFG, name)[0]) for name in TABLE_NAMES]
 TABLES_TEX = [str(table_files(CFG, name)[1]) for name in TABLE_NAMES]
 FIGURES = [str(figure_files(CFG, name)[0]) for name in ALL_FIGURE_NAMES]
@@ -30,7 +31,6 @@ wildcard_constraints:
     bench="|".join(BENCHES),
     model="|".join(m.replace(".", r"\.") for m in MODELS),
     mode="multi|single",
-    variant="[^/]+",
 
 
 # SAM2 weights of the evaluation (a CPU rule fetches them); none for GrabCut
@@ -66,9 +66,9 @@ def model_dir(model):
     return paths.model_dir(R, model)
 
 
-def grpo_init(variant):
+def grpo_init(model):
     """GRPO starts from the SFT warm-up when enabled (embedded default), else from the base model."""
-    use_sft = CFG.grpo.variants[variant].sft
+    use_sft = CFG.grpo.variants[GRPO_RUNS[model].variant].sft
     use_sft = CFG.sft.enabled if use_sft is None else use_sft
     return model_dir("sft") if use_sft else model_dir("base")
 

@@ -30,7 +30,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from regionreasoner import paths
-from regionreasoner.config import PipelineConfig
+from regionreasoner.config import PipelineConfig, grpo_model
 from regionreasoner.io import atomic_path, read_json, read_jsonl, read_yaml
 from regionreasoner.report.tables import (
     REPORTED,
@@ -126,7 +126,7 @@ def _draw_per_round(config: PipelineConfig, reported: dict[str, Any], reader: Re
 
 
 def _reward_inputs(config: PipelineConfig) -> list[Path]:
-    return [train_metrics_path(config, f"grpo-{v}") for v in config.grpo.variants]
+    return [train_metrics_path(config, grpo_model(v)) for v in config.grpo.variants]
 
 
 def read_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
@@ -158,7 +158,7 @@ def fifth_segments(points: list[tuple[float, float]]) -> list[tuple[float, float
 def _draw_reward_curves(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Figure:
     """One panel per GRPO variant; one colour per reward term, the total in black, its fifth means dashed."""
     variants = list(config.grpo.variants)
-    curves = {v: read_curves(reader.path(train_metrics_path(config, f"grpo-{v}"))) for v in variants}
+    curves = {v: read_curves(reader.path(train_metrics_path(config, grpo_model(v)))) for v in variants}
     terms = sorted({t for c in curves.values() for t in c} - {"total"})
     columns = min(len(variants), 4)
     rows = math.ceil(len(variants) / columns)
@@ -170,7 +170,7 @@ def _draw_reward_curves(config: PipelineConfig, reported: dict[str, Any], reader
             ax.plot(*zip(*points), color=colour, linewidth=1.8 if name == "total" else 1.0)
         for first, last, mean in fifth_segments(curves[variant].get("total", [])):
             ax.hlines(mean, first, last, colors="dimgray", linestyles="--", linewidth=1.5)
-        ax.set(title=f"grpo-{variant}", xlabel="step", ylabel="reward")
+        ax.set(title=grpo_model(variant), xlabel="step", ylabel="reward")
         ax.grid(alpha=0.3)
     for ax in axes[len(variants) :]:
         ax.set_visible(False)

@@ -6,20 +6,23 @@ the paper's, in paper/reported_numbers.yaml. Each table is declared once in ``TA
 reads (``table_inputs``, which the Snakefile uses as the rule's inputs) and how it lays them out
 (``build_table``); a table may read only the files it declares, so the DAG cannot go stale.
 Rows come from ``config.report`` (a validated ``PipelineConfig``) in config order, so output bytes are deterministic.
+A row naming a GRPO variant trained with several seeds (``grpo.variants.<v>.seeds``) shows the mean
+over its seeds and, in a row below, their standard deviation (``seed_rows``).
 """
 
 from __future__ import annotations
 
 import csv
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from regionreasoner import paths
-from regionreasoner.config import PipelineConfig
+from regionreasoner.config import PipelineConfig, grpo_model
 from regionreasoner.evaluate.metrics import MASK_METRICS
-from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
+from regionreasoner.evaluate.noise import TURN_FILTERS, Outcomes, paired_difference, seed_mean
 from regionreasoner.io import atomic_write_text, read_json, read_jsonl, read_yaml
 from regionreasoner.rewards.registry import TERMS, VARIANTS
 
@@ -193,6 +196,37 @@ def compared_rows(
     return rows
 
 
+def mean_sd(values: Sequence[Number]) -> tuple[Number, Number]:
+    """Mean and sample standard deviation of one cell over seeds: missing (None) or not computable
+    (a string) in any seed is so in both; the sd is None for one seed."""
+    if any(v is None for v in values):
+        return None, None
+    text = next((v for v in values if isinstance(v, str)), None)
+    if text is not None:
+        return text, text
+    numbers = [float(v) for v in values]  # type: ignore[arg-type]
+    return sum(numbers) / len(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None
+
+
+def seed_rows(
+    label: str,
+    model: str,
+    per_seed: Sequence[Sequence[Number]],
+    reported: Sequence[Number] | None,
+    reported_as: str | None,
+    digits: int = 1,
+) -> list[list[str]]:
+    """``compared_rows`` of ``model`` from its cells per seed (``PipelineConfig.seed_models``): one
+    seed as it is; several as their mean, compared with the paper, and a row of their sd."""
+    if len(per_seed) == 1:
+        return compared_rows(label, f"reproduced: {model}", per_seed[0], reported, reported_as, digits)
+    means, sds = zip(*(mean_sd(column) for column in zip(*per_seed, strict=True)), strict=True)
+    source = f"reproduced: {model}, mean of {len(per_seed)} seeds"
+    rows = compared_rows(label, source, means, reported, reported_as, digits)
+    rows.insert(1, ["", f"sd over {len(per_seed)} seeds"] + [fmt(v, digits) for v in sds])
+    return rows
+
+
 class Reader:
     """Gives access only to files the table or figure declared as inputs, so the DAG stays honest."""
 
@@ -248,7 +282,12 @@ def _max_rounds(config: PipelineConfig) -> int:
 
 
 def _per_round_inputs(config: PipelineConfig) -> list[Path]:
-    return [eval_path(config, m, b) for b in config.benchmarks for m in config.report.table1_rows]
+    return [
+        eval_path(config, s, b)
+        for b in config.benchmarks
+        for m in config.report.table1_rows
+        for s in config.seed_models(m)
+    ]
 
 
 def _per_round_table(metric_key: str, reported_key: str, caption: str) -> TableSpec:
@@ -260,11 +299,11 @@ def _per_round_table(metric_key: str, reported_key: str, caption: str) -> TableS
         for bench in config.benchmarks:
             rows: list[list[str]] = []
             for model, row in config.report.table1_rows.items():
-                data = reader.json(eval_path(config, model, bench))
-                ours = [metric(data, metric_key, r) for r in rounds] + [metric(data, metric_key)]
+                runs = [reader.json(eval_path(config, m, bench)) for m in config.seed_models(model)]
+                ours = [[metric(d, metric_key, r) for r in rounds] + [metric(d, metric_key)] for d in runs]
                 paper = reported.get(reported_key, {}).get(bench, {}).get(row.reported_as)
                 paper_values = _padded(paper["rounds"], len(rounds)) + [paper["avg"]] if paper else None
-                rows += compared_rows(row.label, f"reproduced: {model}", ours, paper_values, row.reported_as)
+                rows += seed_rows(row.label, model, ours, paper_values, row.reported_as)
             table.groups.append((bench_label(config, bench), rows))
         return table
 
@@ -287,8 +326,9 @@ def _column_table(
 
     def inputs(config: PipelineConfig) -> list[Path]:
         return [
-            eval_path(config, model, bench, mode)
+            eval_path(config, seed, bench, mode)
             for model in getattr(config.report, rows_key).values()
+            for seed in config.seed_models(model)
             for _, mode, bench, _ in _paper_columns(config, columns)
         ]
 
@@ -298,11 +338,14 @@ def _column_table(
         header = ["Setting", "Source"] + [f"{names[k]} {mode}-round {bench_label(config, b)}" for k, mode, b, _ in kept]
         rows: list[list[str]] = []
         for key, model in getattr(config.report, rows_key).items():
-            ours = [metric(reader.json(eval_path(config, model, b, mode)), k) for k, mode, b, _ in kept]
+            ours = [
+                [metric(reader.json(eval_path(config, m, b, mode)), k) for k, mode, b, _ in kept]
+                for m in config.seed_models(model)
+            ]
             paper = reported.get(reported_key, {}).get(key)
             paper_values = [paper[i] for *_, i in kept] if paper else None
             label = (labels or {}).get(key, key)
-            rows += compared_rows(label, f"reproduced: {model}", ours, paper_values, "paper" if paper else None)
+            rows += seed_rows(label, model, ours, paper_values, "paper" if paper else None)
         return Table("", header, [(None, rows)])
 
     return TableSpec(caption, inputs, build)
@@ -383,8 +426,14 @@ def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
 
 
 def _trained_models(config: PipelineConfig) -> list[str]:
+    """The training table's trained rows: SFT and one per GRPO variant (its seeds averaged)."""
     models = ["sft"] if config.sft.enabled else []
-    return models + [f"grpo-{v}" for v in config.grpo.variants]
+    return models + _grpo_models(config)
+
+
+def _every_seed(config: PipelineConfig, models: Sequence[str]) -> list[str]:
+    """``models`` with each variant's id replaced by its seeds' (``PipelineConfig.seed_models``)."""
+    return [seed for model in models for seed in config.seed_models(model)]
 
 
 def _training_rows(config: PipelineConfig) -> list[str]:
@@ -393,7 +442,8 @@ def _training_rows(config: PipelineConfig) -> list[str]:
 
 
 def _grpo_models(config: PipelineConfig) -> list[str]:
-    return [f"grpo-{v}" for v in config.grpo.variants]
+    """One model id per GRPO variant: its first seed's, the id a table row names the variant by."""
+    return [grpo_model(v) for v in config.grpo.variants]
 
 
 def _predictions_path(config: PipelineConfig, model: str, bench: str) -> Path:
@@ -403,18 +453,18 @@ def _predictions_path(config: PipelineConfig, model: str, bench: str) -> Path:
 def _training_inputs(config: PipelineConfig) -> list[Path]:
     evals = [
         eval_path(config, m, b, mode)
-        for m in _training_rows(config)
+        for m in _every_seed(config, _training_rows(config))
         for b in config.benchmarks
         for mode in ("multi", "single")
     ]
     evals += [
         eval_path(config, m, b)
         for spec in config.report.differences
-        for m in (spec.a, spec.b)
+        for m in _every_seed(config, (spec.a, spec.b))
         for b in config.benchmarks
     ]
     evals += [_predictions_path(config, m, b) for m in _grpo_models(config) for b in config.benchmarks]
-    trained = _trained_models(config)
+    trained = _every_seed(config, _trained_models(config))
     return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
 
 
@@ -449,9 +499,9 @@ def _query_dependence(config: PipelineConfig, model: str, reader: Reader) -> flo
     return sum(shares) / len(shares) if shares else None
 
 
-def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[str]:
+def _training_values(config: PipelineConfig, model: str, reader: Reader) -> list[Number]:
     """Steps, loss and reward fifths and the held-out reward probe (none for the random baseline),
-    format rate, R1 AP@0.5, query dependence."""
+    format rate, R1 AP@0.5, query dependence of one trained model."""
     curve: list[dict[str, str]] = []
     probe: dict[str, Any] = {}
     if model != "random":
@@ -471,24 +521,75 @@ def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[st
         sum(firsts) / len(firsts) if firsts else None,
         _query_dependence(config, model, reader),
     ]
-    return [model, fmt(steps)] + [fmt(v, 3) for v in three_digits] + [fmt(v) for v in one_digit]
+    return [steps, *three_digits, *one_digit]
 
 
-def _difference_rows(config: PipelineConfig, reader: Reader) -> list[list[str]]:
-    """``report.differences``: AP@0.5 a - b per benchmark, paired bootstrap over dialogues (95 %)."""
+def _row_label(config: PipelineConfig, model: str) -> str:
+    """A training table row's model, with its number of seeds where it averages several."""
+    seeds = len(config.seed_models(model))
+    return f"{model} (mean of {seeds} seeds)" if seeds > 1 else model
+
+
+def _training_row(config: PipelineConfig, model: str, reader: Reader) -> list[str]:
+    """``_training_values`` of ``model``, the mean over its seeds (the steps are every seed's)."""
+    per_seed = [_training_values(config, m, reader) for m in config.seed_models(model)]
+    steps, *rest = (mean_sd(column)[0] for column in zip(*per_seed))
+    three_digits, one_digit = rest[:6], rest[6:]
+    return [_row_label(config, model), fmt(None if steps is None else int(steps))] + [
+        *(fmt(v, 3) for v in three_digits),
+        *(fmt(v) for v in one_digit),
+    ]
+
+
+def _outcomes(config: PipelineConfig, model: str, bench: str, reader: Reader) -> Outcomes:
+    return reader.json(eval_path(config, model, bench)).get("per_dialogue", [])
+
+
+def _seeded(config: PipelineConfig, models: Sequence[str]) -> bool:
+    """Whether any of ``models`` is a variant trained with several seeds."""
+    return any(len(config.seed_models(m)) > 1 for m in models)
+
+
+def _difference_rows(config: PipelineConfig, reader: Reader, seeded: bool) -> list[list[str]]:
+    """``report.differences``: AP@0.5 a - b per benchmark, paired bootstrap over dialogues (95 %), the
+    mean over seed pairs; ``seeded``: with the number of pairs and their sd."""
     rows = []
     for spec in config.report.differences:
         for bench in config.benchmarks:
-            a, b = (reader.json(eval_path(config, m, bench)).get("per_dialogue", []) for m in (spec.a, spec.b))
+            a, b = ([_outcomes(config, s, bench, reader) for s in config.seed_models(m)] for m in (spec.a, spec.b))
             d = paired_difference(a, b, TURN_FILTERS[spec.turns])
+            row = [
+                f"{spec.a} - {spec.b}",
+                spec.turns,
+                bench_label(config, bench),
+                fmt(d.value),
+                f"[{fmt(d.low)}, {fmt(d.high)}]",
+                str(d.turns),
+            ]
+            rows.append(row + ([str(d.seeds), fmt(d.seed_sd)] if seeded else []))
+    return rows
+
+
+def _seed_spread_rows(config: PipelineConfig, reader: Reader) -> list[list[str]]:
+    """Per variant with several seeds and per benchmark: AP@0.5 over all multi-round turns, the mean
+    over seeds with its 95 % bootstrap interval over dialogues (the benchmark's noise), beside the sd
+    over seeds (the training's noise) and each seed's value."""
+    rows = []
+    for model in _grpo_models(config):
+        seeds = config.seed_models(model)
+        if len(seeds) < 2:
+            continue
+        for bench in config.benchmarks:
+            e = seed_mean([_outcomes(config, s, bench, reader) for s in seeds], TURN_FILTERS["all turns"])
             rows.append(
                 [
-                    f"{spec.a} - {spec.b}",
-                    spec.turns,
+                    model,
                     bench_label(config, bench),
-                    fmt(d.diff),
-                    f"[{fmt(d.low)}, {fmt(d.high)}]",
-                    str(d.turns),
+                    fmt(e.value),
+                    f"[{fmt(e.low)}, {fmt(e.high)}]",
+                    fmt(e.seed_sd),
+                    str(e.seeds),
+                    " / ".join(fmt(v) for v in e.per_seed),
                 ]
             )
     return rows
@@ -510,13 +611,18 @@ def _varied_rows(config: PipelineConfig, terms: list[str], reader: Reader) -> li
     (``rewards/<term>/groups_varied``, logged by ``train.grpo``); "-" where the variant lacks the term."""
     rows = []
     for model in _grpo_models(config):
-        curve = _read_curve(config, model, reader)
-        cells = []
-        for name in terms:
-            values = [float(r[key]) for r in curve if (key := f"rewards/{name}/groups_varied") in r and r[key] != ""]
-            cells.append(fmt(100.0 * sum(values) / len(values)) if values else MISSING)
-        rows.append([model, *cells])
+        per_seed = [_varied_shares(_read_curve(config, m, reader), terms) for m in config.seed_models(model)]
+        rows.append([_row_label(config, model), *(fmt(mean_sd(column)[0]) for column in zip(*per_seed))])
     return rows
+
+
+def _varied_shares(curve: list[dict[str, str]], terms: list[str]) -> list[float | None]:
+    """Per reward term: % of groups in which it varies over the logged steps; None where not logged."""
+    shares: list[float | None] = []
+    for name in terms:
+        values = [float(r[key]) for r in curve if (key := f"rewards/{name}/groups_varied") in r and r[key] != ""]
+        shares.append(100.0 * sum(values) / len(values) if values else None)
+    return shares
 
 
 def _answers(config: PipelineConfig, model: str, reader: Reader) -> list[Any]:
@@ -560,6 +666,11 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
         f"{' and '.join(models)} give identical answers on every benchmark turn: one result, not several."
         for models in coinciding
     )
+    if _seeded(config, _grpo_models(config)):
+        caption += (
+            " A variant trained with several seeds (grpo.variants.<v>.seeds) shows the mean over its seeds in "
+            "every row; its spread is in the across-seeds part."
+        )
     table = Table(caption, header, [(None, rows)], text_columns=1)
     title = (
         "Share of GRPO groups in which each reward term varies (%): a term constant within a group moves no advantage"
@@ -567,11 +678,29 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     terms = _trained_terms(config)
     table.groups.append((title, _varied_rows(config, terms, reader)))
     table.group_headers[title] = ["Variant", *(term.removesuffix("_reward") for term in terms)]
-    differences = _difference_rows(config, reader)
+    spread = _seed_spread_rows(config, reader)
+    if spread:
+        title = (
+            "Across seeds: AP@0.5 (points, all multi-round turns) of each variant trained with several seeds, "
+            "the mean over seeds with its 95 % bootstrap interval over dialogues (the benchmark's noise) "
+            "beside the sd over seeds (the training's noise)"
+        )
+        table.groups.append((title, spread))
+        table.group_headers[title] = ["Variant", "Benchmark", "Mean", "95 % interval", "Seed sd", "Seeds", "Per seed"]
+    seeded = _seeded(config, [m for spec in config.report.differences for m in (spec.a, spec.b)])
+    differences = _difference_rows(config, reader, seeded)
     if differences:
         title = "Differences in AP@0.5 (points), 95 % paired bootstrap interval over dialogues (the noise)"
+        header = ["Models", "Turns", "Benchmark", "a - b", "95 % interval", "Turns counted"]
+        if seeded:
+            title = (
+                "Differences in AP@0.5 (points), seed-paired (seed i of a with seed i of b; a model with one seed "
+                "paired with every seed): the mean over pairs, its 95 % paired bootstrap interval over dialogues "
+                "(the benchmark's noise) and the sd over pairs (the training's noise)"
+            )
+            header += ["Seed pairs", "Pair sd"]
         table.groups.append((title, differences))
-        table.group_headers[title] = ["Models", "Turns", "Benchmark", "a - b", "95 % interval", "Turns counted"]
+        table.group_headers[title] = header
     return table
 
 

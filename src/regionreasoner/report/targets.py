@@ -71,7 +71,7 @@ def purpose_inputs(config: PipelineConfig, purpose: str) -> list[str]:
         released = _evaluations(config, [m for m in rows if not _trained(m)])
         return released + [str(table_files(config, "table6_bench_stats")[0])]
     if purpose == "regionreasoner":
-        trained = [m for m in rows if _trained(m)]
+        trained = [seed for m in rows if _trained(m) for seed in config.seed_models(m)]
         return [paths.model_dir(str(results_dir(config)), m) for m in trained] + _evaluations(config, trained)
     tables = {
         "reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),

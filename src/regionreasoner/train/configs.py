@@ -105,14 +105,19 @@ def variant_rewards(cfg: PipelineConfig, variant: str) -> tuple[list[RewardFunct
     return reward_functions(spec.rewards, spec.alpha, spec.beta, **reward_options(cfg.rewards))
 
 
-def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weights: list[float]) -> GRPOConfig:
-    """GRPOConfig for one reward variant; every docs/method.md section 6 value is explicit."""
+def grpo_config(
+    cfg: PipelineConfig, variant: str, output_dir: Path, reward_weights: list[float], seed: int | None = None
+) -> GRPOConfig:
+    """GRPOConfig for one reward variant trained with ``seed`` (None: the variant's first seed);
+    every docs/method.md section 6 value is explicit. The seed is TRL's ``seed`` and ``data_seed``:
+    sampling, dropout and the order of the prompts, the things that differ between two runs of one
+    recipe; the prompt pool (``grpo.prompts``) stays the top-level seed's, the same data for every seed."""
     section: GRPOSection = cfg.grpo
     if variant not in section.variants:
         raise KeyError(f"grpo variant {variant!r} is not in config grpo.variants ({sorted(section.variants)})")
     return _for_target(
         GRPOConfig,
-        **_common(section, cfg.seed, output_dir),
+        **_common(section, cfg.variant_seeds(variant)[0] if seed is None else seed, output_dir),
         num_generations=section.num_generations,
         max_completion_length=section.max_completion_length,
         temperature=section.temperature,
@@ -132,15 +137,16 @@ def grpo_config(cfg: PipelineConfig, variant: str, output_dir: Path, reward_weig
     )
 
 
-def resolved(cfg: PipelineConfig, stage: str, variant: str | None = None) -> dict[str, Any]:
-    """The trainer config of ``stage`` as a JSON-able dict (for show-config and tests)."""
+def resolved(cfg: PipelineConfig, stage: str, variant: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """The trainer config of ``stage`` (GRPO: of ``variant`` trained with ``seed``) as a JSON-able
+    dict (for show-config and tests)."""
     out = Path(cfg.results) / "models" / "_work" / "show-config"
     if stage == "sft":
         args = sft_config(cfg, out)
     elif stage == "grpo":
         name = variant or next(iter(cfg.grpo.variants))
         _, weights = variant_rewards(cfg, name)
-        args = grpo_config(cfg, name, out, weights)
+        args = grpo_config(cfg, name, out, weights, seed)
     else:
         raise ValueError(f"unknown stage {stage!r}: choose sft or grpo")
     return {k: v for k, v in args.to_dict().items() if not k.startswith("_") and "token" not in k}

@@ -37,9 +37,10 @@ class TermLoggingGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
 
 
 def grpo_trainer(
-    cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, work_dir: Path
+    cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, work_dir: Path, seed: int | None = None
 ) -> TermLoggingGRPOTrainer:
-    """The GRPO trainer of one variant (also what scripts/profile_steps.py times step by step)."""
+    """The GRPO trainer of one variant and seed (None: the variant's first), also what
+    scripts/profile_steps.py times step by step."""
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
     dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first
@@ -47,21 +48,31 @@ def grpo_trainer(
     return TermLoggingGRPOTrainer(
         model=str(model_path),
         reward_funcs=funcs,
-        args=grpo_config(cfg, variant, work_dir, weights),
+        args=grpo_config(cfg, variant, work_dir, weights, seed),
         train_dataset=dataset,
         processing_class=processor,
     )
 
 
-def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
-    """GRPO from ``model_path`` (a saved folder: the KL reference model is rebuilt from it)."""
+def run_grpo(
+    cfg: PipelineConfig,
+    variant: str,
+    model_path: Path,
+    turns: Path,
+    out_dir: Path,
+    metrics: Path,
+    seed: int | None = None,
+) -> None:
+    """GRPO of ``variant`` with ``seed`` (None: the variant's first) from ``model_path`` (a saved
+    folder: the KL reference model is rebuilt from it)."""
     limit_threads()
     if cfg.rewards.spacy_model is not None:
         require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
-    trainer = grpo_trainer(cfg, variant, model_path, turns, work_dir_for(out_dir))
+    trainer = grpo_trainer(cfg, variant, model_path, turns, work_dir_for(out_dir), seed)
     card = {
         "stage": "grpo",
         "variant": variant,
+        "seed": trainer.args.seed,
         "rewards": cfg.grpo.variants[variant].model_dump(),
         "init": str(model_path),
         "prompt_pool": cfg.grpo.prompts,
