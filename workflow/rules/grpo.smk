@@ -9,6 +9,7 @@ rule grpo:
     output:
         model=directory(model_dir("grpo-{variant}")),
         metrics=paths.train_metrics(R, "grpo-{variant}"),
+        kept=directory(paths.kept_checkpoints(R, "grpo-{variant}")),
     params:
         config=CONFIG,
         cfg=lambda wc: params_of("grpo", variant=wc.variant),
@@ -23,4 +24,4 @@ rule grpo:
         "../../envs/train.yaml"
     shell:
         "regionreasoner grpo --configfile {params.config} --variant {wildcards.variant} --model {input.model} "
-        "--train {input.train} --out {output.model} --metrics {output.metrics} > {log} 2>&1"
+        "--train {input.train} --out {output.model} --metrics {output.metrics} --kept {output.kept} > {log} 2>&1"

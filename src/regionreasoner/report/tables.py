@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from regionreasoner import paths
-from regionreasoner.config import PipelineConfig
+from regionreasoner.config import CHECKPOINT_RULES, PipelineConfig
 from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, paired_difference
 from regionreasoner.io import atomic_write_text, read_json, read_jsonl, read_yaml
@@ -70,8 +70,15 @@ def bench_label(config: PipelineConfig, bench: str) -> str:
     return config.report.bench_names.get(bench, bench)
 
 
+def checkpoint_note(config: PipelineConfig) -> str:
+    """The frozen rule that chose each trained model's evaluated checkpoint (``evaluate.checkpoint``)."""
+    rule = config.evaluate.checkpoint
+    return f"Checkpoint: {rule} ({CHECKPOINT_RULES[rule]})."
+
+
 def caption_with_note(config: PipelineConfig, caption: str) -> str:
-    """Append the synthetic-data note when the numbers come from the embedded default."""
+    """Append the checkpoint rule, and the synthetic-data note when the numbers come from the embedded default."""
+    caption = f"{caption} {checkpoint_note(config)}"
     if config.data.source == "synth":
         return f"{caption} {config.report.synthetic_note}"
     return caption
@@ -382,14 +389,9 @@ def _ablation_columns(metric_key: str) -> list[tuple[str, str, str]]:
     return [(metric_key, mode, bench) for mode in ("single", "multi") for bench in PAPER_BENCHES]
 
 
-def _trained_models(config: PipelineConfig) -> list[str]:
-    models = ["sft"] if config.sft.enabled else []
-    return models + [f"grpo-{v}" for v in config.grpo.variants]
-
-
 def _training_rows(config: PipelineConfig) -> list[str]:
     """Trained models, then the random-object baseline where the config reports it (Table 1's rows)."""
-    return _trained_models(config) + [m for m in ("random",) if m in config.report.table1_rows]
+    return config.trained_models() + [m for m in ("random",) if m in config.report.table1_rows]
 
 
 def _grpo_models(config: PipelineConfig) -> list[str]:
@@ -414,7 +416,7 @@ def _training_inputs(config: PipelineConfig) -> list[Path]:
         for b in config.benchmarks
     ]
     evals += [_predictions_path(config, m, b) for m in _grpo_models(config) for b in config.benchmarks]
-    trained = _trained_models(config)
+    trained = config.trained_models()
     return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
 
 

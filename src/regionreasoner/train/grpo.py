@@ -53,8 +53,11 @@ def grpo_trainer(
     )
 
 
-def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
-    """GRPO from ``model_path`` (a saved folder: the KL reference model is rebuilt from it)."""
+def run_grpo(
+    cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, out_dir: Path, metrics: Path, kept: Path
+) -> None:
+    """GRPO from ``model_path`` (a saved folder: the KL reference model is rebuilt from it); the
+    weights of the variant's curve steps go to ``kept``."""
     limit_threads()
     if cfg.rewards.spacy_model is not None:
         require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
@@ -66,4 +69,4 @@ def run_grpo(cfg: PipelineConfig, variant: str, model_path: Path, turns: Path, o
         "init": str(model_path),
         "prompt_pool": cfg.grpo.prompts,
     }
-    train_and_save(trainer, out_dir, metrics, card)
+    train_and_save(trainer, out_dir, metrics, card, kept, cfg.curve_steps(f"grpo-{variant}")[:-1])
