@@ -3,29 +3,6 @@ model scored on the validation dialogues and by the held-out reward probe; evalu
 picks the checkpoint the tables evaluate from those scores alone (regionreasoner.evaluate.curves)."""
 
 
-rule build_validation:
-    """Validation dialogues: built like the benchmark from the held-out images, never the test splits."""
-    input:
-        unpack(refer_inputs),
-    output:
-        bench=paths.validation_bench(R, "{bench}"),
-    params:
-        config=CONFIG,
-        splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].probe_splits),
-        dialogues=CFG.evaluate.validation_dialogues,
-        cfg=lambda wc: params_of("validation"),
-        seed=CFG.seed,
-    log:
-        f"{R}/logs/build_validation/{{bench}}.log",
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "regionreasoner build-bench --configfile {params.config} --refs '{input.refs}' "
-        "--instances {input.instances} --captions {input.captions} --images {input.images} "
-        "--splits {params.splits} --seed {params.seed} --max-dialogues {params.dialogues} "
-        "--out {output.bench} > {log} 2>&1"
-
-
 VALIDATION_RUNS = " ".join(
     f"{paths.run_name(bench, VALIDATION_MODE)}={paths.validation_bench(R, bench)}" for bench in BENCHES
 )
