@@ -52,6 +52,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/grpo.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/curves.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/targets.smk"
 

@@ -350,31 +350,32 @@ CASES = [
     ),
     C(
         "sft-model-missing",
-        "sft --configfile {test} --model {in}/nope --train {in}/turns.jsonl --out {out}/sft --metrics {out}/sft.csv",
+        "sft --configfile {test} --model {in}/nope --train {in}/turns.jsonl --out {out}/sft --metrics {out}/sft.csv "
+        "--kept {out}/kept",
         "{in}/nope: no such model folder",
     ),
     C(
         "sft-model-no-weights",
         "sft --configfile {test} --model {in}/noweights --train {in}/turns.jsonl --out {out}/sft "
-        "--metrics {out}/sft.csv",
+        "--metrics {out}/sft.csv --kept {out}/kept",
         "{in}/noweights: has no weights",
     ),
     C(
         "sft-train-truncated",
         "sft --configfile {test} --model {in}/noweights --train {in}/truncated.jsonl "
-        "--out {out}/sft --metrics {out}/sft.csv",
+        "--out {out}/sft --metrics {out}/sft.csv --kept {out}/kept",
         "{in}/truncated.jsonl: line 2 is not valid JSON",
     ),
     C(
         "grpo-checkpoint-without-state",
         "grpo --configfile {test} --variant full --model {in}/checkpoint-3 "
-        "--train {in}/turns.jsonl --out {out}/g --metrics {out}/g.csv",
+        "--train {in}/turns.jsonl --out {out}/g --metrics {out}/g.csv --kept {out}/kept",
         "{in}/checkpoint-3: has no config.json",
     ),
     C(
         "grpo-variant",
         "grpo --configfile {test} --variant nope --model {in}/noweights --train {in}/turns.jsonl "
-        "--out {out}/g --metrics {out}/g.csv",
+        "--out {out}/g --metrics {out}/g.csv --kept {out}/kept",
         "test.yaml: grpo.variants has no 'nope'",
     ),
     C(
@@ -450,6 +451,16 @@ CASES = [
         "baseline-random --run refcocog.multi={in}/bench.json "
         "--instances refcocog={in}/instances_list.json --out-dir {out}/random",
         "{in}/instances_list.json: top level",
+    ),
+    C(
+        "curve-untrained",
+        "curve --configfile {test} --model-id base --out {out}/c.json",
+        "'base' is not a trained model",
+    ),
+    C(
+        "select-checkpoint-missing",
+        "select-checkpoint --curve {in}/nope.json --out {out}/selected",
+        "{in}/nope.json: no such file",
     ),
     C(
         "reward-missing",

@@ -15,8 +15,8 @@ from PIL import Image
 
 from regionreasoner.config import load_config
 from regionreasoner.report.figures import figure_inputs
-from regionreasoner.report.tables import table_inputs
-from regionreasoner.report.targets import ALL_FIGURE_NAMES, TABLE_NAMES
+from regionreasoner.report.tables import checkpoint_note, table_inputs
+from regionreasoner.report.targets import TABLE_NAMES, curve_figure_names, figure_names
 from system_deps import missing_system_dependency
 from tests.conftest import REPO, copy_workflow, snakemake
 
@@ -52,10 +52,11 @@ def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline)
         inputs = table_inputs(cfg, name)
         assert _newer_than_inputs(built_pipeline, md_path, inputs), name
         assert cfg.report.synthetic_note in md and tex.count("\\toprule") == 1, name
+        assert "Checkpoint: last (the final checkpoint, the paper's rule)." in md, name
         if any(p.startswith(f"{cfg.results}/") for p in inputs):  # else a table of reported rows only (V*Bench)
             numbers = _reproduced_numbers(md)
             assert numbers and numbers[0] in tex, name
-    for name in ALL_FIGURE_NAMES:
+    for name in figure_names(cfg):
         png = results / "figures" / f"{name}.png"
         assert _newer_than_inputs(built_pipeline, png, figure_inputs(cfg, name)), name
         with Image.open(png) as image:
@@ -68,6 +69,35 @@ def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline)
     assert metrics["turns"] == sum(r["turns"] for r in metrics["per_round"].values())
     ap = f"{metrics['ap50']:.1f}"
     assert ap in (results / "tables" / "table1_detection.md").read_text()
+
+
+def test_every_trained_model_has_a_checkpoint_curve_with_its_kept_steps(built_pipeline):
+    results = _results(built_pipeline)
+    cfg = load_config(built_pipeline / "config" / "test.yaml")
+    assert curve_figure_names(cfg) == [
+        f"fig_curves_{m}" for m in ("sft", "grpo-base_only", "grpo-full", "grpo-a1.0_b0.5")
+    ]
+    assert checkpoint_note(cfg) == "Checkpoint: last (the final checkpoint, the paper's rule)."
+    for model in cfg.trained_models():
+        assert (results / "figures" / f"fig_curves_{model}.png").is_file(), model
+        curve = json.loads((results / "curves" / f"{model}.json").read_text())
+        steps = [p["step"] for p in curve["points"]]
+        assert steps == cfg.curve_steps(model) and curve["chosen_step"] == steps[-1], model  # `last`
+        assert all(set(p["validation"]) == set(cfg.benchmarks) for p in curve["points"]), model
+        kept = sorted(p.name for p in (results / "checkpoints" / model).glob("step-*"))
+        assert kept == [f"step-{s}" for s in steps[:-1]], model
+        for step in steps[:-1]:
+            card = json.loads((results / "checkpoints" / model / f"step-{step}" / "model_card.json").read_text())
+            assert card["global_step"] == step, model
+    # the kept weights differ from the final model's: the curve points are distinct checkpoints
+    kept = (results / "checkpoints" / "sft" / "step-50" / "model.safetensors").read_bytes()
+    assert kept != (results / "models" / "sft" / "model.safetensors").read_bytes()
+    # validation dialogues come from the held-out images, never from the test benchmark's
+    for bench in cfg.benchmarks:
+        validation = json.loads((results / "bench" / f"{bench}.val.json").read_text())
+        test = json.loads((results / "bench" / f"{bench}.json").read_text())
+        assert 0 < len(validation) <= cfg.evaluate.validation_dialogues
+        assert not {d["image_id"] for d in validation} & {d["image_id"] for d in test}
 
 
 def test_grpo_ran_trl_steps_with_the_variant_reward_terms(built_pipeline):

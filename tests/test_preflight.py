@@ -80,6 +80,8 @@ def test_training_on_gpus_without_cuda_stops_before_any_model_load(stage, tmp_pa
         str(tmp_path / "out"),
         "--metrics",
         str(tmp_path / "c.csv"),
+        "--kept",
+        str(tmp_path / "kept"),
     ]
     assert main(args + (["--variant", "full"] if stage == "grpo" else [])) == 1
     message = capsys.readouterr().err
@@ -181,10 +183,12 @@ def test_checkpoints_kept_must_fit_the_disk_budget(tiny):
     params = preflight.parameter_count(tiny / "model")
     assert needed == (section.save_total_limit + 1) * 16 * params + 2 * params
     preflight.check_disk_budget(needed, section, "grpo")
-    # 8.3B parameters (Qwen2.5-VL-7B): one kept checkpoint, one being written, the final model
-    paper = 2 * 16 * 8_300_000_000 + 2 * 8_300_000_000
+    # 8.3B parameters (Qwen2.5-VL-7B): one kept checkpoint, one being written, the final model and
+    # the four curve steps' weights of grpo-full
+    assert preflight.training_disk_bytes(tiny / "model", section, kept=4) == needed + 4 * 2 * params
+    paper = 2 * 16 * 8_300_000_000 + 5 * 2 * 8_300_000_000
     assert paper <= section.disk_gb * preflight.GB
-    with pytest.raises(PreflightError, match="grpo.disk_gb = 300 but grpo.save_total_limit = 1"):
+    with pytest.raises(PreflightError, match="grpo.disk_gb = 360 but grpo.save_total_limit = 1 checkpoints, the curve"):
         preflight.check_disk_budget(int(section.disk_gb * preflight.GB) + 1, section, "grpo")
 
 

@@ -62,6 +62,7 @@ def test_grpo_trains_one_step_with_a_newly_registered_term(registered, base_work
         Path("results-test/train/turns.jsonl"),
         base_workflow / "grpo-mine",
         metrics,
+        base_workflow / "kept",
     )
     assert CALLS and sum(CALLS) >= cfg.grpo.num_generations  # scored every rollout of the step
     rows = list(csv.DictReader(metrics.open()))

@@ -226,7 +226,15 @@ def test_paper_config_noun_step_without_the_spacy_model_stops_before_training(mo
     with pytest.raises(MissingSpacyModel, match=r"`python -m spacy download en_core_web_sm`"):
         key_nouns(["a man on a horse"], spacy_model=cfg.rewards.spacy_model)
     with pytest.raises(MissingSpacyModel, match=r"`python -m spacy download en_core_web_sm`"):
-        run_grpo(cfg, "full", tmp_path / "no_model", tmp_path / "no_turns.jsonl", tmp_path / "out", tmp_path / "m.csv")
+        run_grpo(
+            cfg,
+            "full",
+            tmp_path / "no_model",
+            tmp_path / "no_turns.jsonl",
+            tmp_path / "out",
+            tmp_path / "m.csv",
+            tmp_path / "kept",
+        )
     noun_extractor.cache_clear()
 
 

@@ -109,10 +109,12 @@ def test_grpo_stage_uses_the_reward_terms_of_the_configured_variant(monkeypatch,
     from regionreasoner.config import validate_config
 
     cfg = validate_config(raw)
-    grpo.run_grpo(cfg, "mine", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv")
+    grpo.run_grpo(cfg, "mine", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv", tmp_path / "kept")
     assert captured["names"] == ["format_reward", "non_repeat_reward", "accuracy_reward", "citation_reward"]
     assert captured["weights"] == [1.0, 1.0, 1.0, 0.25]
-    grpo.run_grpo(cfg, "base_only", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv")
+    grpo.run_grpo(
+        cfg, "base_only", tmp_path, tmp_path / "t.jsonl", tmp_path / "out", tmp_path / "m.csv", tmp_path / "kept"
+    )
     assert "citation_reward" not in captured["names"]
 
 
@@ -160,8 +162,18 @@ def test_gpu_count_is_set_by_the_config_alone():
     """The SLURM profile asks for no GPU count (the rules request the config's) and keeps GPU jobs on one node."""
     profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     gpu_rules = {rule: res for rule, res in profile["set-resources"].items() if res.get("slurm_partition") == "gpu"}
-    assert set(gpu_rules) == {"sft", "grpo", "evaluate", "probe", "evaluate_vstar"}
+    assert set(gpu_rules) == {
+        "sft",
+        "grpo",
+        "evaluate",
+        "probe",
+        "evaluate_vstar",
+        "evaluate_checkpoint",
+        "probe_checkpoint",
+    }
     assert all("gpu" not in res and "gres" not in res and res["nodes"] == 1 for res in gpu_rules.values())
-    rules = {name: (REPO / "workflow" / "rules" / f"{name}.smk").read_text() for name in ("sft", "grpo", "evaluate")}
+    names = ("sft", "grpo", "evaluate", "curves")
+    rules = {name: (REPO / "workflow" / "rules" / f"{name}.smk").read_text() for name in names}
     assert "gpu=CFG.sft.gpus" in rules["sft"] and "gpu=CFG.grpo.gpus" in rules["grpo"]
     assert rules["evaluate"].count("gpu=CFG.evaluate.gpus") == 3  # evaluate, probe and evaluate_vstar
+    assert rules["curves"].count("gpu=CFG.evaluate.gpus") == 2  # evaluate_checkpoint and probe_checkpoint

@@ -95,6 +95,7 @@ def cmd_build_bench(args: argparse.Namespace) -> None:
         cfg.bench.max_rounds,
         list(cfg.bench.relations),
         reported=_reported_table6(args.name) if cfg.data.source == "download" else None,
+        max_dialogues=args.max_dialogues,
     )
 
 
@@ -189,7 +190,7 @@ def cmd_sft(args: argparse.Namespace) -> None:
     cfg = _config(args)
     _preflight_training(cfg, "sft", args)
     relaunch_if_distributed(cfg.sft, sys.argv, "sft")
-    run_sft(cfg, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics))
+    run_sft(cfg, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics), Path(args.kept))
 
 
 def cmd_grpo(args: argparse.Namespace) -> None:
@@ -200,7 +201,16 @@ def cmd_grpo(args: argparse.Namespace) -> None:
     _check_variant(cfg, args.configfile, args.variant)
     _preflight_training(cfg, "grpo", args)
     relaunch_if_distributed(cfg.grpo, sys.argv, "grpo")
-    run_grpo(cfg, args.variant, Path(args.model), Path(args.train), Path(args.out), Path(args.metrics), args.seed)
+    run_grpo(
+        cfg,
+        args.variant,
+        Path(args.model),
+        Path(args.train),
+        Path(args.out),
+        Path(args.metrics),
+        Path(args.kept),
+        args.seed,
+    )
 
 
 def cmd_preflight(args: argparse.Namespace) -> None:
@@ -247,7 +257,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for line in preflight_evaluation(cfg, Path(args.model), weights, list(runs.values())):
         print(f"preflight: {line}", flush=True)
     device = torch_device(e.gpus, "evaluate.gpus")
-    segmenter = make_segmenter(e.segmenter, **({"weights": weights, "device": device} if e.segmenter == "sam2" else {}))
+    segmenter = None
+    if not args.boxes_only:
+        segmenter = make_segmenter(
+            e.segmenter, **({"weights": weights, "device": device} if e.segmenter == "sam2" else {})
+        )
     evaluate_model(
         Path(args.model),
         runs,
@@ -288,6 +302,19 @@ def cmd_probe(args: argparse.Namespace) -> None:
         f"{args.model}: {summary['rewards']} reward {summary['reward']:.3f} +/- {summary['reward_se']:.3f} "
         f"on {summary['prompts']} held-out prompts x {summary['generations']}"
     )
+
+
+def cmd_curve(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.curves import write_curve
+
+    result = write_curve(_config(args), args.model_id, Path(args.out))
+    print(f"{args.model_id}: {len(result['points'])} points; {result['rule']} chooses step {result['chosen_step']}")
+
+
+def cmd_select_checkpoint(args: argparse.Namespace) -> None:
+    from regionreasoner.evaluate.curves import select_checkpoint
+
+    print(f"{args.out}: linked from {select_checkpoint(Path(args.curve), Path(args.out))}")
 
 
 def _cited_box(text: str | None) -> list[float] | None:
@@ -421,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     _refer_args(p)
     p.add_argument("--datasheet")
     p.add_argument("--name", default="", help="benchmark name (for the reported Table 6 row)")
+    p.add_argument("--max-dialogues", type=int, help="keep the first N dialogues (the validation dialogues)")
 
     p = _add(
         sub,
@@ -474,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--train", required=True)
         p.add_argument("--out", required=True)
         p.add_argument("--metrics", required=True, help="training curves (CSV)")
+        p.add_argument("--kept", required=True, help="folder of the weights kept at the curve steps (step-N each)")
         if name == "grpo":
             p.add_argument("--variant", required=True)
             p.add_argument("--seed", type=int, help="training seed (default: the variant's first seed)")
@@ -499,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out-dir", required=True, help="writes NAME.json (metrics) and NAME.predictions.jsonl")
     p.add_argument("--segmenter-weights", help="local SAM2 checkpoint folder (evaluate.segmenter: sam2)")
+    p.add_argument("--boxes-only", action="store_true", help="score boxes only, no masks (the checkpoint curves)")
 
     p = _add(sub, "evaluate-vstar", cmd_evaluate_vstar, "V*Bench (Table 9): option likelihood, as the benchmark's code")
     p.add_argument("--model", required=True)
@@ -510,6 +540,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--prompts", required=True, help="held-out turns (JSONL, the build-train format)")
     p.add_argument("--out", required=True, help="summary JSON")
+
+    p = _add(sub, "curve", cmd_curve, "a trained model's checkpoint curve and the checkpoint evaluate.checkpoint picks")
+    p.add_argument("--model-id", required=True, help="sft or grpo-{variant}")
+    p.add_argument("--out", required=True, help="curve JSON")
+
+    p = _add(
+        sub,
+        "select-checkpoint",
+        cmd_select_checkpoint,
+        "link the checkpoint a curve file chose into a model folder (evaluate.checkpoint: best_validation)",
+        config=False,
+    )
+    p.add_argument("--curve", required=True, help="curve JSON (regionreasoner curve)")
+    p.add_argument("--out", required=True)
 
     p = _add(
         sub, "show-prompt", cmd_show_prompt, "print the messages a model receives for one turn (no weights loaded)"

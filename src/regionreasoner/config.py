@@ -87,9 +87,19 @@ class BenchmarkConfig(Strict):
     probe_splits: list[str] = Field(
         default=["val"],
         min_length=1,
-        description="held-out refer splits whose turns the reward probe samples (never trained on, never benchmarked)",
+        description="held-out refer splits (never trained on, never benchmarked): the reward probe samples their "
+        "turns and the checkpoint curves' validation dialogues are built from their images",
     )
     synth_seed: int = 0
+
+    @model_validator(mode="after")
+    def _held_out(self) -> BenchmarkConfig:
+        shared = sorted(set(self.probe_splits) & (set(self.test_splits) | set(self.train_splits)))
+        if shared:
+            raise ValueError(
+                f"probe_splits {shared} also in test_splits or train_splits: the held-out split must be neither"
+            )
+        return self
 
 
 class ReleasedBench(Strict):
@@ -217,6 +227,16 @@ class RewardsConfig(Strict):
     noun_lexicon: list[str] = Field(default_factory=list, description="extra nouns for the offline fallback")
 
 
+def check_curve_steps(steps: list[int], max_steps: int, key: str) -> None:
+    """Curve steps name distinct checkpoints saved before the final one (which is always evaluated)."""
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"{key} {steps}: must be strictly increasing")
+    if steps and steps[-1] >= max_steps:
+        raise ValueError(
+            f"{key} {steps}: every step must be below max_steps ({max_steps}); the final model is always on the curve"
+        )
+
+
 class TrainerCommon(Strict):
     max_steps: PositiveInt
     learning_rate: PositiveFloat
@@ -246,6 +266,16 @@ class TrainerCommon(Strict):
     cpu_processes: PositiveInt = Field(
         default=1, description="without GPUs: processes torchrun starts (gloo process group); 1: in-process"
     )
+    curve_steps: list[PositiveInt] = Field(
+        default=[],
+        description="steps whose weights are kept beside the final model and evaluated on the validation "
+        "dialogues and the held-out reward probe (the checkpoint curves); increasing, below max_steps",
+    )
+
+    @model_validator(mode="after")
+    def _curve_steps_within_run(self) -> TrainerCommon:
+        check_curve_steps(self.curve_steps, self.max_steps, "curve_steps")
+        return self
 
 
 class SFTSection(TrainerCommon):
@@ -280,6 +310,9 @@ class GRPOVariant(Strict):
         description="training seeds: the variant is trained once per seed (model grpo-<variant> for the first, "
         "grpo-<variant>-seed<N> for the others) and the tables show the mean over seeds; null: the top-level seed",
     )
+    curve_steps: list[PositiveInt] | None = Field(
+        default=None, description="this variant's checkpoint curve steps; null: grpo.curve_steps"
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -305,6 +338,13 @@ class GRPOSection(TrainerCommon):
     )
     variants: dict[str, GRPOVariant] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _variant_curve_steps_within_run(self) -> GRPOSection:
+        for name, variant in self.variants.items():
+            if variant.curve_steps is not None:
+                check_curve_steps(variant.curve_steps, self.max_steps, f"variants.{name}.curve_steps")
+        return self
+
 
 class ProbeConfig(Strict):
     """The held-out reward probe (regionreasoner.evaluate.probe): GRPO's sampling, fixed held-out prompts."""
@@ -313,6 +353,13 @@ class ProbeConfig(Strict):
     generations: PositiveInt = Field(default=8, description="completions sampled per prompt")
     rewards: RewardVariant = Field(default="full", description="reward variant the completions are scored with")
     batch_size: PositiveInt = Field(default=8, description="prompts per generate call")
+
+
+CHECKPOINT_RULES = {
+    "last": "the final checkpoint, the paper's rule",
+    "best_validation": "the kept or final checkpoint with the best validation AP@0.5",
+}
+"""How the checkpoint behind the tables is chosen (``evaluate.checkpoint``), as the captions name it."""
 
 
 class EvaluateConfig(Strict):
@@ -330,6 +377,17 @@ class EvaluateConfig(Strict):
         le=1,
         description="GPUs of one evaluation or probe job (the SLURM request reads it); 1: stop when CUDA is "
         "unusable; 0: the GPU when one is visible, else the CPU",
+    )
+    checkpoint: Literal[tuple(CHECKPOINT_RULES)] = Field(  # type: ignore[valid-type]
+        default="last",
+        description="which checkpoint of a trained model the tables evaluate, chosen from the validation "
+        "dialogues only: last (the final one, the paper's rule) or best_validation (the kept or final "
+        "checkpoint with the best mean validation AP@0.5; the earliest on ties)",
+    )
+    validation_dialogues: PositiveInt = Field(
+        default=16,
+        description="validation dialogues per benchmark (the first of the held-out images, built like the "
+        "benchmark): each point of a checkpoint curve is evaluated on them",
     )
 
 
@@ -413,6 +471,18 @@ class PipelineConfig(Strict):
         if variant is None:
             return [model]
         return [m for m, run in self.grpo_runs().items() if run.variant == variant]
+
+    def trained_models(self) -> list[str]:
+        """The models this pipeline trains: the SFT warm-up when enabled, then every GRPO run (each
+        variant once per seed)."""
+        return (["sft"] if self.sft.enabled else []) + list(self.grpo_runs())
+
+    def curve_steps(self, model: str) -> list[int]:
+        """Steps of a trained model's checkpoint curve, its final step (``max_steps``) last."""
+        if model == "sft":
+            return [*self.sft.curve_steps, self.sft.max_steps]
+        own = self.grpo.variants[self.grpo_runs()[model].variant].curve_steps
+        return [*(self.grpo.curve_steps if own is None else own), self.grpo.max_steps]
 
 
 class GRPORun(NamedTuple):
@@ -646,6 +716,7 @@ def write_resolved(raw: dict[str, Any], path: str | Path) -> Path:
 
 # Trainer keys that decide how a run is executed, not what it learns: a change reruns no training.
 OPERATIONAL_KEYS = (
+    "curve_steps",
     "save_steps",
     "save_total_limit",
     "disk_gb",
@@ -732,7 +803,9 @@ def stage_params(
         picked[f"{stage}.global_batch"] = global_batch(raw[stage])
     if stage == "grpo":
         spec = raw["grpo"]["variants"][variant] if variant else None
-        picked["grpo.variant"] = {k: v for k, v in spec.items() if k != "seeds"} if spec else None
+        picked["grpo.variant"] = (
+            {k: v for k, v in spec.items() if k not in (*OPERATIONAL_KEYS, "seeds")} if spec else None
+        )
         if spec and spec.get("seeds"):
             picked["grpo.seed"] = seed
     return json.dumps(picked, sort_keys=True, separators=(",", ":"))

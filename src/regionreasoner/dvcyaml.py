@@ -41,10 +41,11 @@ from regionreasoner.io import atomic_write_text
 from regionreasoner.report.figures import figure_inputs
 from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import (
-    ALL_FIGURE_NAMES,
     NOTEBOOK_FIGURE_NAMES,
     TABLE_NAMES,
+    curve_figure_names,
     figure_files,
+    figure_names,
     table_files,
 )
 from regionreasoner.stages import rules_of
@@ -55,8 +56,11 @@ SNAKEMAKE = "snakemake --workflow-profile workflow/profiles/default"
 RANDOM = "random"  # the random-object baseline's model id (rule evaluate_random)
 TRAIN_CODE = ["src/regionreasoner/train", "src/regionreasoner/models"]
 EVAL_MODES = ("multi", "single")
-# The rules of the DVC bench stage: test dialogues and training turns (stages.STAGES).
-DIALOGUE_RULES = " ".join(rules_of("bench", "train_data"))
+# The rules of the DVC bench stage: test and validation dialogues, training turns (stages.STAGES).
+DIALOGUE_STAGES = ("bench", "train_data", "validation")
+DIALOGUE_RULES = " ".join(rules_of(*DIALOGUE_STAGES))
+# The rules of a DVC curves stage: score the points, then the curve (and the chosen checkpoint's folder).
+POINT_RULES = ("evaluate_checkpoint", "probe_checkpoint", "curve")
 
 
 def _sets(layer: dict[str, Any], key: str) -> bool:
@@ -132,7 +136,7 @@ class Pipeline:
     def report_inputs(self) -> list[str]:
         """Every file a table or figure declares, in declaration order (computed once per config)."""
         return [p for name in TABLE_NAMES for p in table_inputs(self.cfg, name)] + [
-            p for name in ALL_FIGURE_NAMES for p in figure_inputs(self.cfg, name)
+            p for name in figure_names(self.cfg) for p in figure_inputs(self.cfg, name)
         ]
 
     # ---- stages -------------------------------------------------------------------------------
@@ -149,7 +153,8 @@ class Pipeline:
 
     def bench(self) -> dict[str, Any]:
         return {
-            "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets, training and held-out turns",
+            "desc": "RegionDial-Bench test dialogues, single-round protocol, datasheets, validation dialogues, "
+            "training and held-out turns",
             # data's rules rerun only when their params or code change, which the data stage tracks.
             "cmd": f"{self.sm} --until {DIALOGUE_RULES}",
             "deps": [
@@ -158,7 +163,7 @@ class Pipeline:
                 "src/regionreasoner/dialogs",
                 "src/regionreasoner/data/refer.py",
             ],
-            "params": self.params("bench", "train_data", extra=("seed",)),
+            "params": self.params(*DIALOGUE_STAGES, extra=("seed",)),
             "outs": [self.path("bench"), self.path("train")],
         }
 
@@ -209,7 +214,7 @@ class Pipeline:
                 "workflow/rules/sft.smk",
             ],
             "params": self.params("sft"),
-            "outs": [self.path("models", "sft")],
+            "outs": [self.path("models", "sft"), paths.kept_checkpoints(self.r, "sft")],
             "plots": [{self.path("train_metrics", "sft.csv"): {"x": "step", "y": "loss"}}],
         }
 
@@ -238,7 +243,7 @@ class Pipeline:
                     "workflow/rules/grpo.smk",
                 ],
                 "params": self.params("grpo"),
-                "outs": [model],
+                "outs": [model, paths.kept_checkpoints(self.r, "grpo-${key}")],
                 "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
             },
         }
@@ -276,7 +281,18 @@ class Pipeline:
     def runs(self) -> list[str]:
         return [f"{bench}.{mode}" for bench in self.cfg.benchmarks for mode in EVAL_MODES]
 
-    def evaluate(self, models: list[str]) -> dict[str, Any]:
+    def model_groups(self, models: list[str]) -> list[tuple[str, list[str], str]]:
+        """(stage suffix, models, folder under results) of the models a table stage loads: under
+        ``evaluate.checkpoint: best_validation`` the trained ones load their chosen checkpoint
+        (``selected/``, ``evaluate.curves.evaluated_model_dir``), the others their own folder."""
+        if self.cfg.evaluate.checkpoint == "last":
+            return [("", models, "models")]
+        trained = set(self.cfg.trained_models())
+        groups = [("", [m for m in models if m not in trained], "models")]
+        groups.append(("_selected", [m for m in models if m in trained], "selected"))
+        return [group for group in groups if group[1]]
+
+    def evaluate(self, models: list[str], folder: str = "models") -> dict[str, Any]:
         """``evaluate@<model>`` for each model evaluated (the random baseline has its own stage)."""
         metrics = [self.path("eval", "${item}", f"{run}.json") for run in self.runs()]
         return {
@@ -285,7 +301,7 @@ class Pipeline:
                 "desc": "Every benchmark, multi- and single-round, for one model (Tables 1-4, 10, 11)",
                 "cmd": self.run("evaluate", *metrics),
                 "deps": [
-                    self.path("models", "${item}"),
+                    self.path(folder, "${item}"),
                     self.path("bench"),
                     *self.segmenter_weights(),
                     "src/regionreasoner/evaluate",
@@ -300,7 +316,7 @@ class Pipeline:
             },
         }
 
-    def probe(self, models: list[str]) -> dict[str, Any]:
+    def probe(self, models: list[str], folder: str = "models") -> dict[str, Any]:
         """``probe@<model>``: the sampled reward of one checkpoint on the held-out turns."""
         summary = paths.probe_metrics(self.r, "${item}")
         return {
@@ -309,7 +325,7 @@ class Pipeline:
                 "desc": "Held-out reward probe of one model (training table)",
                 "cmd": self.run("probe", summary),
                 "deps": [
-                    self.path("models", "${item}"),
+                    self.path(folder, "${item}"),
                     paths.heldout_turns(self.r),
                     "src/regionreasoner/evaluate",
                     "src/regionreasoner/rewards",
@@ -325,21 +341,23 @@ class Pipeline:
         """``fetch_vstar`` and ``evaluate_vstar@<model>``: V*Bench (Table 9) where the config evaluates it."""
         bench = paths.snapshot_dir(self.r, self.cfg.vstar.snapshot)
         metrics, answers = paths.vstar_metrics(self.r, "${item}"), paths.vstar_answers(self.r, "${item}")
-        return {
+        stages: dict[str, Any] = {
             "fetch_vstar": {
                 "desc": "V*Bench at its pinned hub revision, tree-verified (data manifest snapshots)",
                 "cmd": self.run("fetch_vstar", bench),
                 "deps": ["src/regionreasoner/data/download.py", "src/regionreasoner/data/manifest.yaml"],
                 "params": self.params(extra=("vstar.snapshot",)),
                 "outs": [bench],
-            },
-            "evaluate_vstar": {
-                "foreach": list(self.cfg.vstar.models),
+            }
+        }
+        for suffix, models, folder in self.model_groups(list(self.cfg.vstar.models)):
+            stages[f"evaluate_vstar{suffix}"] = {
+                "foreach": models,
                 "do": {
                     "desc": "V*Bench accuracy of one model, options scored by likelihood (Table 9)",
                     "cmd": self.run("evaluate_vstar", metrics),
                     "deps": [
-                        self.path("models", "${item}"),
+                        self.path(folder, "${item}"),
                         bench,
                         "src/regionreasoner/evaluate",
                         "src/regionreasoner/models",
@@ -349,6 +367,35 @@ class Pipeline:
                     "outs": [answers],
                     "metrics": [metrics],
                 },
+            }
+        return stages
+
+    def curves(self) -> dict[str, Any]:
+        """``curves@<model>``: a trained model's checkpoint curve (validation dialogues and probe of its
+        kept checkpoints and final model) and, under best_validation, the chosen checkpoint's folder."""
+        best = self.cfg.evaluate.checkpoint == "best_validation"
+        curve, selected = paths.curve(self.r, "${item}"), paths.selected_model(self.r, "${item}")
+        final_probe = [] if best else [paths.probe_metrics(self.r, "${item}")]  # evaluate.curves.point_probe
+        rules = " ".join([*POINT_RULES, *(["select_checkpoint"] if best else [])])
+        return {
+            "foreach": self.cfg.trained_models(),
+            "do": {
+                "desc": "Checkpoint curve of one trained model and the checkpoint evaluate.checkpoint picks",
+                "cmd": self.run(rules, curve, *([selected] if best else [])),
+                "deps": [
+                    self.path("models", "${item}"),
+                    paths.kept_checkpoints(self.r, "${item}"),
+                    *(paths.validation_bench(self.r, b) for b in self.cfg.benchmarks),
+                    paths.heldout_turns(self.r),
+                    *final_probe,
+                    "src/regionreasoner/evaluate",
+                    "src/regionreasoner/rewards",
+                    "src/regionreasoner/models",
+                    "workflow/rules/curves.smk",
+                ],
+                "params": self.params("evaluate", "probe", "curves"),
+                "outs": [paths.curve_points(self.r, "${item}"), *([selected] if best else [])],
+                "metrics": [curve],
             },
         }
 
@@ -381,6 +428,7 @@ class Pipeline:
         png, pdf = (str(p) for p in figure_files(self.cfg, name))
         inputs = figure_inputs(self.cfg, name)
         notebook = name in NOTEBOOK_FIGURE_NAMES
+        rule = "figure_curves" if name in curve_figure_names(self.cfg) else f"figure_{name}"
         # Bench records name their images, which lie under the data directory.
         reads_bench = any(p.startswith(self.path("bench", "")) for p in inputs)
         images = [self.path("data")] if reads_bench and not notebook else []
@@ -391,7 +439,7 @@ class Pipeline:
         ]
         return {
             "desc": f"{name} from the files it declares" + (", drawn by a Jupyter notebook" if notebook else ""),
-            "cmd": self.run("turns_per_round_figure" if notebook else f"figure_{name}", png),
+            "cmd": self.run("turns_per_round_figure" if notebook else rule, png),
             "deps": [*inputs, *images, *code],
             "params": self.params("report"),
             "outs": [png, pdf],
@@ -412,16 +460,17 @@ class Pipeline:
             stages["grpo_seeds"] = self.grpo_seeds(extra)
         if self.segmenter_weights():
             stages["fetch_segmenter"] = self.segmenter()
-        stages["evaluate"] = self.evaluate([m for m in models if m != RANDOM])
+        stages["curves"] = self.curves()
+        for suffix, group, folder in self.model_groups([m for m in models if m != RANDOM]):
+            stages[f"evaluate{suffix}"] = self.evaluate(group, folder)
         if RANDOM in models:
             stages["evaluate_random"] = self.evaluate_random()
-        probed = self.probed_models()
-        if probed:
-            stages["probe"] = self.probe(probed)
+        for suffix, group, folder in self.model_groups(self.probed_models()):
+            stages[f"probe{suffix}"] = self.probe(group, folder)
         if self.cfg.vstar is not None:
             stages |= self.vstar()
         stages |= {name: self.table(name) for name in TABLE_NAMES}
-        stages |= {name: self.figure(name) for name in ALL_FIGURE_NAMES}
+        stages |= {name: self.figure(name) for name in figure_names(self.cfg)}
         return stages
 
 

@@ -21,6 +21,12 @@ def bench_file(results: str, bench: str, mode: str = "multi") -> str:
     return f"{results}/bench/{bench}.json" if mode == "multi" else f"{results}/bench/{bench}.{mode}.json"
 
 
+def validation_bench(results: str, bench: str) -> str:
+    """Validation dialogues of ``bench``: built like the benchmark from the held-out images
+    (``probe_splits``), never from its test splits; the checkpoint curves are scored on them."""
+    return f"{results}/bench/{bench}.val.json"
+
+
 def datasheet(results: str, bench: str, suffix: str = ".json") -> str:
     """Statistics of a built benchmark (Table 6): ``.md`` for people, ``.json`` for the report."""
     return f"{results}/bench/{bench}.datasheet{suffix}"
@@ -30,6 +36,31 @@ def model_dir(results: str, model: str) -> str:
     """A saved model: ``base``, ``sft``, ``grpo-{variant}`` (``grpo-{variant}-seed{N}`` for a further
     seed) or ``released-{name}``."""
     return f"{results}/models/{model}"
+
+
+def kept_checkpoints(results: str, model: str) -> str:
+    """The folder of a trained model's kept checkpoints (its curve steps), one ``step-N`` each."""
+    return f"{results}/checkpoints/{model}"
+
+
+def curve_points(results: str, model: str) -> str:
+    """The folder of a checkpoint curve's points (``curve_point``)."""
+    return f"{results}/curves/{model}"
+
+
+def curve_point(results: str, model: str, step: int | str) -> str:
+    """The folder of one point of a checkpoint curve: validation metrics (and the probe) at ``step``."""
+    return f"{curve_points(results, model)}/step-{step}"
+
+
+def curve(results: str, model: str) -> str:
+    """A trained model's checkpoint curve and the checkpoint chosen for the tables (JSON)."""
+    return f"{results}/curves/{model}.json"
+
+
+def selected_model(results: str, model: str) -> str:
+    """The checkpoint the tables evaluate under ``evaluate.checkpoint: best_validation`` (linked files)."""
+    return f"{results}/selected/{model}"
 
 
 SAM2_MODEL = "facebook/sam2-hiera-large"

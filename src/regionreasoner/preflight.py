@@ -170,19 +170,20 @@ def parameter_count(model_dir: Path) -> int:
     return weight_bytes(model_dir) // (4 if dtype == "float32" else 2)
 
 
-def training_disk_bytes(model_dir: Path, section: TrainerCommon) -> int:
+def training_disk_bytes(model_dir: Path, section: TrainerCommon, kept: int = 0) -> int:
     """Disk a training job fills at most: the resume checkpoints it keeps, one more being written
-    before the oldest is deleted, and the final bf16 model."""
+    before the oldest is deleted, and the final bf16 model with the ``kept`` curve-step weights."""
     params = parameter_count(model_dir)
-    return (section.save_total_limit + 1) * params * CHECKPOINT_BYTES_PER_PARAM + 2 * params
+    return (section.save_total_limit + 1) * params * CHECKPOINT_BYTES_PER_PARAM + 2 * params * (1 + kept)
 
 
 def check_disk_budget(required_bytes: int, section: TrainerCommon, key: str) -> None:
     """Stop when the checkpoints a run keeps exceed the disk the config grants it (``disk_gb``)."""
     if section.disk_gb is not None and required_bytes > section.disk_gb * GB:
         raise PreflightError(
-            f"{key}.disk_gb = {section.disk_gb:g} but {key}.save_total_limit = {section.save_total_limit} checkpoints "
-            f"and the final model need {required_bytes / GB:.0f} GB; lower save_total_limit or raise disk_gb"
+            f"{key}.disk_gb = {section.disk_gb:g} but {key}.save_total_limit = {section.save_total_limit} checkpoints, "
+            f"the curve steps' weights and the final model need {required_bytes / GB:.0f} GB; lower save_total_limit "
+            "or curve_steps, or raise disk_gb"
         )
 
 
@@ -231,7 +232,10 @@ def preflight_training(
     require_kernel(cfg.model.attn_implementation)
     done.append(f"attention kernel: {cfg.model.attn_implementation or 'transformers default'}")
     check_model_folder(model_dir)
-    needed = training_disk_bytes(model_dir, section) if required_bytes is None else required_bytes
+    # the most curve steps any model of the stage keeps (one check before the variant's ranks start)
+    models = ["sft"] if stage == "sft" else [f"grpo-{v}" for v in cfg.grpo.variants]
+    kept = max(len(cfg.curve_steps(m)) - 1 for m in models)
+    needed = training_disk_bytes(model_dir, section, kept) if required_bytes is None else required_bytes
     check_disk_budget(needed, section, stage)
     require_free_disk(out_dir, needed)
     done.append(f"disk: {needed / GB:.1f} GB needed, free under {out_dir}")

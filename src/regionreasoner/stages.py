@@ -27,6 +27,10 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "data": Stage(("data", "seed"), ("synth_*", "download", "fetch_released_bench", "fetch_vstar")),
     "bench": Stage(("bench", "benchmarks"), ("build_bench", "build_single")),
+    "validation": Stage(
+        ("bench.max_rounds", "bench.relations", "benchmarks", "evaluate.validation_dialogues", "seed"),
+        ("build_validation",),
+    ),
     "train_data": Stage(
         ("train_data", "bench", "benchmarks", "model.frame"),
         ("build_train", "merge_train", "build_heldout", "merge_heldout"),
@@ -39,7 +43,7 @@ STAGES: dict[str, Stage] = {
     "grpo": Stage(("grpo.*", "rewards", "prompt:train", "model.frame", "model.attn_implementation", "seed"), ("grpo",)),
     "evaluate": Stage(
         ("evaluate.segmenter", "evaluate.max_new_tokens", "prompt:model", "model.frame", "model.attn_implementation"),
-        ("evaluate", "evaluate_random", "evaluate_vstar"),
+        ("evaluate", "evaluate_random", "evaluate_vstar", "evaluate_checkpoint"),
     ),
     "probe": Stage(
         (
@@ -52,9 +56,14 @@ STAGES: dict[str, Stage] = {
             "model.attn_implementation",
             "seed",
         ),
-        ("probe",),
+        ("probe", "probe_checkpoint"),
     ),
-    "report": Stage(("report", "data.source"), ("table_*", "figure_*", "turns_per_round_figure", "paper_pdf", "all")),
+    # the checkpoint curves and the checkpoint the tables evaluate (regionreasoner.report.curves)
+    "curves": Stage(("evaluate.checkpoint",), ("curve", "select_checkpoint")),
+    "report": Stage(
+        ("report", "data.source", "evaluate.checkpoint"),
+        ("table_*", "figure_*", "turns_per_round_figure", "paper_pdf", "all"),
+    ),
     # targets that only gather other outputs, one per purpose (report.targets.PURPOSES)
     "targets": Stage((), ("no_training", "regionreasoner", "reward_ablation", "alpha_beta_sweep")),
 }

@@ -1,4 +1,4 @@
-"""RegionDial-Bench test dialogues and training turns (docs/method.md sections 2-3)."""
+"""RegionDial-Bench test dialogues, validation dialogues and training turns (docs/method.md sections 2-3, 8)."""
 
 
 if CFG.bench.source == "released":
@@ -110,6 +110,29 @@ rule merge_train:
         "../../envs/data.yaml"
     shell:
         "regionreasoner merge-turns {input} --out {output.turns} > {log} 2>&1"
+
+
+rule build_validation:
+    """Validation dialogues: built like the benchmark from the held-out images, never the test splits."""
+    input:
+        unpack(refer_inputs),
+    output:
+        bench=paths.validation_bench(R, "{bench}"),
+    params:
+        config=CONFIG,
+        splits=lambda wc: " ".join(CFG.benchmarks[wc.bench].probe_splits),
+        dialogues=CFG.evaluate.validation_dialogues,
+        cfg=lambda wc: params_of("validation"),
+        seed=CFG.seed,
+    log:
+        f"{R}/logs/build_validation/{{bench}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "regionreasoner build-bench --configfile {params.config} --refs '{input.refs}' "
+        "--instances {input.instances} --captions {input.captions} --images {input.images} "
+        "--splits {params.splits} --seed {params.seed} --max-dialogues {params.dialogues} "
+        "--out {output.bench} > {log} 2>&1"
 
 
 use rule build_train as build_heldout with:

@@ -4,14 +4,24 @@ import json
 
 from regionreasoner import paths
 from regionreasoner.config import stage_params
-from regionreasoner.report.figures import figure_inputs
+from regionreasoner.evaluate.curves import (
+    VALIDATION_MODE,
+    curve_inputs,
+    evaluated_model_dir,
+    point_checkpoint,
+    point_input,
+    validation_metrics,
+)
+from regionreasoner.report.figures import curve_figure, figure_inputs
 from regionreasoner.report.tables import table_inputs
 from regionreasoner.report.targets import (
     ALL_FIGURE_NAMES,
     FIGURE_NAMES,
     PURPOSES,
     TABLE_NAMES,
+    curve_figure_names,
     figure_files,
+    figure_names,
     paper_pdf,
     purpose_inputs,
     table_files,
@@ -22,8 +32,9 @@ MODELS = CFG.model_ids()
 GRPO_RUNS = CFG.grpo_runs()  # model id -> (variant, seed): one GRPO job per variant and seed
 TABLES_MD = [str(table_files(CFG, name)[0]) for name in TABLE_NAMES]
 TABLES_TEX = [str(table_files(CFG, name)[1]) for name in TABLE_NAMES]
-FIGURES = [str(figure_files(CFG, name)[0]) for name in ALL_FIGURE_NAMES]
-FIGURES_PDF = [str(figure_files(CFG, name)[1]) for name in ALL_FIGURE_NAMES]
+FIGURES = [str(figure_files(CFG, name)[0]) for name in figure_names(CFG)]
+FIGURES_PDF = [str(figure_files(CFG, name)[1]) for name in figure_names(CFG)]
+TRAINED = CFG.trained_models()
 PAPER_PDF = str(paper_pdf(CFG))
 
 
@@ -64,6 +75,11 @@ def refer_files(bench):
 
 def model_dir(model):
     return paths.model_dir(R, model)
+
+
+def evaluated_model(model):
+    """The folder the tables' evaluation loads: the checkpoint evaluate.checkpoint chose."""
+    return evaluated_model_dir(CFG, model)
 
 
 def grpo_init(model):

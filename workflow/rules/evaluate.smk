@@ -7,7 +7,7 @@ predicted-reference propagation, and the single-round protocol of Table 10.
 rule evaluate:
     """Greedy turn-by-turn answers citing the model's own earlier boxes; metrics per round."""
     input:
-        model=lambda wc: model_dir(wc.model),
+        model=lambda wc: evaluated_model(wc.model),
         benches=[run_bench_file(run) for run in RUNS],
         segmenter=SEGMENTER_WEIGHTS,
     output:
@@ -59,7 +59,7 @@ rule evaluate_random:
 rule probe:
     """Held-out reward probe: GRPO-style samples on fixed held-out turns, scored with one reward variant."""
     input:
-        model=lambda wc: model_dir(wc.model),
+        model=lambda wc: evaluated_model(wc.model),
         prompts=paths.heldout_turns(R),
     output:
         summary=paths.probe_metrics(R, "{model}"),
@@ -118,7 +118,7 @@ if CFG.vstar is not None:
     rule evaluate_vstar:
         """V*Bench accuracy of one model: each option scored by its likelihood, as the benchmark's code does."""
         input:
-            model=lambda wc: model_dir(wc.model),
+            model=lambda wc: evaluated_model(wc.model),
             bench=VSTAR_BENCH,
         output:
             metrics=paths.vstar_metrics(R, "{model}"),

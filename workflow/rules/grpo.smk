@@ -9,6 +9,7 @@ rule grpo:
     output:
         model=directory(model_dir("{model}")),
         metrics=paths.train_metrics(R, "{model}"),
+        kept=directory(paths.kept_checkpoints(R, "{model}")),
     params:
         config=CONFIG,
         variant=lambda wc: GRPO_RUNS[wc.model].variant,
@@ -27,4 +28,5 @@ rule grpo:
         "../../envs/train.yaml"
     shell:
         "regionreasoner grpo --configfile {params.config} --variant {params.variant} --seed {params.seed} "
-        "--model {input.model} --train {input.train} --out {output.model} --metrics {output.metrics} > {log} 2>&1"
+        "--model {input.model} --train {input.train} --out {output.model} --metrics {output.metrics} "
+        "--kept {output.kept} > {log} 2>&1"

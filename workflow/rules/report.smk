@@ -50,6 +50,27 @@ for figure_name in FIGURE_NAMES:
             "regionreasoner figure --configfile {params.config} --name {params.name} --out {output.png} > {log} 2>&1"
 
 
+rule figure_curves:
+    """One trained model's checkpoint curve: validation AP@0.5 and held-out reward by step, the chosen one marked."""
+    input:
+        lambda wc: figure_inputs(CFG, curve_figure(wc.model)),
+    output:
+        png=report(str(figure_files(CFG, curve_figure("{model}"))[0]), caption="../report/fig_curves.rst", category="Figures"),
+        pdf=str(figure_files(CFG, curve_figure("{model}"))[1]),
+    params:
+        config=CONFIG,
+        name=lambda wc: curve_figure(wc.model),
+        cfg=params_of("report"),
+    wildcard_constraints:
+        model="|".join(m.replace(".", r"\.") for m in TRAINED),
+    log:
+        f"{R}/logs/figures/{curve_figure('{model}')}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "regionreasoner figure --configfile {params.config} --name {params.name} --out {output.png} > {log} 2>&1"
+
+
 rule turns_per_round_figure:
     """The benchmark's turns-per-round histogram, drawn by a Jupyter notebook (Table 6 as a figure)."""
     input:

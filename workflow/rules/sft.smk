@@ -9,6 +9,7 @@ rule sft:
     output:
         model=directory(model_dir("sft")),
         metrics=paths.train_metrics(R, "sft"),
+        kept=directory(paths.kept_checkpoints(R, "sft")),
     params:
         config=CONFIG,
         cfg=lambda wc: params_of("sft"),
@@ -24,4 +25,4 @@ rule sft:
         "../../envs/train.yaml"
     shell:
         "regionreasoner sft --configfile {params.config} --model {input.model} --train {input.train} "
-        "--out {output.model} --metrics {output.metrics} > {log} 2>&1"
+        "--out {output.model} --metrics {output.metrics} --kept {output.kept} > {log} 2>&1"

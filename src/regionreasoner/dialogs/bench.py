@@ -105,6 +105,7 @@ def build_bench(
     relations: list[str] | None = None,
     reported: dict | None = None,
     min_rounds: int = 2,
+    max_dialogues: int | None = None,
 ) -> None:
     """Write RegionDial-Bench dialogues of ``splits`` to ``out`` (JSON list, the record schema of
     docs/method.md section 2).
@@ -112,7 +113,9 @@ def build_bench(
     With ``datasheet``, also write its statistics as Markdown there and as JSON beside it
     (``.json``); ``reported`` (a reported_numbers.yaml ``table6_turns_per_round`` entry) is shown
     beside ours. ``captions`` is accepted for symmetry with :func:`build_train`; the bench does not
-    use it. Same inputs and seed give a byte-identical file.
+    use it. ``max_dialogues`` keeps the first dialogues in image-id order (the validation dialogues:
+    each image has its own generator, so they are the same as without the limit). Same inputs and
+    seed give a byte-identical file.
     """
     if not 1 <= min_rounds <= max_rounds:
         raise ValueError(f"need 1 <= min_rounds <= max_rounds, got {min_rounds}, {max_rounds}")
@@ -122,6 +125,8 @@ def build_bench(
     images, coco = load_refer(refs, instances, None, splits)
     dialogues, categories = [], {}
     for image in tqdm(images, desc="RegionDial-Bench", unit="image"):
+        if max_dialogues is not None and len(dialogues) == max_dialogues:
+            break
         if len(image.targets) < min_rounds:
             continue
         turns = plan_dialogue(image, seed, max_rounds, keys)

@@ -55,6 +55,7 @@ class TrainShape:
     zero_stage: int | None  # DeepSpeed ZeRO stage; None: no DeepSpeed
     save_steps: int
     save_total_limit: int
+    kept_checkpoints: int = 0  # weights kept at the curve steps, each as large as the final model
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ def train_cost(shape: TrainShape, arch: Architecture, device: Device, workload: 
     models = 2 if shape.reference else 1
     load_s = models * final / workload.load_gb_per_s
     seconds = shape.steps * step_s + saves * ckpt / workload.checkpoint_write_gb_per_s + load_s
+    seconds += shape.kept_checkpoints * final / workload.checkpoint_write_gb_per_s
+    kept = (1 + shape.kept_checkpoints) * final
     processes = max(shape.gpus, 1)
     host = processes * (models * final + workload.host_overhead_gb_per_process)
     return Cost(
@@ -162,8 +165,8 @@ def train_cost(shape: TrainShape, arch: Architecture, device: Device, workload: 
         hours=seconds / 3600,
         gpu_memory_gb=train_gpu_memory_gb(shape, arch, device),
         host_memory_gb=host,
-        disk_peak_gb=min(shape.save_total_limit + 1, saves) * ckpt + final,
-        disk_kept_gb=final,
+        disk_peak_gb=min(shape.save_total_limit + 1, saves) * ckpt + kept,
+        disk_kept_gb=kept,
     )
 
 

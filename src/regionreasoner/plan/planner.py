@@ -36,6 +36,7 @@ from regionreasoner.plan.throughput import Architecture, Figures
 
 REPORTED = Path("paper/reported_numbers.yaml")
 FETCH_RULES = ("prepare_model", "fetch_released")
+GPU_RULES = ("sft", "grpo", "evaluate", "probe", "evaluate_checkpoint", "probe_checkpoint")
 
 
 @dataclass
@@ -106,8 +107,10 @@ def zero_stage(section: TrainerCommon) -> int | None:
     return int((raw.get("deepspeed_config") or {}).get("zero_stage", 0))
 
 
-def train_shape(cfg: PipelineConfig, stage: str, gpus: int, figures: Figures) -> TrainShape:
-    """SFT or GRPO as the cost model reads it; GPUs as the job's rule requests them (the config's)."""
+def train_shape(cfg: PipelineConfig, model: str, gpus: int, figures: Figures) -> TrainShape:
+    """SFT or GRPO (``model``: sft or grpo-{variant}) as the cost model reads it; GPUs as the job's
+    rule requests them (the config's)."""
+    stage = "sft" if model == "sft" else "grpo"
     section = cfg.grpo if stage == "grpo" else cfg.sft
     grpo = stage == "grpo"
     w = figures.workload
@@ -126,6 +129,7 @@ def train_shape(cfg: PipelineConfig, stage: str, gpus: int, figures: Figures) ->
         zero_stage=zero_stage(section) if gpus else None,  # the accelerate config runs only on GPUs
         save_steps=section.save_steps,
         save_total_limit=section.save_total_limit,
+        kept_checkpoints=len(cfg.curve_steps(model)) - 1,
     )
 
 
@@ -143,15 +147,25 @@ def turns_per_round(cfg: PipelineConfig, bench: str) -> tuple[int, ...] | None:
     return None
 
 
-def eval_shape(cfg: PipelineConfig, model_id: str, figures: Figures) -> tuple[EvalShape, list[str]]:
-    """Every benchmark, multi-round by round and single-round as one round, for one model."""
+def validation_rounds(cfg: PipelineConfig, rounds: tuple[int, ...]) -> tuple[int, ...]:
+    """Turns per round of ``evaluate.validation_dialogues`` dialogues shaped like the benchmark's
+    (round 1 has one turn per dialogue), for the checkpoint curves' validation runs."""
+    scale = min(1.0, cfg.evaluate.validation_dialogues / rounds[0]) if rounds and rounds[0] else 0.0
+    return tuple(math.ceil(n * scale) for n in rounds)
+
+
+def eval_shape(
+    cfg: PipelineConfig, model_id: str, figures: Figures, validation: bool = False
+) -> tuple[EvalShape, list[str]]:
+    """Every benchmark, multi-round by round and single-round as one round, for one model; with
+    ``validation``, a checkpoint-curve point: the validation dialogues, multi-round, boxes only."""
     runs, warnings = [], []
     for bench in cfg.benchmarks:
         rounds = turns_per_round(cfg, bench)
         if rounds is None:
             warnings.append(f"{bench}: turn count unknown (no built benchmark, no reported row): priced at 0 turns")
             continue
-        runs += [rounds, (sum(rounds),)]
+        runs += [validation_rounds(cfg, rounds)] if validation else [rounds, (sum(rounds),)]
     limit = max_new_tokens_for(cfg, model_id)
     shape = EvalShape(
         rounds=tuple(runs),
@@ -159,7 +173,7 @@ def eval_shape(cfg: PipelineConfig, model_id: str, figures: Figures) -> tuple[Ev
         prompt_tokens=prompt_tokens(cfg, prompt_for_model(cfg, model_id), figures),
         completion_tokens=min(figures.workload.eval_longest_completion_tokens, limit),
         max_new_tokens=limit,
-        sam2=cfg.evaluate.segmenter == "sam2",
+        sam2=cfg.evaluate.segmenter == "sam2" and not validation,
     )
     return shape, warnings
 
@@ -176,7 +190,7 @@ def job_cost(job: Job, cfg: PipelineConfig, gpus: int, figures: Figures) -> tupl
         model = "base" if job.rule == "prepare_model" else f"released-{job.wildcards['name']}"
         arch, warning = architecture(cfg, model, figures)
         return weights_cost(arch), [warning] if warning else []
-    if not gpus or job.rule not in ("sft", "grpo", "evaluate", "probe"):
+    if not gpus or job.rule not in GPU_RULES:
         return None, []
     if cfg.model.base == "tiny":  # the embedded default's model: CPU minutes, nothing to price
         return None, ["model.base is the tiny model: GPU jobs not priced"]
@@ -184,9 +198,10 @@ def job_cost(job: Job, cfg: PipelineConfig, gpus: int, figures: Figures) -> tupl
     arch, warning = architecture(cfg, model, figures)
     warnings = [warning] if warning else []
     if job.rule in ("sft", "grpo"):
-        return train_cost(train_shape(cfg, job.rule, gpus, figures), arch, d, w), warnings
-    if job.rule == "evaluate":
-        shape, more = eval_shape(cfg, model, figures)
+        trained = "sft" if job.rule == "sft" else job.wildcards["model"]
+        return train_cost(train_shape(cfg, trained, gpus, figures), arch, d, w), warnings
+    if job.rule in ("evaluate", "evaluate_checkpoint"):
+        shape, more = eval_shape(cfg, model, figures, validation=job.rule == "evaluate_checkpoint")
         return eval_cost(shape, arch, d, w), warnings + more
     sample = SampleShape(
         prompts=cfg.probe.prompts,
@@ -257,7 +272,7 @@ def schedule(rows: list[Row], deps: dict[int, set[int]], node_gpus: int) -> floa
 def make_plan(jobs: list[Job], cfg: PipelineConfig, profile: Profile, figures: Figures) -> Plan:
     """Price every job of a dry run and schedule them on the profile's node."""
     rows = [_row(job, cfg, profile, figures) for job in jobs]
-    order = {"grpo": 0, "sft": 0, "evaluate": 1, "probe": 2}
+    order = {"grpo": 0, "sft": 0, "evaluate": 1, "probe": 2, "evaluate_checkpoint": 3, "probe_checkpoint": 3}
     rows.sort(key=lambda r: (r.cost is None, order.get(r.job.rule, 3), r.job.rule, r.job.name))
     # the node that fits the config's largest GPU job (the GPU counts are the config's, not the profile's)
     node_gpus = max([cfg.sft.gpus, cfg.grpo.gpus, cfg.evaluate.gpus] + [r.cost.gpus for r in rows if r.cost])

@@ -9,6 +9,9 @@ Snakefile's rule inputs) and how it draws them (``build_figure``):
 - ``fig_turns_per_round``: the benchmark's turns per round (Table 6), also drawn by the notebook
   workflow/notebooks/turns_per_round.py.ipynb through ``plot_turns_per_round``.
 
+and one ``fig_curves_{model}`` per trained model (``curve_figure``): validation AP@0.5 and held-out
+reward against steps, the checkpoint ``evaluate.checkpoint`` chose marked.
+
 Matplotlib's object API (no pyplot state) with the Agg canvas; PNG and PDF are written atomically
 without creation dates, so the same inputs give the same bytes.
 """
@@ -320,6 +323,64 @@ def _turns_inputs(config: PipelineConfig) -> list[Path]:
     return [datasheet_path(config, b) for b in config.benchmarks]
 
 
+# ---- fig_curves_{model} ------------------------------------------------------------------------
+
+CURVE_FIGURE = "fig_curves_"  # name prefix of the per-model checkpoint-curve figures
+
+
+def curve_figure(model: str) -> str:
+    """The name of ``model``'s checkpoint-curve figure."""
+    return f"{CURVE_FIGURE}{model}"
+
+
+def _curve_path(config: PipelineConfig, model: str) -> Path:
+    return Path(paths.curve(str(results_dir(config)), model))
+
+
+def _draw_curve(config: PipelineConfig, model: str, reader: Reader) -> Figure:
+    """Validation AP@0.5 per benchmark (and their mean) and the held-out reward (+/- 1 SE) by step;
+    the chosen checkpoint circled in both panels."""
+    data = reader.json(_curve_path(config, model))
+    points = data["points"]
+    steps = [p["step"] for p in points]
+    chosen = next(i for i, p in enumerate(points) if p["step"] == data["chosen_step"])
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    val_ax, probe_ax = fig.subplots(1, 2)
+    for style, bench in zip(BENCH_STYLES, config.benchmarks):
+        val_ax.plot(
+            steps,
+            [p["validation"][bench] for p in points],
+            "o",
+            ls=style,
+            color="C0",
+            alpha=0.6,
+            label=bench_label(config, bench),
+        )
+    means = [p["validation_ap50"] for p in points]
+    val_ax.plot(steps, means, "o-", color="black", linewidth=1.8, label="mean (the rule's metric)")
+    probe = [p["probe_reward"] for p in points]
+    probe_ax.errorbar(steps, probe, yerr=[p["probe_reward_se"] for p in points], fmt="o-", color="C1", capsize=3)
+    for ax, values in ((val_ax, means), (probe_ax, probe)):
+        ax.plot(
+            [steps[chosen]],
+            [values[chosen]],
+            "o",
+            markersize=14,
+            markerfacecolor="none",
+            color="red",
+            markeredgewidth=2,
+            label=f"chosen ({data['rule']}): step {steps[chosen]}",
+        )
+        ax.set(xlabel="step", xticks=steps)
+        ax.grid(alpha=0.3)
+    val_ax.set(title="Validation dialogues: AP@0.5 over all turns (%)", ylim=(0, 100))
+    probe_ax.set(title=f"Held-out reward ({config.probe.rewards})")
+    val_ax.legend(fontsize=7)
+    probe_ax.legend(fontsize=7)
+    fig.suptitle(f"{model}: checkpoint curve", fontsize=10)
+    return fig
+
+
 # ---- dispatch ---------------------------------------------------------------------------------
 
 
@@ -341,8 +402,16 @@ FIGURES: dict[str, FigureSpec] = {
 
 
 def _spec(name: str) -> FigureSpec:
+    """A declared figure, or the checkpoint-curve figure of the model its name ends with."""
+    if name.startswith(CURVE_FIGURE):
+        model = name.removeprefix(CURVE_FIGURE)
+        return FigureSpec(
+            lambda config: [_curve_path(config, model)],
+            lambda config, reported, reader: _draw_curve(config, model, reader),
+            False,
+        )
     if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; choose one of {sorted(FIGURES)}")
+        raise ValueError(f"unknown figure {name!r}; choose one of {sorted(FIGURES)} or {CURVE_FIGURE}<model>")
     return FIGURES[name]
 
 

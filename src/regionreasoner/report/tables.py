@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from regionreasoner import paths
-from regionreasoner.config import PipelineConfig, grpo_model
+from regionreasoner.config import CHECKPOINT_RULES, PipelineConfig, grpo_model
 from regionreasoner.evaluate.metrics import MASK_METRICS
 from regionreasoner.evaluate.noise import TURN_FILTERS, Outcomes, paired_difference, seed_mean
 from regionreasoner.io import atomic_write_text, read_json, read_jsonl, read_yaml
@@ -73,8 +73,15 @@ def bench_label(config: PipelineConfig, bench: str) -> str:
     return config.report.bench_names.get(bench, bench)
 
 
+def checkpoint_note(config: PipelineConfig) -> str:
+    """The frozen rule that chose each trained model's evaluated checkpoint (``evaluate.checkpoint``)."""
+    rule = config.evaluate.checkpoint
+    return f"Checkpoint: {rule} ({CHECKPOINT_RULES[rule]})."
+
+
 def caption_with_note(config: PipelineConfig, caption: str) -> str:
-    """Append the synthetic-data note when the numbers come from the embedded default."""
+    """Append the checkpoint rule, and the synthetic-data note when the numbers come from the embedded default."""
+    caption = f"{caption} {checkpoint_note(config)}"
     if config.data.source == "synth":
         return f"{caption} {config.report.synthetic_note}"
     return caption
@@ -464,7 +471,7 @@ def _training_inputs(config: PipelineConfig) -> list[Path]:
         for b in config.benchmarks
     ]
     evals += [_predictions_path(config, m, b) for m in _grpo_models(config) for b in config.benchmarks]
-    trained = _every_seed(config, _trained_models(config))
+    trained = config.trained_models()
     return [train_metrics_path(config, m) for m in trained] + [probe_path(config, m) for m in trained] + evals
 
 

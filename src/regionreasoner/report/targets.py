@@ -12,7 +12,7 @@ from pathlib import Path
 
 from regionreasoner import paths
 from regionreasoner.config import PipelineConfig
-from regionreasoner.report.figures import FIGURES
+from regionreasoner.report.figures import FIGURES, curve_figure
 from regionreasoner.report.tables import TABLES, results_dir
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
@@ -21,6 +21,16 @@ FIGURE_NAMES: tuple[str, ...] = tuple(name for name, spec in FIGURES.items() if 
 NOTEBOOK_FIGURE_NAMES: tuple[str, ...] = tuple(name for name, spec in FIGURES.items() if spec.draw is None)
 ALL_FIGURE_NAMES: tuple[str, ...] = tuple(FIGURES)
 PAPER_PDF = Path("paper") / "main.pdf"
+
+
+def curve_figure_names(config: PipelineConfig) -> list[str]:
+    """One checkpoint-curve figure per trained model (``figures.curve_figure``)."""
+    return [curve_figure(model) for model in config.trained_models()]
+
+
+def figure_names(config: PipelineConfig) -> list[str]:
+    """Every figure ``all`` builds for ``config``: the declared ones, then the checkpoint curves."""
+    return [*ALL_FIGURE_NAMES, *curve_figure_names(config)]
 
 
 def table_files(config: PipelineConfig, name: str) -> tuple[Path, Path]:
@@ -44,7 +54,7 @@ def paper_pdf(config: PipelineConfig) -> Path:
 # GPU-hours on one purpose at a time (`regionreasoner plan <purpose>` prices it).
 PURPOSES: dict[str, str] = {
     "no_training": "Tables 1-2 rows that need no training (base and released checkpoints) and Table 6",
-    "regionreasoner": "the trained RegionReasoner: one GRPO run and its evaluation",
+    "regionreasoner": "the trained RegionReasoner: one GRPO run, its checkpoint curve and its evaluation",
     "reward_ablation": "the reward ablation, Tables 3-4",
     "alpha_beta_sweep": "the alpha/beta sweep, Table 11",
 }
@@ -72,7 +82,9 @@ def purpose_inputs(config: PipelineConfig, purpose: str) -> list[str]:
         return released + [str(table_files(config, "table6_bench_stats")[0])]
     if purpose == "regionreasoner":
         trained = [seed for m in rows if _trained(m) for seed in config.seed_models(m)]
-        return [paths.model_dir(str(results_dir(config)), m) for m in trained] + _evaluations(config, trained)
+        results = str(results_dir(config))
+        curves = [paths.curve(results, m) for m in trained]
+        return [paths.model_dir(results, m) for m in trained] + curves + _evaluations(config, trained)
     tables = {
         "reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),
         "alpha_beta_sweep": ("table11_alpha_beta",),

@@ -61,10 +61,12 @@ def run_grpo(
     turns: Path,
     out_dir: Path,
     metrics: Path,
+    kept: Path,
     seed: int | None = None,
 ) -> None:
     """GRPO of ``variant`` with ``seed`` (None: the variant's first) from ``model_path`` (a saved
-    folder: the KL reference model is rebuilt from it)."""
+    folder: the KL reference model is rebuilt from it); the weights of the variant's curve steps go
+    to ``kept``."""
     limit_threads()
     if cfg.rewards.spacy_model is not None:
         require_spacy_model(cfg.rewards.spacy_model)  # K(.) of R_cons: stop now, never switch to the lexicon
@@ -77,4 +79,4 @@ def run_grpo(
         "init": str(model_path),
         "prompt_pool": cfg.grpo.prompts,
     }
-    train_and_save(trainer, out_dir, metrics, card)
+    train_and_save(trainer, out_dir, metrics, card, kept, cfg.curve_steps(f"grpo-{variant}")[:-1])

@@ -4,17 +4,22 @@ Under a launcher (accelerate launch, torchrun) every rank runs this code. The ra
 resume checkpoint (the main process picks it), every rank joins the final save (ZeRO-3 gathers the
 sharded weights inside it), and only the main process writes the model folder, the model card and
 the curves. The resume checkpoints are deleted once, after every rank has finished.
+
+The weights at the config's curve steps are kept (``KeepCurveSteps``): saved like the final model
+into the work folder as the steps pass (so a resumed job keeps those it saved before), then moved
+into one folder beside the final model, ``step-N`` each, without optimizer state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 from accelerate.utils import broadcast_object_list
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from regionreasoner.io import atomic_path
 from regionreasoner.train.checkpoints import latest_checkpoint
@@ -64,9 +69,42 @@ def save_final(trainer: Trainer, out_dir: Path, card: dict) -> None:
             (tmp / "model_card.json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
 
 
-def train_and_save(trainer: Trainer, out_dir: Path, metrics: Path, card: dict) -> None:
-    """Train (resuming from the newest complete checkpoint), then save model and curves atomically."""
+def kept_step(folder: Path, step: int) -> Path:
+    """``step-N`` of a folder of kept checkpoints (paths.kept_checkpoints)."""
+    return folder / f"step-{step}"
+
+
+class KeepCurveSteps(TrainerCallback):
+    """Save the weights at each curve step on every rank (ZeRO-3 gathers them), like the final model."""
+
+    def __init__(self, trainer: Trainer, steps: list[int], staging: Path, card: dict) -> None:
+        self.trainer, self.steps, self.staging, self.card = trainer, set(steps), staging, card
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            card = {**self.card, "global_step": state.global_step, "kept": "curve step"}
+            save_final(self.trainer, kept_step(self.staging, state.global_step), card)
+        return control
+
+
+def move_kept(staging: Path, steps: list[int], kept: Path) -> None:
+    """Move the staged curve-step checkpoints into ``kept`` in one rename (empty without curve steps)."""
+    missing = [s for s in steps if not kept_step(staging, s).is_dir()]
+    if missing:
+        raise RuntimeError(f"{staging}: no checkpoint kept at curve steps {missing}; the run ended before them")
+    with atomic_path(kept, directory=True) as tmp:
+        for step in steps:
+            os.replace(kept_step(staging, step), kept_step(tmp, step))
+
+
+def train_and_save(
+    trainer: Trainer, out_dir: Path, metrics: Path, card: dict, kept: Path, curve_steps: list[int]
+) -> None:
+    """Train (resuming from the newest complete checkpoint), keeping the weights of ``curve_steps``
+    in ``kept``, then save model and curves atomically."""
     args = trainer.args
+    staging = Path(args.output_dir) / "kept"
+    trainer.add_callback(KeepCurveSteps(trainer, curve_steps, staging, card))
     resume = agreed_resume(trainer)
     if resume is not None:
         print(f"[rank {args.process_index}/{args.world_size}] resuming from {resume}", flush=True)
@@ -82,6 +120,7 @@ def train_and_save(trainer: Trainer, out_dir: Path, metrics: Path, card: dict) -
         write_log_history(trainer.state.log_history, metrics)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
+        move_kept(staging, curve_steps, kept)
         # every rank is done with the checkpoints (7B ones hold ~100 GB of optimizer state)
         shutil.rmtree(args.output_dir, ignore_errors=True)
         print(f"saved {out_dir} (step {trainer.state.global_step}); curves in {metrics}", flush=True)

@@ -40,9 +40,10 @@ def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Pa
     )
 
 
-def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, metrics: Path) -> None:
-    """Fine-tune ``model_path`` on the rendered targets of ``turns``; save to ``out_dir``."""
+def run_sft(cfg: PipelineConfig, model_path: Path, turns: Path, out_dir: Path, metrics: Path, kept: Path) -> None:
+    """Fine-tune ``model_path`` on the rendered targets of ``turns``; save to ``out_dir`` (the curve
+    steps' weights to ``kept``)."""
     limit_threads()
     trainer = sft_trainer(cfg, model_path, turns, work_dir_for(out_dir))
     card = {"stage": "sft", "base": str(model_path), "turns": str(turns)}
-    train_and_save(trainer, out_dir, metrics, card)
+    train_and_save(trainer, out_dir, metrics, card, kept, cfg.curve_steps("sft")[:-1])
