@@ -5,8 +5,9 @@ with the reduced config (config/test.yaml) standing in for config/config.yaml an
 from it by ``regionreasoner dvc-yaml``. The reduced DAG the session has built (``built_pipeline``)
 is copied in and recorded with ``dvc commit`` (the cluster workflow: Snakemake executes, DVC
 records), then pushed. DVC does not keep mtimes: after a pull, ``snakemake --touch`` restores their
-order before anything is planned. Wall time beyond the shared build: about 2 minutes on 2 idle
-cores, one GRPO variant and what depends on it.
+order before anything is planned. Two DVC experiments (``dvc exp run --temp -S``) start from the
+committed build. Wall time beyond the shared build: about 2 minutes on 2 idle cores, one GRPO
+variant and what depends on it, plus about 40 s for the experiments.
 """
 
 from __future__ import annotations
@@ -177,4 +178,53 @@ def test_reward_weight_change_reruns_only_that_variant_and_downstream(repo: Path
     }
     assert must <= ran, ran
     assert ran - must <= readers, f"stages outside the changed variant's downstream ran: {ran - must - readers}"
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
+def experiments(repo: Path) -> dict[str, dict]:
+    """``dvc exp show --json``: each experiment's data (params, metrics) by name, under any baseline."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    return {
+        rev["name"]: rev["data"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for rev in exp["revs"]
+    }
+
+
+def run_experiment(repo: Path, name: str, setting: str, target: str) -> set[str]:
+    """The stages one ``dvc exp run --temp`` ran: ``setting`` (``key=value``) set in the config the
+    stages read, then ``target`` and the stages upstream of it reproduced where changed."""
+    cmd = ["dvc", "exp", "run", "--temp", "-n", name, "-S", f"config/config.yaml:{setting}", target]
+    return stages_run(run(cmd, repo).stdout)
+
+
+def test_experiments_rerun_only_what_their_key_affects_and_show_their_metrics(repo: Path) -> None:
+    """Each experiment targets one stage, so the test pays for one stage; DVC reruns any stage
+    upstream of the target whose params changed, so the stages run are those the key affects."""
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    for key, value in (("user.name", "test"), ("user.email", "test@example.org")):
+        run(["git", "config", key, value], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "--allow-empty", "-m", "the build: the experiments' baseline"], repo)
+    metric = f"{RESULTS}/eval/sft/refcocog.multi.json"
+    baseline = json.loads((repo / metric).read_text())
+
+    # A report-only key: the training table reads every training curve, probe and evaluation.
+    assert run_experiment(repo, "report-note", "report.synthetic_note=Note.", "table_training") == {"table_training"}
+    # An evaluation key: the SFT model is evaluated again, not trained again.
+    assert run_experiment(repo, "short-answers", "evaluate.max_new_tokens=8", "evaluate@sft") == {"evaluate@sft"}
+
+    shown = experiments(repo)
+    assert {"report-note", "short-answers"} <= shown.keys(), shown.keys()
+    assert shown["report-note"]["params"]["config/config.yaml"]["data"]["report"]["synthetic_note"] == "Note."
+    assert shown["short-answers"]["params"]["config/config.yaml"]["data"]["evaluate"]["max_new_tokens"] == 8
+    # Each experiment shows its own metrics (DVC shows a JSON file's numbers, not its lists): the
+    # report's are the baseline's; eight new tokens cut every answer short of a parsable box.
+    numbers = {name: shown[name]["metrics"][metric]["data"] for name in ("report-note", "short-answers")}
+    keys = ("turns", "format_rate", "ap50")
+    assert baseline["format_rate"] > 0
+    assert {k: numbers["report-note"][k] for k in keys} == {k: baseline[k] for k in keys}
+    assert {k: numbers["short-answers"][k] for k in keys} == {"turns": baseline["turns"], "format_rate": 0, "ap50": 0}
+    # --temp experiments run in a copy: the workspace is still the baseline.
     assert "up to date" in run(["dvc", "status"], repo).stdout
