@@ -75,8 +75,8 @@ def test_every_trained_model_has_a_checkpoint_curve_with_its_kept_steps(built_pi
     results = _results(built_pipeline)
     cfg = load_config(built_pipeline / "config" / "test.yaml")
     assert curve_figure_names(cfg) == [
-        f"fig_curves_{m}" for m in ("sft", "grpo-base_only", "grpo-full", "grpo-a1.0_b0.5")
-    ]
+        f"fig_curves_{m}" for m in ("sft", "grpo-base_only", "grpo-full", "grpo-full-seed43", "grpo-a1.0_b0.5")
+    ]  # every seed is a trained model with its own curve
     assert checkpoint_note(cfg) == "Checkpoint: last (the final checkpoint, the paper's rule)."
     for model in cfg.trained_models():
         assert (results / "figures" / f"fig_curves_{model}.png").is_file(), model
