@@ -170,7 +170,7 @@ def test_learning_config_is_the_default_with_its_own_changes(monkeypatch):
     assert learning.results == "results-learning"
     assert list(learning.grpo.variants) == ["base_only", "ref_cite", "ref_cite_consist", "full"]
     assert list(learning.report.alpha_beta_rows.values()) == ["grpo-full"]
-    assert (learning.sft.max_steps, learning.sft.schedule_steps) == (1200, 1600)
+    assert (learning.sft.max_steps, learning.sft.schedule_steps) == (1400, 1600)
     assert learning.sft.threads == default.sft.threads and learning.sft.learning_rate == default.sft.learning_rate
     assert learning.model == default.model and learning.rewards == default.rewards
 

@@ -44,7 +44,7 @@ def two_ranks(built_pipeline, tmp_path_factory) -> Path:
     for model in ("base", "sft"):
         shutil.copytree(built / "models" / model, work / "results-test" / "models" / model)
     raw = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    raw["sft"].update(cpu_processes=2, max_steps=6, save_steps=2)
+    raw["sft"].update(cpu_processes=2, max_steps=6, save_steps=2, curve_steps=[])
     raw["grpo"].update(cpu_processes=2)
     validate_config(raw)
     (work / "ranks.yaml").write_text(yaml.safe_dump(raw))
@@ -67,6 +67,8 @@ def _train_command(stage: str, model: str, out: str) -> list[str]:
         f"{R}/models/{out}",
         "--metrics",
         f"{R}/train_metrics/{out}.csv",
+        "--kept",
+        f"{R}/checkpoints/{out}",
     ]
 
 

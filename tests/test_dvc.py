@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from regionreasoner.config import grpo_model, validate_config
 from tests.conftest import REPO, VENV_BIN, run
 
 pytestmark = pytest.mark.slow
@@ -137,6 +138,16 @@ def changed_stages(repo: Path) -> set[str]:
     return {name.split(":")[-1] for name in status}
 
 
+def further_seed_stages(config: dict, variant: str | None = None) -> set[str]:
+    """``grpo_seeds@<model>`` of every seed after a variant's first (of ``variant`` only, when given)."""
+    runs = validate_config(config).grpo_runs()
+    return {
+        f"grpo_seeds@{model}"
+        for model, trained in runs.items()
+        if model != grpo_model(trained.variant) and variant in (None, trained.variant)
+    }
+
+
 def test_shared_grpo_setting_changes_every_grpo_stage(repo: Path) -> None:
     path = repo / "config/config.yaml"
     original_config, original_dvc = path.read_text(), (repo / "dvc.yaml").read_text()
@@ -145,7 +156,8 @@ def test_shared_grpo_setting_changes_every_grpo_stage(repo: Path) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     run(["regionreasoner", "dvc-yaml", "--configfile", "config/config.yaml"], repo)
     try:
-        assert changed_stages(repo) == {f"grpo@{v}" for v in config["grpo"]["variants"]}
+        expected = {f"grpo@{v}" for v in config["grpo"]["variants"]} | further_seed_stages(config)
+        assert changed_stages(repo) == expected
     finally:
         path.write_text(original_config)
         (repo / "dvc.yaml").write_text(original_dvc)
@@ -158,12 +170,15 @@ def test_reward_weight_change_reruns_only_that_variant_and_downstream(repo: Path
     config["grpo"]["variants"][CHANGED_VARIANT]["beta"] = 1.5  # the consistency reward's weight
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
-    assert changed_stages(repo) == {f"grpo@{CHANGED_VARIANT}"}
+    # The variant's further seeds track the whole of grpo.variants (DVC cannot address a name with dots).
+    seeds = further_seed_stages(config, CHANGED_VARIANT)
+    assert changed_stages(repo) == {f"grpo@{CHANGED_VARIANT}"} | seeds
     ran = stages_run(run(["dvc", "repro"], repo, timeout=900).stdout)
+    models = [grpo_model(CHANGED_VARIANT)] + [stage.split("@")[1] for stage in seeds]
     must = {
         f"grpo@{CHANGED_VARIANT}",
-        f"evaluate@grpo-{CHANGED_VARIANT}",
-        f"probe@grpo-{CHANGED_VARIANT}",
+        *seeds,
+        *(f"{stage}@{model}" for stage in ("evaluate", "probe", "curves") for model in models),
         "table_training",
         "fig_reward_curves",
     }

@@ -58,5 +58,5 @@ def test_grpo_resumes_from_its_checkpoint_after_sigkill(built_pipeline, tmp_path
     assert card["global_step"] == 8
     resumed = Path(card["resumed_from"])
     assert resumed.name.startswith("checkpoint-") and int(resumed.name.split("-")[1]) >= step
-    log = (built_pipeline / "results-test" / "logs" / "grpo" / "full.log").read_text()
+    log = (built_pipeline / "results-test" / "logs" / "grpo" / "grpo-full.log").read_text()
     assert f"resuming from {resumed}" in log

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from regionreasoner.config import validate_config
 from regionreasoner.report.targets import TABLE_NAMES
 from slurm_cluster import SlurmCluster, lean_test_config, slurm_cluster  # noqa: F401  (the fixture)
 from tests.conftest import REPO, VENV_BIN
@@ -92,10 +93,13 @@ def test_reduced_dag_runs_through_slurm_with_gpu_requests(slurm_cluster: SlurmCl
     jobs = slurm_jobs(slurm_cluster, since=before)
     assert jobs and all(job["state"] == "COMPLETED" for job in jobs), jobs
     gpu_jobs = [job for job in jobs if job["partition"] == "gpu"]
-    # The profile sends SFT, every GRPO variant, every model evaluation and the held-out reward probe
-    # of every trained model (the training table's) to the GPU partition.
-    trained = int(config["sft"]["enabled"]) + len(config["grpo"]["variants"])
-    expected = trained + len(config["evaluate"]["models"]) + trained
+    # The profile sends SFT, every GRPO training (each variant once per seed), every model evaluation
+    # (each seed of a variant's row) and the held-out reward probe of every trained model (the
+    # training table's) to the GPU partition.
+    cfg = validate_config(config)
+    trained = len(cfg.trained_models())
+    evaluated = {seed for model in cfg.evaluate.models for seed in cfg.seed_models(model)}
+    expected = trained + len(evaluated) + trained
     assert len(gpu_jobs) == expected, jobs
     # The GPU count of a job is the config's (test.yaml asks for none), never the profile's.
     assert not any("gres:gpu" in job["tres"] for job in gpu_jobs), gpu_jobs

@@ -270,7 +270,7 @@ class Pipeline:
                     "workflow/rules/grpo.smk",
                 ],
                 "params": self.params("grpo", extra=("grpo.variants",)),
-                "outs": [model],
+                "outs": [model, paths.kept_checkpoints(self.r, "${key}")],
                 "plots": [{self.path("train_metrics", "${key}.csv"): {"x": "step", "y": "reward"}}],
             },
         }
