@@ -103,7 +103,8 @@ def test_choose_last_takes_the_final_step_and_best_validation_the_best_earliest_
 def test_selection_inputs_hold_no_test_benchmark_file(tmp_path, rule):
     cfg = validate_config(_raw(tmp_path, rule))
     results = cfg.results
-    for model in cfg.trained_models():
+    assert cfg.curve_models() == ["sft", "grpo-full", "grpo-full-seed43"]
+    for model in cfg.curve_models():
         inputs = curve_inputs(cfg, model)
         allowed = [paths.curve_points(results, model), paths.probe_metrics(results, model)]
         assert inputs and all(p.startswith(tuple(allowed)) for p in inputs), inputs
@@ -154,11 +155,19 @@ def test_choice_follows_validation_results_and_ignores_test_results(tmp_path):
     assert write_curve(last, model, out)["chosen_step"] == 100
 
 
-def test_best_validation_evaluates_the_selected_folder_of_trained_models_only(tmp_path):
+def test_best_validation_evaluates_the_selected_folder_of_models_with_a_curve_only(tmp_path):
     best, last = (validate_config(_raw(tmp_path, rule)) for rule in ("best_validation", "last"))
     assert evaluated_model_dir(best, "grpo-full") == paths.selected_model(best.results, "grpo-full")
     assert evaluated_model_dir(best, "base") == paths.model_dir(best.results, "base")
+    # trained, but keeps no checkpoint: its final model is the only candidate, evaluated in place
+    assert evaluated_model_dir(best, "grpo-base_only") == paths.model_dir(best.results, "grpo-base_only")
     assert evaluated_model_dir(last, "grpo-full") == paths.model_dir(last.results, "grpo-full")
+
+
+def test_a_curve_of_a_model_that_keeps_no_checkpoint_is_refused_with_the_keys_to_set(tmp_path):
+    cfg = validate_config(_raw(tmp_path))
+    with pytest.raises(ValueError, match=r"'grpo-base_only' has no checkpoint curve .*grpo.curve_steps"):
+        write_curve(cfg, "grpo-base_only", tmp_path / "curve.json")
 
 
 def test_selected_checkpoint_is_the_chosen_folder_linked(tmp_path):

@@ -71,14 +71,17 @@ def test_every_table_and_figure_is_built_from_evaluation_outputs(built_pipeline)
     assert ap in (results / "tables" / "table1_detection.md").read_text()
 
 
-def test_every_trained_model_has_a_checkpoint_curve_with_its_kept_steps(built_pipeline):
+def test_every_model_that_keeps_checkpoints_has_a_curve_with_its_kept_steps_and_no_other(built_pipeline):
     results = _results(built_pipeline)
     cfg = load_config(built_pipeline / "config" / "test.yaml")
-    assert curve_figure_names(cfg) == [
-        f"fig_curves_{m}" for m in ("sft", "grpo-base_only", "grpo-full", "grpo-full-seed43", "grpo-a1.0_b0.5")
-    ]  # every seed is a trained model with its own curve
+    curved = ["sft", "grpo-full", "grpo-full-seed43"]  # each seed of full keeps its step 1
+    assert curve_figure_names(cfg) == [f"fig_curves_{m}" for m in curved]
     assert checkpoint_note(cfg) == "Checkpoint: last (the final checkpoint, the paper's rule)."
-    for model in cfg.trained_models():
+    for model in ("grpo-base_only", "grpo-a1.0_b0.5"):  # no kept step: no one-point curve, no extra job
+        assert not (results / "curves" / f"{model}.json").exists(), model
+        assert not (results / "figures" / f"fig_curves_{model}.png").exists(), model
+        assert not list((results / "checkpoints" / model).iterdir()), model
+    for model in curved:
         assert (results / "figures" / f"fig_curves_{model}.png").is_file(), model
         curve = json.loads((results / "curves" / f"{model}.json").read_text())
         steps = [p["step"] for p in curve["points"]]

@@ -54,13 +54,13 @@ def run_snakemake(args: list[str], cluster: SlurmCluster, cwd: Path, limit_s: in
 def slurm_jobs(cluster: SlurmCluster, since: set[str] = frozenset()) -> list[dict[str, str]]:
     """Jobs the controller remembers (MinJobAge=600 keeps finished ones), except the ids in ``since``."""
     out = subprocess.run(
-        ["squeue", "--states=all", "--noheader", "--Format=JobID:|,State:|,Partition:|,tres-per-job:|"],
+        ["squeue", "--states=all", "--noheader", "--Format=JobID:|,State:|,Partition:|,tres-per-job:|,Comment:|"],
         capture_output=True,
         text=True,
         env=cluster.env,
         check=True,
     ).stdout
-    keys = ("id", "state", "partition", "tres")
+    keys = ("id", "state", "partition", "tres", "comment")  # the plugin's comment: rule_<name>[_wildcards_...]
     jobs = [dict(zip(keys, (f.strip() for f in line.split("|")))) for line in out.splitlines() if line.strip()]
     return [job for job in jobs if job["id"] not in since]
 
@@ -103,6 +103,9 @@ def test_reduced_dag_runs_through_slurm_with_gpu_requests(slurm_cluster: SlurmCl
     assert len(gpu_jobs) == expected, jobs
     # The GPU count of a job is the config's (test.yaml asks for none), never the profile's.
     assert not any("gres:gpu" in job["tres"] for job in gpu_jobs), gpu_jobs
+    # Tables are local rules: they ran beside Snakemake, never as batch jobs.
+    assert not [job for job in jobs if job["comment"].startswith("rule_table_")], jobs
+    assert [job for job in jobs if job["comment"].startswith("rule_evaluate")], jobs
 
 
 FLAKY_SNAKEFILE = textwrap.dedent(

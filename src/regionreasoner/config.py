@@ -269,7 +269,8 @@ class TrainerCommon(Strict):
     curve_steps: list[PositiveInt] = Field(
         default=[],
         description="steps whose weights are kept beside the final model and evaluated on the validation "
-        "dialogues and the held-out reward probe (the checkpoint curves); increasing, below max_steps",
+        "dialogues and the held-out reward probe (the checkpoint curves); increasing, below max_steps; "
+        "empty: no curve (the final model alone is the tables' evaluation)",
     )
 
     @model_validator(mode="after")
@@ -476,6 +477,12 @@ class PipelineConfig(Strict):
         """The models this pipeline trains: the SFT warm-up when enabled, then every GRPO run (each
         variant once per seed)."""
         return (["sft"] if self.sft.enabled else []) + list(self.grpo_runs())
+
+    def curve_models(self) -> list[str]:
+        """The trained models that have a checkpoint curve: those keeping a checkpoint besides the
+        final one. Without one a curve would be a single point, the final model the tables already
+        evaluate, and there would be nothing for ``evaluate.checkpoint`` to choose between."""
+        return [model for model in self.trained_models() if len(self.curve_steps(model)) > 1]
 
     def curve_steps(self, model: str) -> list[int]:
         """Steps of a trained model's checkpoint curve, its final step (``max_steps``) last."""

@@ -283,13 +283,13 @@ class Pipeline:
 
     def model_groups(self, models: list[str]) -> list[tuple[str, list[str], str]]:
         """(stage suffix, models, folder under results) of the models a table stage loads: under
-        ``evaluate.checkpoint: best_validation`` the trained ones load their chosen checkpoint
+        ``evaluate.checkpoint: best_validation`` the ones with a curve load their chosen checkpoint
         (``selected/``, ``evaluate.curves.evaluated_model_dir``), the others their own folder."""
         if self.cfg.evaluate.checkpoint == "last":
             return [("", models, "models")]
-        trained = set(self.cfg.trained_models())
-        groups = [("", [m for m in models if m not in trained], "models")]
-        groups.append(("_selected", [m for m in models if m in trained], "selected"))
+        curved = set(self.cfg.curve_models())
+        groups = [("", [m for m in models if m not in curved], "models")]
+        groups.append(("_selected", [m for m in models if m in curved], "selected"))
         return [group for group in groups if group[1]]
 
     def evaluate(self, models: list[str], folder: str = "models") -> dict[str, Any]:
@@ -371,14 +371,15 @@ class Pipeline:
         return stages
 
     def curves(self) -> dict[str, Any]:
-        """``curves@<model>``: a trained model's checkpoint curve (validation dialogues and probe of its
-        kept checkpoints and final model) and, under best_validation, the chosen checkpoint's folder."""
+        """``curves@<model>``: the checkpoint curve of a model that keeps checkpoints (validation
+        dialogues and probe of its kept checkpoints and final model) and, under best_validation, the
+        chosen checkpoint's folder."""
         best = self.cfg.evaluate.checkpoint == "best_validation"
         curve, selected = paths.curve(self.r, "${item}"), paths.selected_model(self.r, "${item}")
         final_probe = [] if best else [paths.probe_metrics(self.r, "${item}")]  # evaluate.curves.point_probe
         rules = " ".join([*POINT_RULES, *(["select_checkpoint"] if best else [])])
         return {
-            "foreach": self.cfg.trained_models(),
+            "foreach": self.cfg.curve_models(),
             "do": {
                 "desc": "Checkpoint curve of one trained model and the checkpoint evaluate.checkpoint picks",
                 "cmd": self.run(rules, curve, *([selected] if best else [])),
@@ -460,7 +461,8 @@ class Pipeline:
             stages["grpo_seeds"] = self.grpo_seeds(extra)
         if self.segmenter_weights():
             stages["fetch_segmenter"] = self.segmenter()
-        stages["curves"] = self.curves()
+        if self.cfg.curve_models():
+            stages["curves"] = self.curves()
         for suffix, group, folder in self.model_groups([m for m in models if m != RANDOM]):
             stages[f"evaluate{suffix}"] = self.evaluate(group, folder)
         if RANDOM in models:

@@ -64,6 +64,7 @@ rule probe_checkpoint:
 
 rule curve:
     """A trained model's checkpoint curve and the step evaluate.checkpoint chooses (validation files only)."""
+    localrule: True
     input:
         lambda wc: curve_inputs(CFG, wc.model),
     output:

@@ -1,4 +1,8 @@
-"""Tables and figures of the paper, each one target, each from computed evaluation outputs."""
+"""Tables and figures of the paper, each one target, each from computed evaluation outputs.
+
+Every rule here is a `localrule`: on a cluster they run beside Snakemake itself (seconds of CPU
+each, reading small JSON files), not as batch jobs that would wait in the queue for a node.
+"""
 
 
 # One rule per table and per figure: each output gets its own caption in the HTML report, and
@@ -9,6 +13,7 @@ for table_name in TABLE_NAMES:
         """One table (Markdown + LaTeX), reproduced beside reported where the paper has a number."""
         name:
             f"table_{table_name}"
+        localrule: True
         input:
             table_inputs(CFG, table_name),
         output:
@@ -33,6 +38,7 @@ for figure_name in FIGURE_NAMES:
         """One figure (PNG + PDF) drawn with matplotlib from evaluation and training outputs."""
         name:
             f"figure_{figure_name}"
+        localrule: True
         input:
             figure_inputs(CFG, figure_name),
         output:
@@ -52,6 +58,7 @@ for figure_name in FIGURE_NAMES:
 
 rule figure_curves:
     """One trained model's checkpoint curve: validation AP@0.5 and held-out reward by step, the chosen one marked."""
+    localrule: True
     input:
         lambda wc: figure_inputs(CFG, curve_figure(wc.model)),
     output:
@@ -73,6 +80,7 @@ rule figure_curves:
 
 rule turns_per_round_figure:
     """The benchmark's turns-per-round histogram, drawn by a Jupyter notebook (Table 6 as a figure)."""
+    localrule: True
     input:
         figure_inputs(CFG, "fig_turns_per_round"),
     output:
@@ -91,6 +99,7 @@ rule turns_per_round_figure:
 
 rule paper_pdf:
     """paper/main.tex compiled with the generated tables and figures (needs latexmk; one target, not in `all`)."""
+    localrule: True
     input:
         tex="paper/main.tex",
         tables=TABLES_TEX,

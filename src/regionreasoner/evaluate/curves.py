@@ -60,8 +60,9 @@ def curve_inputs(cfg: PipelineConfig, model: str) -> list[str]:
 
 def evaluated_model_dir(cfg: PipelineConfig, model: str) -> str:
     """The folder the tables' evaluation and probe load for ``model``: the chosen checkpoint of a
-    trained model under ``best_validation``; the model itself otherwise (``last``: the final one)."""
-    if cfg.evaluate.checkpoint == "best_validation" and model in cfg.trained_models():
+    model with a curve under ``best_validation``; the model itself otherwise (``last``, or a model
+    that keeps no checkpoint: the final one)."""
+    if cfg.evaluate.checkpoint == "best_validation" and model in cfg.curve_models():
         return paths.selected_model(cfg.results, model)
     return paths.model_dir(cfg.results, model)
 
@@ -98,8 +99,12 @@ def curve(cfg: PipelineConfig, model: str) -> dict[str, Any]:
 
 def write_curve(cfg: PipelineConfig, model: str, out: Path) -> dict[str, Any]:
     """Write ``curve`` as JSON (the figure's input and the selection's record)."""
-    if model not in cfg.trained_models():
-        raise ValueError(f"{model!r} is not a trained model; choose one of {', '.join(cfg.trained_models())}")
+    if model not in cfg.curve_models():
+        raise ValueError(
+            f"{model!r} has no checkpoint curve (only trained models that keep a checkpoint, set by "
+            f"sft.curve_steps or grpo.curve_steps, have one); models with a curve: "
+            f"{', '.join(cfg.curve_models()) or 'none'}"
+        )
     result = curve(cfg, model)
     atomic_write_json(out, result)
     return result

@@ -24,8 +24,8 @@ PAPER_PDF = Path("paper") / "main.pdf"
 
 
 def curve_figure_names(config: PipelineConfig) -> list[str]:
-    """One checkpoint-curve figure per trained model (``figures.curve_figure``)."""
-    return [curve_figure(model) for model in config.trained_models()]
+    """One checkpoint-curve figure per model with a curve (``figures.curve_figure``)."""
+    return [curve_figure(model) for model in config.curve_models()]
 
 
 def figure_names(config: PipelineConfig) -> list[str]:
@@ -83,7 +83,7 @@ def purpose_inputs(config: PipelineConfig, purpose: str) -> list[str]:
     if purpose == "regionreasoner":
         trained = [seed for m in rows if _trained(m) for seed in config.seed_models(m)]
         results = str(results_dir(config))
-        curves = [paths.curve(results, m) for m in trained]
+        curves = [paths.curve(results, m) for m in trained if m in config.curve_models()]
         return [paths.model_dir(results, m) for m in trained] + curves + _evaluations(config, trained)
     tables = {
         "reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),
