@@ -455,7 +455,7 @@ CASES = [
     C(
         "curve-untrained",
         "curve --configfile {test} --model-id base --out {out}/c.json",
-        "'base' is not a trained model",
+        "'base' has no checkpoint curve",
     ),
     C(
         "select-checkpoint-missing",

@@ -166,7 +166,9 @@ def test_best_validation_evaluates_the_selected_folder_of_models_with_a_curve_on
 
 def test_a_curve_of_a_model_that_keeps_no_checkpoint_is_refused_with_the_keys_to_set(tmp_path):
     cfg = validate_config(_raw(tmp_path))
-    with pytest.raises(ValueError, match=r"'grpo-base_only' has no checkpoint curve .*grpo.curve_steps"):
+    with pytest.raises(
+        ValueError, match=r"'grpo-base_only' has no checkpoint curve; choose one of: sft, grpo-full, .*grpo.curve_steps"
+    ):
         write_curve(cfg, "grpo-base_only", tmp_path / "curve.json")
 
 

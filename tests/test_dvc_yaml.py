@@ -77,10 +77,13 @@ def test_overlay_pipeline_tracks_params_in_every_file_that_sets_them(tmp_path):
 
     written = yaml.safe_load((work / "dvc.yaml").read_text())
     assert written["vars"] == ["config/learning.yaml"]  # the file that sets grpo.variants
-    sft_params = written["stages"]["sft"]["params"]
-    assert [list(p) for p in sft_params] == [["config/config.yaml"], ["config/learning.yaml"]]
-    # the overlay's SFT keys that change the weights; its sft.save_steps is operational
-    assert sorted(sft_params[1]["config/learning.yaml"]) == ["sft.max_steps", "sft.schedule_steps"]
+    grpo_params = written["stages"]["grpo"]["do"]["params"]
+    assert [list(p) for p in grpo_params] == [["config/config.yaml"], ["config/learning.yaml"]]
+    # the overlay's GRPO keys that change the weights; its grpo.save_steps and curve_steps are operational
+    overlay_keys = ["grpo.batch_size", "grpo.learning_rate", "grpo.max_steps", "grpo.prompts"]
+    assert sorted(grpo_params[1]["config/learning.yaml"]) == overlay_keys
+    # the overlay sets only an operational SFT key (curve_steps): the SFT stage tracks the base alone
+    assert [list(p) for p in written["stages"]["sft"]["params"]] == [["config/config.yaml"]]
     # DVC's own check when it records a stage: every tracked key is in the file named
     with Repo(str(work)) as repo:
         deps = [d for stage in repo.index.stages for d in stage.deps if isinstance(d, ParamsDependency)]

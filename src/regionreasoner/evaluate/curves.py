@@ -101,9 +101,8 @@ def write_curve(cfg: PipelineConfig, model: str, out: Path) -> dict[str, Any]:
     """Write ``curve`` as JSON (the figure's input and the selection's record)."""
     if model not in cfg.curve_models():
         raise ValueError(
-            f"{model!r} has no checkpoint curve (only trained models that keep a checkpoint, set by "
-            f"sft.curve_steps or grpo.curve_steps, have one); models with a curve: "
-            f"{', '.join(cfg.curve_models()) or 'none'}"
+            f"{model!r} has no checkpoint curve; choose one of: {', '.join(cfg.curve_models()) or 'none'} "
+            f"(a trained model has one when it keeps a checkpoint: set sft.curve_steps or grpo.curve_steps)"
         )
     result = curve(cfg, model)
     atomic_write_json(out, result)
