@@ -80,7 +80,7 @@ def test_every_model_that_keeps_checkpoints_has_a_curve_with_its_kept_steps_and_
     for model in ("grpo-base_only", "grpo-a1.0_b0.5"):  # no kept step: no one-point curve, no extra job
         assert not (results / "curves" / f"{model}.json").exists(), model
         assert not (results / "figures" / f"fig_curves_{model}.png").exists(), model
-        assert not list((results / "checkpoints" / model).iterdir()), model
+        assert not list((results / "checkpoints" / model).glob("step-*")), model
     for model in curved:
         assert (results / "figures" / f"fig_curves_{model}.png").is_file(), model
         curve = json.loads((results / "curves" / f"{model}.json").read_text())

@@ -235,18 +235,23 @@ class Pipeline:
             "do": {
                 "desc": "GRPO checkpoint of one reward variant (Tables 1-4, 11)",
                 "cmd": self.run("grpo", model) + "  # variant: ${item}",
-                "deps": [
-                    *(self.path("models", init) for init in inits),
-                    self.path("train", "turns.jsonl"),
-                    *TRAIN_CODE,
-                    "src/regionreasoner/rewards",
-                    "workflow/rules/grpo.smk",
-                ],
+                "deps": self.grpo_deps(inits),
                 "params": self.params("grpo"),
                 "outs": [model, paths.kept_checkpoints(self.r, "grpo-${key}")],
                 "plots": [{self.path("train_metrics", "grpo-${key}.csv"): {"x": "step", "y": "reward"}}],
             },
         }
+
+    def grpo_deps(self, inits: list[str]) -> list[str]:
+        """What a GRPO training reads: the checkpoints its variants start from, the training turns, the
+        training and reward code and its rule (the same for a variant's first and further seeds)."""
+        return [
+            *(self.path("models", init) for init in inits),
+            self.path("train", "turns.jsonl"),
+            *TRAIN_CODE,
+            "src/regionreasoner/rewards",
+            "workflow/rules/grpo.smk",
+        ]
 
     def grpo_seeds(self, extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """``grpo_seeds@<model>`` for each seed after a variant's first (``PipelineConfig.grpo_runs``).
@@ -262,13 +267,7 @@ class Pipeline:
             "do": {
                 "desc": "GRPO checkpoint of one reward variant with a further seed (mean over seeds in the tables)",
                 "cmd": self.run("grpo", model) + "  # variant: ${item.variant}, seed: ${item.seed}",
-                "deps": [
-                    *(self.path("models", init) for init in inits),
-                    self.path("train", "turns.jsonl"),
-                    *TRAIN_CODE,
-                    "src/regionreasoner/rewards",
-                    "workflow/rules/grpo.smk",
-                ],
+                "deps": self.grpo_deps(inits),
                 "params": self.params("grpo", extra=("grpo.variants",)),
                 "outs": [model, paths.kept_checkpoints(self.r, "${key}")],
                 "plots": [{self.path("train_metrics", "${key}.csv"): {"x": "step", "y": "reward"}}],

@@ -23,16 +23,21 @@ from regionreasoner.io import atomic_path, atomic_write_json, read_json
 VALIDATION_MODE = "val"  # run name of a validation evaluation: {bench}.val, like {bench}.multi
 
 
+def is_final(cfg: PipelineConfig, model: str, step: int) -> bool:
+    """Whether a curve point is the final model (the training's output) rather than a kept checkpoint."""
+    return step == cfg.curve_steps(model)[-1]
+
+
 def point_checkpoint(cfg: PipelineConfig, model: str, step: int) -> str:
     """The weights of one curve point: the final model at its last step, else a kept checkpoint."""
-    if step == cfg.curve_steps(model)[-1]:
+    if is_final(cfg, model, step):
         return paths.model_dir(cfg.results, model)
     return f"{paths.kept_checkpoints(cfg.results, model)}/step-{step}"
 
 
 def point_input(cfg: PipelineConfig, model: str, step: int) -> str:
     """The output that holds a point's weights (the folder of kept checkpoints is one output)."""
-    if step == cfg.curve_steps(model)[-1]:
+    if is_final(cfg, model, step):
         return paths.model_dir(cfg.results, model)
     return paths.kept_checkpoints(cfg.results, model)
 
@@ -46,7 +51,7 @@ def point_probe(cfg: PipelineConfig, model: str, step: int) -> str:
     """Held-out reward probe of one point. Under ``last`` the final model's is the probe the training
     table reads (the same job); otherwise that one probes the chosen checkpoint, so the final point
     has its own."""
-    if step == cfg.curve_steps(model)[-1] and cfg.evaluate.checkpoint == "last":
+    if is_final(cfg, model, step) and cfg.evaluate.checkpoint == "last":
         return paths.probe_metrics(cfg.results, model)
     return f"{paths.curve_point(cfg.results, model, step)}/probe.json"
 
