@@ -384,6 +384,14 @@ CASES = [
         "results/models/nope: no such model folder",
     ),
     C(
+        "evaluate-kept-checkpoint-missing",
+        "evaluate --configfile {test} --model results/checkpoints/sft/step-7 --run x={in}/bench.json "
+        "--out-dir {out}/eval",
+        "results/checkpoints/sft/step-7: no such kept checkpoint; sft was trained before step 7 was one of its "
+        "curve_steps (changing curve_steps retrains nothing): rerun its training to keep the step (snakemake -f "
+        "results/models/sft",
+    ),
+    C(
         "evaluate-bench-image-missing",
         "evaluate --configfile {test} --model {in}/noweights --run x={in}/bench_noimage.json --out-dir {out}/eval",
         "{in}/bench_noimage.json: dialogue 0: image {in}/gone.png not found",

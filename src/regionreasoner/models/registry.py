@@ -31,6 +31,8 @@ def check_model_folder(path: Path) -> None:
     transformers treats a path that is not a folder as a hub id, so a typo in a local path ends in
     a hub error ("Repo id must be in the form ...") that names neither the folder nor the fix."""
     if not path.is_dir():
+        if not path.exists() and _is_kept_checkpoint(path):
+            raise MissingInput(_missing_kept_checkpoint(path))
         kind = InputError if path.exists() else MissingInput
         problem = "is a file" if path.exists() else "no such model folder"
         raise kind(f"{path}: {problem}; build or fetch the model first (snakemake {path}) or fix the path")
@@ -42,6 +44,22 @@ def check_model_folder(path: Path) -> None:
             )
     if not any(any(path.glob(pattern)) for pattern in WEIGHTS):
         raise InputError(f"{path}: has no weights ({' or '.join(WEIGHTS)}); rebuild or fetch the model again")
+
+
+def _is_kept_checkpoint(path: Path) -> bool:
+    """``<results>/checkpoints/<model>/step-<N>``: weights a training kept at one of its curve steps."""
+    return path.name.startswith("step-") and path.parent.parent.name == "checkpoints"
+
+
+def _missing_kept_checkpoint(path: Path) -> str:
+    """Why a kept checkpoint can be missing and the fix: curve steps change no training (an
+    operational key), so a step added after the model was trained was never kept."""
+    model, step, results = path.parent.name, path.name.removeprefix("step-"), path.parent.parent.parent
+    return (
+        f"{path}: no such kept checkpoint; {model} was trained before step {step} was one of its curve_steps "
+        f"(changing curve_steps retrains nothing): rerun its training to keep the step (snakemake -f "
+        f"{results}/models/{model} --configfile <your config>) or remove {step} from curve_steps"
+    )
 
 
 def _looks_local(source: str) -> bool:
