@@ -83,7 +83,8 @@ def purpose_inputs(config: PipelineConfig, purpose: str) -> list[str]:
     if purpose == "regionreasoner":
         trained = [seed for m in rows if _trained(m) for seed in config.seed_models(m)]
         results = str(results_dir(config))
-        curves = [paths.curve(results, m) for m in trained if m in config.curve_models()]
+        curved = set(config.curve_models())
+        curves = [paths.curve(results, m) for m in trained if m in curved]
         return [paths.model_dir(results, m) for m in trained] + curves + _evaluations(config, trained)
     tables = {
         "reward_ablation": ("table3_ablation_detection", "table4_ablation_segmentation"),
