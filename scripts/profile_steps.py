@@ -2,16 +2,16 @@
 
 Usage: python scripts/profile_steps.py --stage sft|grpo --model results/models/base
            [--config config/config.yaml] [--turns results/train/turns.jsonl] [--variant full]
-           [--warmup 3] [--steps 5] [--threads 2] [--bf16]
+           [--warmup 3] [--steps 5] [--threads 2] [--bf16] [--every-position]
 
 Builds the trainer exactly as ``regionreasoner sft|grpo`` does, runs ``warmup`` steps unprofiled,
 then profiles ``steps`` steps and prints: seconds per step (wall and process CPU), the share of the
 step spent in named parts (vision tower, position ids, text model, generation, reward functions,
 optimizer), the matmul FLOPs the profiler counts and the FLOP/s they ran at. Compare the FLOP/s
 with the machine's matmul throughput (docs/benchmarks.md) to tell arithmetic from overhead.
-``--bf16`` runs the step under CPU bfloat16 autocast; ``--label-positions-only`` measures what
-TRL's CPU fallback of its fused LM head costs by scoring only labelled positions (a measurement,
-not a pipeline setting). Not a test: figures depend on the machine.
+``--bf16`` runs the step under CPU bfloat16 autocast; ``--every-position`` restores TRL's CPU
+default for its fused LM head (every position projected, then masked) in place of the pipeline's
+labelled positions only, to measure what that choice saves. Not a test: figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+import trl.trainer.utils as trl_utils
 from torch.profiler import ProfilerActivity, profile, record_function
 from transformers import TrainerCallback
+from trl.kernels.chunked_logprob import _use_triton
 
 from regionreasoner.config import load_config
 from regionreasoner.train.grpo import grpo_trainer
@@ -149,17 +151,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--bf16", action="store_true", help="CPU bfloat16 autocast around each step")
     parser.add_argument(
-        "--label-positions-only",
+        "--every-position",
         action="store_true",
-        help="measure only: let TRL's fused LM head score the labelled positions alone, as it "
-        "does on GPUs (on a CPU it scores every position and masks afterwards)",
+        help="TRL's CPU default: the fused LM head projects every position and masks afterwards "
+        "(the pipeline projects the labelled positions alone)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.label_positions_only:
-        import trl.trainer.utils as trl_utils
-
-        trl_utils._use_triton = lambda device: True  # only the compact-positions choice reads this name
     cfg = load_config(args.config)
     turns = Path(args.turns or Path(cfg.results) / "train" / "turns.jsonl")
     with tempfile.TemporaryDirectory() as work:
@@ -169,6 +167,8 @@ def main() -> None:
             trainer = grpo_trainer(cfg, args.variant, Path(args.model), turns, Path(work))
         trainer.args.max_steps = args.warmup + args.steps
         trainer.args.save_strategy = "no"
+        if args.every_position:
+            trl_utils._use_triton = _use_triton  # undo score_labelled_positions_only for this process
         label_parts(trainer)
         prof = profile(activities=[ProfilerActivity.CPU], with_flops=True, record_shapes=False)
         timer = StepTimer(prof, args.warmup)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from regionreasoner.evaluate.dialogue import evaluate_runs, run_bench, single_round_bench, work_dir_for
+from regionreasoner.dialogs.bench import single_round_bench
+from regionreasoner.evaluate.dialogue import evaluate_runs, run_bench, work_dir_for
 from regionreasoner.evaluate.segment import encode_mask
 from tests.conftest import ScriptedGenerator
 

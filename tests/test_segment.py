@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from regionreasoner.evaluate.metrics import decode_mask, mask_iou
-from regionreasoner.evaluate.segment import GrabCutSegmenter, encode_mask, make_segmenter, segment_objects
+from regionreasoner.evaluate.segment import (
+    GrabCutSegmenter,
+    RememberingSegmenter,
+    encode_mask,
+    make_segmenter,
+    segment_objects,
+)
 
 
 def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,6 +60,42 @@ def test_grabcut_with_a_whole_image_box_returns_a_mask():
     image, _, _ = scene()
     mask = GrabCutSegmenter().segment(image, [-10, -10, 130, 130], None)
     assert mask.shape == (112, 112) and mask.any()
+
+
+class CountingGrabCut(GrabCutSegmenter):
+    """GrabCut that counts the segmentations it computes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def segment(self, image, box, point):
+        self.calls += 1
+        return super().segment(image, box, point)
+
+
+def test_a_repeated_object_is_segmented_once_with_the_same_mask():
+    image, _, _ = scene()
+    grabcut = CountingGrabCut()
+    remembering = RememberingSegmenter(grabcut)
+    first = remembering.segment(image, [28, 28, 56, 56], [42, 42])
+    again = remembering.segment(image.copy(), [28.0, 28.0, 56.0, 56.0], [42, 42])
+    assert grabcut.calls == 1
+    assert np.array_equal(first, again)
+    assert np.array_equal(first, GrabCutSegmenter().segment(image, [28, 28, 56, 56], [42, 42]))
+
+
+def test_another_point_box_or_image_is_segmented_anew():
+    image, _, _ = scene()
+    grabcut = CountingGrabCut()
+    remembering = RememberingSegmenter(grabcut)
+    remembering.segment(image, [28, 28, 56, 56], [42, 42])
+    remembering.segment(image, [28, 28, 56, 56], None)
+    remembering.segment(image, [84, 56, 112, 84], None)
+    other = image.copy()
+    other[0, 0] = (0, 0, 0)
+    remembering.segment(other, [28, 28, 56, 56], None)
+    assert grabcut.calls == 4
 
 
 def test_objects_of_a_turn_are_or_ed():

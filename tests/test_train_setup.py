@@ -6,12 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+import trl.trainer.utils as trl_utils
 import yaml
+from trl.kernels import ChunkedLogProbFunction
 
 from regionreasoner.config import load_config
 from regionreasoner.train.checkpoints import latest_checkpoint
 from regionreasoner.train.configs import grpo_config, sft_config
 from regionreasoner.train.data import prompt_pool
+from regionreasoner.train.runner import score_labelled_positions_only
 from tests.conftest import REPO
 
 PAPER = load_config(REPO / "config" / "paper.yaml")
@@ -177,3 +181,54 @@ def test_gpu_count_is_set_by_the_config_alone():
     assert "gpu=CFG.sft.gpus" in rules["sft"] and "gpu=CFG.grpo.gpus" in rules["grpo"]
     assert rules["evaluate"].count("gpu=CFG.evaluate.gpus") == 3  # evaluate, probe and evaluate_vstar
     assert rules["curves"].count("gpu=CFG.evaluate.gpus") == 2  # evaluate_checkpoint and probe_checkpoint
+
+
+def _fused_head_loss_and_grads(monkeypatch, use_triton) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
+    """Loss, gradients and the rows TRL's fused LM head projected, for one fixed tiny LM and batch."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    model = Qwen2ForCausalLM(config)
+    trl_utils.add_fused_lm_head(model)
+    monkeypatch.setattr(trl_utils, "_use_triton", use_triton)
+    rows: list[int] = []
+    projection = ChunkedLogProbFunction
+
+    class CountingProjection:
+        @staticmethod
+        def apply(hidden, *args):
+            rows.append(hidden.shape[0])
+            return projection.apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", CountingProjection)
+    input_ids = torch.randint(0, 64, (3, 12))
+    labels = input_ids.clone()
+    labels[:, :7] = -100  # a prompt of 7 positions, then the scored completion
+    labels[2, 10:] = -100  # padding
+    out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+    out.loss.backward()
+    return out.loss.detach(), [p.grad.clone() for p in model.parameters()], rows
+
+
+def test_scoring_only_labelled_positions_on_cpu_gives_the_same_loss_and_gradients(monkeypatch):
+    from trl.kernels.chunked_logprob import _use_triton
+
+    monkeypatch.setattr(trl_utils, "_use_triton", _use_triton)  # restored after the test
+    full_loss, full_grads, full_rows = _fused_head_loss_and_grads(monkeypatch, _use_triton)
+    score_labelled_positions_only()
+    compact = trl_utils._use_triton
+    assert compact is not _use_triton
+    loss, grads, rows = _fused_head_loss_and_grads(monkeypatch, compact)
+    assert full_rows == [3 * 11]  # every position after the shift, prompt and padding included
+    assert rows == [5 + 5 + 3]  # the labelled positions alone (labels shift by one)
+    assert torch.allclose(loss, full_loss, atol=1e-6)
+    for grad, full in zip(grads, full_grads, strict=True):
+        assert torch.allclose(grad, full, atol=1e-6)

@@ -143,7 +143,7 @@ def cmd_merge_turns(args: argparse.Namespace) -> None:
 
 
 def cmd_build_single(args: argparse.Namespace) -> None:
-    from regionreasoner.evaluate.dialogue import single_round_bench
+    from regionreasoner.dialogs.bench import single_round_bench
     from regionreasoner.evaluate.metrics import read_bench
     from regionreasoner.io import atomic_write_json
 

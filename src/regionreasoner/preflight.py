@@ -26,7 +26,6 @@ from regionreasoner.io import read_jsonl
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages, training_prompt
 from regionreasoner.models.registry import check_model_folder
-from regionreasoner.rewards.nouns import require_spacy_model
 
 GB = 10**9  # decimal, as the plan reports disk
 
@@ -240,6 +239,8 @@ def preflight_training(
     require_free_disk(out_dir, needed)
     done.append(f"disk: {needed / GB:.1f} GB needed, free under {out_dir}")
     if stage == "grpo" and cfg.rewards.spacy_model is not None:
+        from regionreasoner.rewards.nouns import require_spacy_model  # spaCy's import (1 s) only where rewards run
+
         require_spacy_model(cfg.rewards.spacy_model)
         done.append(f"spaCy pipeline {cfg.rewards.spacy_model} installed")
     check_training_batch(model_dir, batch, cfg.model.frame)

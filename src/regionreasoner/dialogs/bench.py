@@ -156,3 +156,19 @@ def build_bench(
         }
         stats = describe_bench(dialogues, categories, settings, reported)
         write_datasheet(Path(datasheet), stats)
+
+
+def single_round_bench(bench: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every turn asked alone by its referring sentence (single-round protocol, Table 10)."""
+    single = []
+    for dialogue in bench:
+        for turn in dialogue["conversational_turns"]:
+            plain = {
+                **turn,
+                "question": turn["sent"],
+                "question_template": None,
+                "context_from_turn": None,
+                "relation": None,
+            }
+            single.append({**dialogue, "conversational_turns": [plain]})
+    return single

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pycocotools.coco import COCO
+
 from regionreasoner.data.refer import load_instances
 from regionreasoner.dialogs.geometry import box_centre, segmentation_rle, xywh_to_xyxy
 from regionreasoner.evaluate.metrics import format_metric, read_bench, score_prediction_lines
@@ -23,9 +25,11 @@ DRAWS = 32
 """Random draws the baseline's metrics are averaged over."""
 
 
-def random_object_predictions(bench: list[dict[str, Any]], instances: Path, seed: int) -> list[dict[str, Any]]:
-    """One prediction per turn: a uniformly drawn annotated object of the turn's image."""
-    coco = load_instances(instances)
+def random_object_predictions(
+    bench: list[dict[str, Any]], coco: COCO, instances: Path, seed: int
+) -> list[dict[str, Any]]:
+    """One prediction per turn: a uniformly drawn annotated object of the turn's image (``coco``, read
+    from ``instances``)."""
     rng = random.Random(seed)
     predictions = []
     for d, dialogue in enumerate(bench):
@@ -78,9 +82,11 @@ def evaluate_random_object(
     """
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
+    loaded = {name: load_instances(path) for name, path in instances.items()}  # read once, not once a draw
     for run, bench_path in runs.items():
         bench = read_bench(bench_path)
-        predictions = [random_object_predictions(bench, instances[run.split(".")[0]], seed + k) for k in range(draws)]
+        name = run.split(".")[0]
+        predictions = [random_object_predictions(bench, loaded[name], instances[name], seed + k) for k in range(draws)]
         scores = [
             score_prediction_lines(lines, f"random draw {k}", bench, str(bench_path))
             for k, lines in enumerate(predictions)

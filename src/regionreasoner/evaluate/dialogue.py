@@ -29,7 +29,7 @@ from regionreasoner.dialogs.geometry import int_box, render_box, to_frame
 from regionreasoner.dialogs.released import RELEASED_FORMAT, released_box_text
 from regionreasoner.evaluate.answers import DEFAULT_FORMAT, AnswerFormat, answer_format
 from regionreasoner.evaluate.metrics import format_metric, read_bench, write_and_score_run
-from regionreasoner.evaluate.segment import Segmenter, encode_mask, segment_objects
+from regionreasoner.evaluate.segment import RememberingSegmenter, Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original, load_rgb
 from regionreasoner.io import atomic_write_jsonl, atomic_write_text, read_jsonl
 from regionreasoner.models.processor import load_processor
@@ -290,22 +290,6 @@ def citation_counts(predictions: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def single_round_bench(bench: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every turn asked alone by its referring sentence (single-round protocol, Table 10)."""
-    single = []
-    for dialogue in bench:
-        for turn in dialogue["conversational_turns"]:
-            plain = {
-                **turn,
-                "question": turn["sent"],
-                "question_template": None,
-                "context_from_turn": None,
-                "relation": None,
-            }
-            single.append({**dialogue, "conversational_turns": [plain]})
-    return single
-
-
 def work_dir_for(out_dir: Path) -> Path:
     """Finished chunks live beside the outputs, outside anything Snakemake deletes before a rerun."""
     return out_dir.parent / f".{out_dir.name}.chunks"
@@ -373,6 +357,7 @@ def evaluate_runs(
     finished (``key``: what they must have been computed with); the chunks are deleted at the end.
     ``answers``: the model's answer format (``run_bench``)."""
     work = kept_chunks(work_dir_for(out_dir), key)
+    segmenter = RememberingSegmenter(segmenter) if segmenter is not None else None  # one memory for every run
     results = {}
     for run, bench_path in runs.items():
         bench = read_bench(bench_path)

@@ -175,6 +175,31 @@ def make_segmenter(name: str, **kwargs: Any) -> Segmenter:
     return SEGMENTERS[name](**kwargs)
 
 
+class RememberingSegmenter:
+    """A segmenter that segments each (image, box, point) once and answers repeats from memory.
+
+    An evaluation asks for the same object many times: the single-round runs repeat the objects of
+    the multi-round ones, and a dialogue comes back to objects it named before (449 distinct masks
+    of 758 in one evaluation of the embedded default). The segmenters are deterministic, so a
+    repeat gets the mask it would have got. Masks are kept as COCO RLE: small at any image size."""
+
+    def __init__(self, segmenter: Segmenter) -> None:
+        self.segmenter = segmenter
+        self.masks: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def segment(self, image: np.ndarray, box: Sequence[float], point: Sequence[float] | None) -> np.ndarray:
+        key = (
+            hashlib.blake2b(image.tobytes(), digest_size=16).digest(),
+            image.shape,
+            tuple(float(v) for v in box),
+            None if point is None else tuple(float(v) for v in point),
+        )
+        if key not in self.masks:
+            mask = self.segmenter.segment(image, box, point)
+            self.masks[key] = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        return mask_utils.decode(self.masks[key]).astype(bool)
+
+
 def segment_objects(
     segmenter: Segmenter,
     image: np.ndarray,

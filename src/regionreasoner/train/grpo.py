@@ -19,7 +19,12 @@ from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
 from regionreasoner.train.metrics import varied_group_shares
-from regionreasoner.train.runner import CheckpointWeightsMixin, train_and_save, work_dir_for
+from regionreasoner.train.runner import (
+    CheckpointWeightsMixin,
+    score_labelled_positions_only,
+    train_and_save,
+    work_dir_for,
+)
 
 
 class TermLoggingGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
@@ -41,6 +46,7 @@ def grpo_trainer(
 ) -> TermLoggingGRPOTrainer:
     """The GRPO trainer of one variant and seed (None: the variant's first), also what
     scripts/profile_steps.py times step by step."""
+    score_labelled_positions_only()
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
     dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first

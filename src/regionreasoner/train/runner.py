@@ -18,6 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
+import trl.trainer.utils as trl_utils
 from accelerate.utils import broadcast_object_list
 from transformers import Trainer, TrainerCallback
 
@@ -44,6 +46,21 @@ class CheckpointWeightsMixin:
         saved = type(target).from_pretrained(resume_from_checkpoint, dtype=dtype)
         target.load_state_dict(saved.state_dict(), strict=True)
         return None
+
+
+def _compact_on_cpu(device: torch.device, _triton=trl_utils._use_triton) -> bool:
+    return device.type == "cpu" or _triton(device)
+
+
+def score_labelled_positions_only() -> None:
+    """Let TRL's fused LM head score only the positions that carry a label, on CPUs too.
+
+    TRL projects only the labelled positions where its Triton kernel runs (CUDA, XPU); elsewhere it
+    projects every position (prompt, image and padding included) and masks afterwards, so that tile
+    shapes stay fixed for graph compilers. Nothing is compiled on a CPU, and the full projection was
+    a fifth of an SFT step of the tiny model (docs/benchmarks.md). Both paths give the same
+    log-probabilities, loss and gradients; this changes only how many rows are projected."""
+    trl_utils._use_triton = _compact_on_cpu
 
 
 def work_dir_for(out_dir: Path) -> Path:

@@ -18,7 +18,12 @@ from regionreasoner.models.prompts import PromptConfig
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import sft_config
 from regionreasoner.train.data import sft_dataset
-from regionreasoner.train.runner import CheckpointWeightsMixin, train_and_save, work_dir_for
+from regionreasoner.train.runner import (
+    CheckpointWeightsMixin,
+    score_labelled_positions_only,
+    train_and_save,
+    work_dir_for,
+)
 
 
 class ResumableSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
@@ -27,6 +32,7 @@ class ResumableSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
 
 def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Path) -> ResumableSFTTrainer:
     """The SFT trainer of the pipeline (also what scripts/profile_steps.py times step by step)."""
+    score_labelled_positions_only()
     frame = cfg.model.frame
     dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
