@@ -180,8 +180,9 @@ class RememberingSegmenter:
 
     An evaluation asks for the same object many times: the single-round runs repeat the objects of
     the multi-round ones, and a dialogue comes back to objects it named before (449 distinct masks
-    of 758 in one evaluation of the embedded default). The segmenters are deterministic, so a
-    repeat gets the mask it would have got. Masks are kept as COCO RLE: small at any image size."""
+    of 758 in one evaluation of the embedded default). GrabCut is seeded, so a repeat gets the mask
+    it would have got; SAM2 answers the same prompt alike. Masks are kept as COCO RLE: small at any
+    image size."""
 
     def __init__(self, segmenter: Segmenter) -> None:
         self.segmenter = segmenter

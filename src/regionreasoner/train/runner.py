@@ -48,8 +48,11 @@ class CheckpointWeightsMixin:
         return None
 
 
-def _compact_on_cpu(device: torch.device, _triton=trl_utils._use_triton) -> bool:
-    return device.type == "cpu" or _triton(device)
+_TRL_COMPACTS = trl_utils._use_triton  # TRL's own choice: compact where its Triton kernel runs
+
+
+def _compact_on_cpu(device: torch.device) -> bool:
+    return device.type == "cpu" or _TRL_COMPACTS(device)
 
 
 def score_labelled_positions_only() -> None:
@@ -59,7 +62,8 @@ def score_labelled_positions_only() -> None:
     projects every position (prompt, image and padding included) and masks afterwards, so that tile
     shapes stay fixed for graph compilers. Nothing is compiled on a CPU, and the full projection was
     a fifth of an SFT step of the tiny model (docs/benchmarks.md). Both paths give the same
-    log-probabilities, loss and gradients; this changes only how many rows are projected."""
+    log-probabilities, loss and gradients up to the order of floating-point sums (enough to move the
+    tiny model's SFT trajectory, as any change of CPU or BLAS would)."""
     trl_utils._use_triton = _compact_on_cpu
 
 
