@@ -63,7 +63,7 @@ def score_labelled_positions_only() -> None:
     shapes stay fixed for graph compilers. Nothing is compiled on a CPU, and the full projection was
     a fifth of an SFT step of the tiny model (docs/benchmarks.md). Both paths give the same
     log-probabilities, loss and gradients up to the order of floating-point sums (enough to move the
-    tiny model's SFT trajectory, as any change of CPU or BLAS would)."""
+    tiny model's SFT trajectory, as a change of CPU or BLAS build may)."""
     trl_utils._use_triton = _compact_on_cpu
 
 
