@@ -82,10 +82,12 @@ def evaluate_random_object(
     """
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
-    loaded = {name: load_instances(path) for name, path in instances.items()}  # read once, not once a draw
+    loaded: dict[str, COCO] = {}
     for run, bench_path in runs.items():
         bench = read_bench(bench_path)
         name = run.split(".")[0]
+        if name not in loaded:
+            loaded[name] = load_instances(instances[name])  # once per benchmark, not once a draw
         predictions = [random_object_predictions(bench, loaded[name], instances[name], seed + k) for k in range(draws)]
         scores = [
             score_prediction_lines(lines, f"random draw {k}", bench, str(bench_path))
