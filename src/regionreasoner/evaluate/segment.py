@@ -196,8 +196,7 @@ class RememberingSegmenter:
             None if point is None else tuple(float(v) for v in point),
         )
         if key not in self.masks:
-            mask = self.segmenter.segment(image, box, point)
-            self.masks[key] = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            self.masks[key] = _rle(self.segmenter.segment(image, box, point))
         return mask_utils.decode(self.masks[key]).astype(bool)
 
 
@@ -218,7 +217,12 @@ def segment_objects(
     return mask
 
 
+def _rle(mask: np.ndarray) -> dict[str, Any]:
+    """pycocotools' RLE of a bool mask (``counts`` as bytes)."""
+    return mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+
+
 def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     """COCO RLE of a bool mask with ``counts`` as str, the form stored in JSON files."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle = _rle(mask)
     return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
