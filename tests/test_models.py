@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText
+from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionPatchEmbed
+from transformers.models.qwen2_vl.modeling_qwen2_vl import PatchEmbed
 
+from regionreasoner.models.patch_embed import embed_patches_by_matmul
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages, render_target
 from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
@@ -110,3 +114,18 @@ def test_initializer_range_sets_the_std_of_text_and_vision_weights(tiny, tmp_pat
         weights = dict(AutoModelForImageTextToText.from_pretrained(path).named_parameters())
         for name in ("model.language_model.layers.0.self_attn.q_proj.weight", "model.visual.blocks.0.attn.qkv.weight"):
             assert weights[name].std().item() == pytest.approx(std, rel=0.1), name
+
+
+@pytest.mark.parametrize("cls", [Qwen2_5_VisionPatchEmbed, PatchEmbed], ids=["qwen2.5-vl", "qwen2-vl"])
+def test_patch_embedding_by_matmul_matches_the_conv3d_and_its_weight_gradient(cls, monkeypatch):
+    monkeypatch.setattr(cls, "forward", cls.forward)  # restored after the test
+    torch.manual_seed(0)
+    embed = cls(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32)
+    rows = torch.randn(10, 3 * 2 * 14 * 14)
+    by_conv = embed.proj(rows.view(-1, 3, 2, 14, 14)).view(-1, 32)
+    (conv_grad,) = torch.autograd.grad(by_conv.square().sum(), embed.proj.weight)
+    embed_patches_by_matmul()
+    by_matmul = embed(rows)
+    (matmul_grad,) = torch.autograd.grad(by_matmul.square().sum(), embed.proj.weight)
+    torch.testing.assert_close(by_matmul, by_conv, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(matmul_grad, conv_grad, rtol=1e-4, atol=1e-4)

@@ -32,6 +32,7 @@ from regionreasoner.evaluate.metrics import format_metric, read_bench, write_and
 from regionreasoner.evaluate.segment import RememberingSegmenter, Segmenter, encode_mask, segment_objects
 from regionreasoner.images import load_frame_image, load_original, load_rgb
 from regionreasoner.io import atomic_write_jsonl, atomic_write_text, read_jsonl
+from regionreasoner.models.patch_embed import embed_patches_by_matmul
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages
 from regionreasoner.runtime import limit_threads
@@ -66,6 +67,7 @@ class Generator:
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
         native = answer_format(prompt.answer_format).native_image
         processor = load_processor(path, None if native else frame)  # first: it checks that the folder holds a model
+        embed_patches_by_matmul()
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
         model.to(device).eval()
         return cls(model, processor, prompt, frame, max_new_tokens, batch_size)

@@ -12,6 +12,7 @@ from pathlib import Path
 from trl import GRPOTrainer
 
 from regionreasoner.config import PipelineConfig
+from regionreasoner.models.patch_embed import embed_patches_by_matmul
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import training_prompt
 from regionreasoner.rewards.nouns import require_spacy_model
@@ -47,6 +48,7 @@ def grpo_trainer(
     """The GRPO trainer of one variant and seed (None: the variant's first), also what
     scripts/profile_steps.py times step by step."""
     score_labelled_positions_only()
+    embed_patches_by_matmul()
     frame = cfg.model.frame
     funcs, weights = variant_rewards(cfg, variant)
     dataset = grpo_dataset(turns, training_prompt(cfg), frame, cfg.grpo.prompts, cfg.seed)  # inputs checked first

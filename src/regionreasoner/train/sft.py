@@ -13,6 +13,7 @@ from transformers import AutoModelForImageTextToText
 from trl import SFTTrainer
 
 from regionreasoner.config import PipelineConfig
+from regionreasoner.models.patch_embed import embed_patches_by_matmul
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig
 from regionreasoner.runtime import limit_threads
@@ -33,6 +34,7 @@ class ResumableSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
 def sft_trainer(cfg: PipelineConfig, model_path: Path, turns: Path, work_dir: Path) -> ResumableSFTTrainer:
     """The SFT trainer of the pipeline (also what scripts/profile_steps.py times step by step)."""
     score_labelled_positions_only()
+    embed_patches_by_matmul()
     frame = cfg.model.frame
     dataset = sft_dataset(turns, PromptConfig.from_config(cfg), frame, cfg.sft.target_style)  # inputs checked first
     processor = load_processor(model_path, frame)
