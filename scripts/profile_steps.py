@@ -3,6 +3,7 @@
 Usage: python scripts/profile_steps.py --stage sft|grpo --model results/models/base
            [--config config/config.yaml] [--turns results/train/turns.jsonl] [--variant full]
            [--warmup 3] [--steps 5] [--threads 2] [--bf16] [--every-position]
+           [--conv-patch-embed]
 
 Builds the trainer exactly as ``regionreasoner sft|grpo`` does, runs ``warmup`` steps unprofiled,
 then profiles ``steps`` steps and prints: seconds per step (wall and process CPU), the share of the
@@ -11,7 +12,9 @@ optimizer), the matmul FLOPs the profiler counts and the FLOP/s they ran at. Com
 with the machine's matmul throughput (docs/benchmarks.md) to tell arithmetic from overhead.
 ``--bf16`` runs the step under CPU bfloat16 autocast; ``--every-position`` restores TRL's CPU
 default for its fused LM head (every position projected, then masked) in place of the pipeline's
-labelled positions only, to measure what that choice saves. Not a test: figures depend on the machine.
+labelled positions only, and ``--conv-patch-embed`` the vision tower's Conv3d patch embedding in
+place of the pipeline's matmul, to measure what each choice saves. Not a test: figures depend on
+the machine.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from transformers import TrainerCallback
 from trl.kernels.chunked_logprob import _use_triton
 
 from regionreasoner.config import load_config
+from regionreasoner.models.patch_embed import PATCH_EMBEDS
 from regionreasoner.train.grpo import grpo_trainer
 from regionreasoner.train.sft import sft_trainer
 
@@ -156,10 +160,16 @@ def main() -> None:
         help="TRL's CPU default: the fused LM head projects every position and masks afterwards "
         "(the pipeline projects the labelled positions alone)",
     )
+    parser.add_argument(
+        "--conv-patch-embed",
+        action="store_true",
+        help="transformers' Conv3d patch embedding (the pipeline computes it as a matmul)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     turns = Path(args.turns or Path(cfg.results) / "train" / "turns.jsonl")
+    conv_forwards = {cls: cls.forward for cls in PATCH_EMBEDS}
     with tempfile.TemporaryDirectory() as work:
         if args.stage == "sft":
             trainer = sft_trainer(cfg, Path(args.model), turns, Path(work))
@@ -169,6 +179,9 @@ def main() -> None:
         trainer.args.save_strategy = "no"
         if args.every_position:
             trl_utils._use_triton = _use_triton  # undo score_labelled_positions_only for this process
+        if args.conv_patch_embed:
+            for cls, forward in conv_forwards.items():  # undo embed_patches_by_matmul for this process
+                cls.forward = forward
         label_parts(trainer)
         prof = profile(activities=[ProfilerActivity.CPU], with_flops=True, record_shapes=False)
         timer = StepTimer(prof, args.warmup)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl
 from transformers.models.qwen2_vl import modeling_qwen2_vl
 
-_PATCH_EMBEDS = (modeling_qwen2_5_vl.Qwen2_5_VisionPatchEmbed, modeling_qwen2_vl.PatchEmbed)
+PATCH_EMBEDS = (modeling_qwen2_5_vl.Qwen2_5_VisionPatchEmbed, modeling_qwen2_vl.PatchEmbed)
 
 
 def _embed_by_matmul(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -25,5 +25,5 @@ def _embed_by_matmul(self, hidden_states: torch.Tensor) -> torch.Tensor:
 
 def embed_patches_by_matmul() -> None:
     """Make every Qwen2-VL / Qwen2.5-VL vision tower, loaded before or after, embed its patches by matmul."""
-    for cls in _PATCH_EMBEDS:
+    for cls in PATCH_EMBEDS:
         cls.forward = _embed_by_matmul
