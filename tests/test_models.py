@@ -129,3 +129,18 @@ def test_patch_embedding_by_matmul_matches_the_conv3d_and_its_weight_gradient(cl
     (matmul_grad,) = torch.autograd.grad(by_matmul.square().sum(), embed.proj.weight)
     torch.testing.assert_close(by_matmul, by_conv, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(matmul_grad, conv_grad, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_embedding_off_the_cpu_runs_the_conv3d_module_so_its_hooks_fire(monkeypatch):
+    """DeepSpeed ZeRO-3 gathers a module's weight in hooks around that module's own call."""
+    cls = Qwen2_5_VisionPatchEmbed
+    monkeypatch.setattr(cls, "forward", cls.forward)  # restored after the test
+    embed_patches_by_matmul()
+    embed = cls(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32)
+    calls = []
+    embed.proj.register_forward_pre_hook(lambda module, args: calls.append(args[0].device.type))
+    embed(torch.randn(4, 3 * 2 * 14 * 14))
+    assert calls == []
+    embed.to("meta")
+    assert embed(torch.randn(4, 3 * 2 * 14 * 14, device="meta")).shape == (4, 32)
+    assert calls == ["meta"]
