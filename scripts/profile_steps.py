@@ -35,7 +35,7 @@ from transformers import TrainerCallback
 from trl.kernels.chunked_logprob import _use_triton
 
 from regionreasoner.config import load_config
-from regionreasoner.models.patch_embed import PATCH_EMBEDS
+from regionreasoner.models.patch_embed import embed_patches_by_conv
 from regionreasoner.train.grpo import grpo_trainer
 from regionreasoner.train.sft import sft_trainer
 
@@ -169,7 +169,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     turns = Path(args.turns or Path(cfg.results) / "train" / "turns.jsonl")
-    conv_forwards = {cls: cls.forward for cls in PATCH_EMBEDS}
     with tempfile.TemporaryDirectory() as work:
         if args.stage == "sft":
             trainer = sft_trainer(cfg, Path(args.model), turns, Path(work))
@@ -180,8 +179,7 @@ def main() -> None:
         if args.every_position:
             trl_utils._use_triton = _use_triton  # undo score_labelled_positions_only for this process
         if args.conv_patch_embed:
-            for cls, forward in conv_forwards.items():  # undo embed_patches_by_matmul for this process
-                cls.forward = forward
+            embed_patches_by_conv()  # undo embed_patches_by_matmul for this process
         label_parts(trainer)
         prof = profile(activities=[ProfilerActivity.CPU], with_flops=True, record_shapes=False)
         timer = StepTimer(prof, args.warmup)

@@ -10,9 +10,8 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionPatchEmbed
-from transformers.models.qwen2_vl.modeling_qwen2_vl import PatchEmbed
 
-from regionreasoner.models.patch_embed import embed_patches_by_matmul
+from regionreasoner.models.patch_embed import PATCH_EMBEDS, embed_patches_by_matmul
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages, render_target
 from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
@@ -116,29 +115,43 @@ def test_initializer_range_sets_the_std_of_text_and_vision_weights(tiny, tmp_pat
             assert weights[name].std().item() == pytest.approx(std, rel=0.1), name
 
 
-@pytest.mark.parametrize("cls", [Qwen2_5_VisionPatchEmbed, PatchEmbed], ids=["qwen2.5-vl", "qwen2-vl"])
-def test_patch_embedding_by_matmul_matches_the_conv3d_and_its_weight_gradient(cls, monkeypatch):
-    monkeypatch.setattr(cls, "forward", cls.forward)  # restored after the test
-    torch.manual_seed(0)
-    embed = cls(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32)
-    rows = torch.randn(10, 3 * 2 * 14 * 14)
-    by_conv = embed.proj(rows.view(-1, 3, 2, 14, 14)).view(-1, 32)
-    (conv_grad,) = torch.autograd.grad(by_conv.square().sum(), embed.proj.weight)
-    embed_patches_by_matmul()
-    by_matmul = embed(rows)
-    (matmul_grad,) = torch.autograd.grad(by_matmul.square().sum(), embed.proj.weight)
-    torch.testing.assert_close(by_matmul, by_conv, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(matmul_grad, conv_grad, rtol=1e-4, atol=1e-4)
+@pytest.fixture
+def restored_patch_embeds(monkeypatch):
+    """transformers' patch-embedding forwards as they were, after the test patches them."""
+    for cls in PATCH_EMBEDS:
+        monkeypatch.setattr(cls, "forward", cls.forward)
 
 
-def test_patch_embedding_off_the_cpu_runs_the_conv3d_module_so_its_hooks_fire(monkeypatch):
-    """DeepSpeed ZeRO-3 gathers a module's weight in hooks around that module's own call."""
-    cls = Qwen2_5_VisionPatchEmbed
-    monkeypatch.setattr(cls, "forward", cls.forward)  # restored after the test
-    embed_patches_by_matmul()
-    embed = cls(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32)
-    calls = []
+def _conv_calls(embed: torch.nn.Module) -> list[str]:
+    """The devices of the inputs the Conv3d module itself is called with, as they happen."""
+    calls: list[str] = []
     embed.proj.register_forward_pre_hook(lambda module, args: calls.append(args[0].device.type))
+    return calls
+
+
+@pytest.mark.parametrize("cls", PATCH_EMBEDS, ids=["qwen2.5-vl", "qwen2-vl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_patch_embedding_by_matmul_matches_the_conv3d_and_its_weight_gradient(cls, dtype, restored_patch_embeds):
+    torch.manual_seed(0)
+    embed = cls(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32).to(dtype)
+    rows = torch.randn(10, 3 * 2 * 14 * 14)  # float32, as the processor gives them
+    by_conv = embed(rows)
+    (conv_grad,) = torch.autograd.grad(by_conv.float().square().sum(), embed.proj.weight)
+    embed_patches_by_matmul()
+    calls = _conv_calls(embed)
+    by_matmul = embed(rows)
+    (matmul_grad,) = torch.autograd.grad(by_matmul.float().square().sum(), embed.proj.weight)
+    assert calls == [] and by_matmul.dtype == dtype
+    tolerance = 1e-4 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(by_matmul, by_conv, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(matmul_grad, conv_grad, rtol=tolerance, atol=tolerance)
+
+
+def test_patch_embedding_off_the_cpu_runs_the_conv3d_module_so_its_hooks_fire(restored_patch_embeds):
+    """DeepSpeed ZeRO-3 gathers a module's weight in hooks around that module's own call."""
+    embed_patches_by_matmul()
+    embed = Qwen2_5_VisionPatchEmbed(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32)
+    calls = _conv_calls(embed)
     embed(torch.randn(4, 3 * 2 * 14 * 14))
     assert calls == []
     embed.to("meta")

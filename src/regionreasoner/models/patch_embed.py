@@ -21,9 +21,15 @@ PATCH_EMBEDS = (modeling_qwen2_5_vl.Qwen2_5_VisionPatchEmbed, modeling_qwen2_vl.
 _CONV_FORWARDS = {cls: cls.forward for cls in PATCH_EMBEDS}
 
 
-def _embed_by_matmul(self, hidden_states: torch.Tensor) -> torch.Tensor:
+def _conv_forward(module: torch.nn.Module):
+    """transformers' own forward of ``module``'s patch-embedding class (or of the one it derives from)."""
+    return next(forward for cls, forward in _CONV_FORWARDS.items() if isinstance(module, cls))
+
+
+def _embed_by_matmul_on_cpu(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The patch embedding by matmul for inputs on a CPU, by the Conv3d module anywhere else."""
     if hidden_states.device.type != "cpu":
-        return _CONV_FORWARDS[type(self)](self, hidden_states)
+        return _conv_forward(self)(self, hidden_states)
     weight = self.proj.weight
     return F.linear(hidden_states.reshape(-1, weight[0].numel()).to(weight.dtype), weight.flatten(1))
 
@@ -32,4 +38,10 @@ def embed_patches_by_matmul() -> None:
     """Make every Qwen2-VL / Qwen2.5-VL vision tower, loaded before or after, embed its patches on
     a CPU by matmul."""
     for cls in PATCH_EMBEDS:
-        cls.forward = _embed_by_matmul
+        cls.forward = _embed_by_matmul_on_cpu
+
+
+def embed_patches_by_conv() -> None:
+    """Undo ``embed_patches_by_matmul``: transformers' Conv3d everywhere (to measure what the matmul saves)."""
+    for cls, forward in _CONV_FORWARDS.items():
+        cls.forward = forward
