@@ -142,9 +142,9 @@ def test_patch_embedding_by_matmul_matches_the_conv3d_and_its_weight_gradient(cl
     by_matmul = embed(rows)
     (matmul_grad,) = torch.autograd.grad(by_matmul.float().square().sum(), embed.proj.weight)
     assert calls == [] and by_matmul.dtype == dtype
-    tolerance = 1e-4 if dtype == torch.float32 else 2e-2
-    torch.testing.assert_close(by_matmul, by_conv, rtol=tolerance, atol=tolerance)
-    torch.testing.assert_close(matmul_grad, conv_grad, rtol=tolerance, atol=tolerance)
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-2  # bfloat16 keeps 8 bits of mantissa
+    for ours, theirs in ((by_matmul, by_conv), (matmul_grad, conv_grad)):
+        assert (ours - theirs).float().norm() <= tolerance * theirs.float().norm()
 
 
 def test_patch_embedding_off_the_cpu_runs_the_conv3d_module_so_its_hooks_fire(restored_patch_embeds):
