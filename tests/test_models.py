@@ -11,7 +11,7 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionPatchEmbed
 
-from regionreasoner.models.patch_embed import PATCH_EMBEDS, embed_patches_by_matmul
+from regionreasoner.models.patch_embed import PATCH_EMBEDS, embed_patches_by_conv, embed_patches_by_matmul
 from regionreasoner.models.processor import load_processor
 from regionreasoner.models.prompts import PromptConfig, build_messages, render_target
 from regionreasoner.models.tiny import TinyModelConfig, build_tiny_model
@@ -117,9 +117,11 @@ def test_initializer_range_sets_the_std_of_text_and_vision_weights(tiny, tmp_pat
 
 @pytest.fixture
 def restored_patch_embeds(monkeypatch):
-    """transformers' patch-embedding forwards as they were, after the test patches them."""
+    """transformers' own patch-embedding forwards for the test (an earlier test in this process may
+    have loaded a model the pipeline's way), and the forwards as they were after it."""
     for cls in PATCH_EMBEDS:
         monkeypatch.setattr(cls, "forward", cls.forward)
+    embed_patches_by_conv()
 
 
 def _conv_calls(embed: torch.nn.Module) -> list[str]:
@@ -135,13 +137,14 @@ def test_patch_embedding_by_matmul_matches_the_conv3d_and_its_weight_gradient(cl
     torch.manual_seed(0)
     embed = cls(patch_size=14, temporal_patch_size=2, in_channels=3, embed_dim=32).to(dtype)
     rows = torch.randn(10, 3 * 2 * 14 * 14)  # float32, as the processor gives them
+    calls = _conv_calls(embed)
     by_conv = embed(rows)
     (conv_grad,) = torch.autograd.grad(by_conv.float().square().sum(), embed.proj.weight)
+    assert calls == ["cpu"]
     embed_patches_by_matmul()
-    calls = _conv_calls(embed)
     by_matmul = embed(rows)
     (matmul_grad,) = torch.autograd.grad(by_matmul.float().square().sum(), embed.proj.weight)
-    assert calls == [] and by_matmul.dtype == dtype
+    assert calls == ["cpu"] and by_matmul.dtype == dtype  # the Conv3d module did not run again
     tolerance = 1e-5 if dtype == torch.float32 else 1e-2  # bfloat16 keeps 8 bits of mantissa
     for ours, theirs in ((by_matmul, by_conv), (matmul_grad, conv_grad)):
         assert (ours - theirs).float().norm() <= tolerance * theirs.float().norm()
