@@ -266,3 +266,34 @@ def test_training_summary_names_variants_that_give_identical_answers(setup):
     caption = markdown.splitlines()[0]
     assert "grpo-base_only and grpo-a1.0_b0.5 give identical answers" in caption
     assert "grpo-full give" not in caption and "and grpo-full" not in caption
+
+
+def _with_sft(config: dict[str, Any], round_1: dict[str, float]) -> None:
+    """Add an SFT model whose round-1 AP@0.5 per benchmark is ``round_1``, and report the random baseline."""
+    config["sft"]["enabled"] = True
+    config["evaluate"]["models"] = ["sft", *config["evaluate"]["models"]]
+    config["report"]["table1_rows"]["random"] = {"label": "Random object (chance)", "reported_as": None}
+    results = Path(config["results"])
+    for bench, value in round_1.items():
+        for mode in ("multi", "single"):
+            path = results / "eval" / "sft" / f"{bench}.{mode}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(eval_metrics(value - 1)))  # round r scores value - 1 + r
+    (results / "train_metrics" / "sft.csv").write_text("step,loss\n1,2.0\n2,1.0\n")
+    (results / "probe" / "sft.json").write_text(json.dumps({"reward": 6.0, "reward_se": 0.1}))
+
+
+def test_training_summary_says_when_sft_has_not_learnt_to_ground(setup):
+    config, reported = setup
+    # the random baseline is the fixture's 5th model: round 1 scores 51 (RefCOCO+) and 52 (RefCOCOg)
+    _with_sft(config, {"refcocoplus": 101.0, "refcocog": 105.0})
+    caption = build(config, "table_training", reported)[0].splitlines()[0]
+    assert "SFT has not learnt to ground" in caption
+    assert "(RefCOCO+ 101.0 against chance 51.0)" in caption and "sft.max_steps" in caption
+
+
+def test_training_summary_is_silent_on_grounding_when_sft_grounds(setup):
+    config, reported = setup
+    _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
+    caption = build(config, "table_training", reported)[0].splitlines()[0]
+    assert "ground" not in caption

@@ -650,6 +650,32 @@ def coinciding_variants(config: PipelineConfig, reader: Reader) -> list[list[str
     return [models for models in groups.values() if len(models) > 1]
 
 
+GROUNDED_OVER_CHANCE = 2.0
+"""Round-1 AP@0.5, as a multiple of the random-object baseline's, below which SFT has not learnt to
+ground: a tiny model first learns the answer format and, until it leaves that loss plateau, boxes
+objects with little regard to the query (docs/benchmarks.md)."""
+
+
+def _ungrounded_sft_note(config: PipelineConfig, reader: Reader) -> str:
+    """A caption sentence naming each benchmark on which SFT's round 1 is below
+    ``GROUNDED_OVER_CHANCE`` times chance, and what to change; empty where it is not."""
+    if not {"sft", "random"} <= set(_training_rows(config)):
+        return ""
+    short = []
+    for bench in config.benchmarks:
+        sft, chance = (metric(reader.json(eval_path(config, m, bench)), "ap50", 1) for m in ("sft", "random"))
+        if isinstance(sft, float) and isinstance(chance, float) and sft < GROUNDED_OVER_CHANCE * chance:
+            short.append(f"{bench_label(config, bench)} {fmt(sft)} against chance {fmt(chance)}")
+    if not short:
+        return ""
+    return (
+        f"SFT has not learnt to ground: its round-1 AP@0.5 is below {GROUNDED_OVER_CHANCE:g}x chance "
+        f"({'; '.join(short)}): GRPO starts from a model that still often boxes another object than the one "
+        "asked for. The step at which a tiny model leaves its loss plateau moves with floating-point detail; "
+        "more SFT steps (sft.max_steps, within sft.schedule_steps) get it past (docs/benchmarks.md)."
+    )
+
+
 def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: Reader) -> Table:
     """Did training teach anything? Loss and GRPO reward, first vs last fifth; the sampled reward on
     held-out turns; format rate, R1 accuracy, query dependence, beside the random-object baseline;
@@ -669,15 +695,17 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     ]
     rows = [_training_row(config, model, reader) for model in _training_rows(config)]
     coinciding = coinciding_variants(config, reader)
-    caption = " ".join(
+    notes = [
         f"{' and '.join(models)} give identical answers on every benchmark turn: one result, not several."
         for models in coinciding
-    )
+    ]
+    notes.append(_ungrounded_sft_note(config, reader))
     if _seeded(config, _grpo_models(config)):
-        caption += (
-            " A variant trained with several seeds (grpo.variants.<v>.seeds) shows the mean over its seeds in "
+        notes.append(
+            "A variant trained with several seeds (grpo.variants.<v>.seeds) shows the mean over its seeds in "
             "every row; its spread is in the across-seeds part."
         )
+    caption = " ".join(note for note in notes if note)
     table = Table(caption, header, [(None, rows)], text_columns=1)
     title = (
         "Share of GRPO groups in which each reward term varies (%): a term constant within a group moves no advantage"
