@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from transformers import AutoModelForImageTextToText
 
 from regionreasoner import preflight
 from regionreasoner.cli import main
@@ -60,14 +61,15 @@ def _gpu_config(tmp_path: Path, stage: str) -> Path:
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
 def test_training_on_gpus_without_cuda_stops_before_any_model_load(stage, tmp_path, monkeypatch, capsys):
     import transformers
-    import trl
+
+    from regionreasoner.train import grpo
 
     def loaded(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
     monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", loaded)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loaded)
-    monkeypatch.setattr(trl, "GRPOTrainer", loaded)
+    monkeypatch.setattr(grpo, "TermLoggingGRPOTrainer", loaded)  # the class itself: trl's is its base
     args = [
         stage,
         "--config",
@@ -121,7 +123,44 @@ def test_left_padded_batch_has_every_image_token_attended_and_typed(tiny):
     images = [Image.new("RGB", (112, 112))] * 2
     found = preflight.batch_alignment(processor, _texts(processor), images)
     assert found.padding_side == "left" and found.image_tokens == found.expected_tokens == [16, 16]
+    assert found.typed and found.misplaced_type_ids == 0
     preflight.check_batch_alignment(found)
+
+
+class _WithoutTypeIds:
+    """The tiny model's processor, minus the mm_token_type_ids in what it returns."""
+
+    def __init__(self, processor) -> None:
+        self._processor = processor
+
+    def __getattr__(self, name: str):
+        return getattr(self._processor, name)
+
+    def __call__(self, *args, **kwargs):
+        out = self._processor(*args, **kwargs)
+        out.pop("mm_token_type_ids")
+        return out
+
+
+def test_processor_without_multimodal_token_types_fails_the_alignment_check(tiny):
+    processor = _WithoutTypeIds(load_processor(tiny / "model", 112))
+    found = preflight.batch_alignment(processor, _texts(processor), [Image.new("RGB", (112, 112))] * 2)
+    assert not found.typed and found.masked_image_tokens == 0
+    with pytest.raises(PreflightError, match="no mm_token_type_ids"):
+        preflight.check_batch_alignment(found)
+
+
+def test_qwen_vl_positions_of_image_tokens_need_the_multimodal_token_types(tiny):
+    """Why the check above exists: without mm_token_type_ids transformers gives image tokens text
+    positions, and the model's outputs change (when this fails, transformers no longer needs them)."""
+    processor = load_processor(tiny / "model", 112)
+    model = AutoModelForImageTextToText.from_pretrained(tiny / "model").eval()
+    batch = processor(text=_texts(processor)[:1], images=[Image.new("RGB", (112, 112), "red")], return_tensors="pt")
+    with torch.no_grad():
+        typed = model(**batch).logits
+        batch.pop("mm_token_type_ids")
+        untyped = model(**batch).logits
+    assert not torch.allclose(typed, untyped, atol=1e-4)
 
 
 def test_right_padding_processor_fails_the_alignment_check(tiny):

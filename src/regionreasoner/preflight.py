@@ -103,6 +103,7 @@ class BatchAlignment:
     expected_tokens: list[int]  # what the image grid of each sample needs
     masked_image_tokens: int  # placeholder tokens the attention mask hides
     misplaced_type_ids: int  # positions where mm_token_type_ids disagrees with the placeholders
+    typed: bool  # the processor returned mm_token_type_ids, without which image tokens get text positions
 
 
 def batch_alignment(processor: Any, texts: Sequence[str], images: Sequence[Any]) -> BatchAlignment:
@@ -129,12 +130,17 @@ def batch_alignment(processor: Any, texts: Sequence[str], images: Sequence[Any])
         expected_tokens=[int(n) // merge for n in batch["image_grid_thw"].prod(-1)],
         masked_image_tokens=int((is_image & (mask == 0)).sum()),
         misplaced_type_ids=int(((types == 1) != is_image).sum()) if types is not None else 0,
+        typed=types is not None,
     )
 
 
 def check_batch_alignment(alignment: BatchAlignment) -> None:
     """Stop unless prompts are left-padded (generation appends on the right) and every image
-    placeholder is attended and typed as an image, in the number its image grid needs."""
+    placeholder is attended and typed as an image, in the number its image grid needs.
+
+    Qwen-VL models in transformers 5 build their 3-D (time, height, width) positions only when
+    ``mm_token_type_ids`` come with the input ids; without them the image tokens silently get text
+    positions, and the tiny model's log-probabilities moved by up to 9 nats a token."""
     problems = []
     if alignment.padding_side != "left":
         problems.append(f"the tokenizer pads on the {alignment.padding_side}; generation needs left padding")
@@ -144,6 +150,8 @@ def check_batch_alignment(alignment: BatchAlignment) -> None:
         )
     if alignment.masked_image_tokens:
         problems.append(f"{alignment.masked_image_tokens} image placeholders lie under the attention mask's zeros")
+    if not alignment.typed:
+        problems.append("the processor returns no mm_token_type_ids, so the image tokens would get text positions")
     if alignment.misplaced_type_ids:
         problems.append(
             f"mm_token_type_ids disagree with the image placeholders at {alignment.misplaced_type_ids} positions"
