@@ -237,14 +237,20 @@ def test_training_summary_shows_query_dependence_and_the_random_baseline(setup):
     assert random[1:8] == ["-"] * 7
 
 
-def test_training_summary_states_configured_differences_with_their_interval(setup):
-    config, reported = setup
-    config["report"]["differences"] = [{"a": "grpo-full", "b": "base", "turns": "round 1"}]
-    outcomes = {"grpo-full": [{"hit": "10", "cited": "01"}] * 20, "base": [{"hit": "00", "cited": "01"}] * 20}
+def _with_outcomes(config: dict[str, Any], outcomes: dict[str, list[dict[str, str]]]) -> None:
+    """Give each model's multi-round evaluation these per-dialogue hits, on every benchmark."""
     for model, per_dialogue in outcomes.items():
         for bench in BENCHES:
             path = Path(config["results"]) / "eval" / model / f"{bench}.multi.json"
             path.write_text(json.dumps(json.loads(path.read_text()) | {"per_dialogue": per_dialogue}))
+
+
+def test_training_summary_states_configured_differences_with_their_interval(setup):
+    config, reported = setup
+    config["report"]["differences"] = [{"a": "grpo-full", "b": "base", "turns": "round 1"}]
+    _with_outcomes(
+        config, {"grpo-full": [{"hit": "10", "cited": "01"}] * 20, "base": [{"hit": "00", "cited": "01"}] * 20}
+    )
     markdown, tex = build(config, "table_training", reported)
     assert "| grpo-full - base | round 1 | RefCOCOg | 100.0 | [100.0, 100.0] | 20 |" in markdown
     assert "95 \\% interval" in tex
@@ -297,3 +303,31 @@ def test_training_summary_is_silent_on_grounding_when_sft_grounds(setup):
     _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
     caption = build(config, "table_training", reported)[0].splitlines()[0]
     assert "ground" not in caption
+
+
+def test_training_summary_says_when_grpo_ends_below_sft_beyond_the_noise(setup):
+    config, reported = setup
+    _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
+    config["report"]["differences"] = [{"a": "grpo-full", "b": "sft", "turns": "round 1"}]
+    _with_outcomes(
+        config, {"grpo-full": [{"hit": "01", "cited": "01"}] * 20, "sft": [{"hit": "11", "cited": "01"}] * 20}
+    )
+    caption = build(config, "table_training", reported)[0].splitlines()[0]
+    assert "GRPO ends below SFT beyond the noise (grpo-full, round 1, RefCOCO+ -100.0 [-100.0, -100.0];" in caption
+
+
+def test_training_summary_is_silent_when_grpo_minus_sft_interval_includes_zero_or_b_is_not_sft(setup):
+    config, reported = setup
+    _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
+    config["report"]["differences"] = [
+        {"a": "grpo-full", "b": "sft", "turns": "round 1"},
+        {"a": "grpo-full", "b": "base", "turns": "round 1"},
+    ]
+    gained, lost = {"hit": "10", "cited": "01"}, {"hit": "00", "cited": "01"}
+    _with_outcomes(
+        config,
+        {"grpo-full": [gained] * 10 + [lost] * 10, "sft": [lost] * 10 + [gained] * 10, "base": [gained] * 20},
+    )
+    markdown, _ = build(config, "table_training", reported)
+    assert "| grpo-full - base | round 1 | RefCOCOg | -50.0 |" in markdown  # below zero, but against base
+    assert "below SFT" not in markdown.splitlines()[0]
