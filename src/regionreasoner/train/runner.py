@@ -145,3 +145,6 @@ def train_and_save(
         # every rank is done with the checkpoints (7B ones hold ~100 GB of optimizer state)
         shutil.rmtree(args.output_dir, ignore_errors=True)
         print(f"saved {out_dir} (step {trainer.state.global_step}); curves in {metrics}", flush=True)
+    # Left to interpreter shutdown, gloo's worker threads can still hold tensors while Python is
+    # torn down, and a rank aborts (SIGABRT) after the model was saved, failing a job that succeeded.
+    trainer.accelerator.end_training()
