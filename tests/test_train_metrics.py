@@ -1,4 +1,5 @@
-"""The share of GRPO groups in which a reward term varies (logged per step, read by the training table)."""
+"""The share of GRPO groups in which a reward term varies (logged per step, read by the training table),
+and whether the completions a term prefers are the accurate ones."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 import torch
 
-from regionreasoner.train.metrics import varied_group_shares
+from regionreasoner.train.metrics import preferred_accuracy, varied_group_shares
 
 
 def test_a_term_counts_only_groups_whose_completions_score_differently():
@@ -26,3 +27,24 @@ def test_a_term_that_does_not_apply_counts_as_not_varying():
 def test_completions_that_do_not_split_into_groups_are_refused():
     with pytest.raises(ValueError, match="groups of 4"):
         varied_group_shares(torch.zeros(6, 2), 4)
+
+
+def test_a_term_that_prefers_the_wrong_completions_shows_lower_accuracy_for_them():
+    # two groups of two; column 0 prefers the inaccurate completion, column 1 the accurate one,
+    # column 2 is constant (never varies)
+    rewards = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    accuracy = torch.tensor([0.0, 3.0, 1.0, 2.0])
+    against, towards, constant = preferred_accuracy(rewards, 2, accuracy)
+    assert against == (2, 0.5, 2.5)
+    assert towards == (2, 2.5, 0.5)
+    assert constant[0] == 0 and math.isnan(constant[1]) and math.isnan(constant[2])
+
+
+def test_ties_at_the_top_share_the_preferred_side():
+    rewards = torch.tensor([[1.0], [1.0], [0.0]])
+    assert preferred_accuracy(rewards, 3, torch.tensor([3.0, 1.0, 0.0])) == [(1, 2.0, 0.0)]
+
+
+def test_accuracies_must_match_the_completions():
+    with pytest.raises(ValueError, match="3 accuracies for 4 completions"):
+        preferred_accuracy(torch.zeros(4, 1), 2, torch.zeros(3))

@@ -597,9 +597,10 @@ def _below_sft_note(config: PipelineConfig, differences: list[tuple[DifferenceSp
     if not below:
         return ""
     return (
-        f"GRPO ends below SFT beyond the noise ({'; '.join(below)}). On the embedded default this happens "
-        "from half-grounded SFT models under every GRPO setting tried, for a cause not yet found "
-        "(docs/benchmarks.md)."
+        f"GRPO ends below SFT beyond the noise ({'; '.join(below)}). On the embedded default this was "
+        "measured from a half-grounded SFT model, on which the citation and consistency terms prefer the "
+        "less accurate completions of a group: `python scripts/reward_controls.py terms` shows which way "
+        "each term points on a given SFT model (docs/benchmarks.md)."
     )
 
 

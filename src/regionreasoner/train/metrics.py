@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,35 @@ def varied_group_shares(rewards_per_term: torch.Tensor, group_size: int) -> list
     groups = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
     varied = (groups.amax(dim=1) - groups.amin(dim=1)) > 1e-6
     return varied.float().mean(dim=0).tolist()
+
+
+def preferred_accuracy(
+    rewards_per_term: torch.Tensor, group_size: int, accuracy: torch.Tensor
+) -> list[tuple[int, float, float]]:
+    """Per reward term: in the groups where it varies, the mean accuracy of the completions it
+    scores highest against that of the rest of the group.
+
+    A term whose preferred completions are less accurate than the others pulls GRPO's update away
+    from accuracy however often it varies; this is how a term's direction is told from its size.
+    Returns (groups where the term varies, accuracy of its preferred, accuracy of the rest); the two
+    means are NaN where the term never varies. Rows as in ``varied_group_shares``.
+    """
+    if group_size < 1 or rewards_per_term.shape[0] % group_size:
+        raise ValueError(f"{rewards_per_term.shape[0]} completions do not split into groups of {group_size}")
+    if accuracy.shape[0] != rewards_per_term.shape[0]:
+        raise ValueError(f"{accuracy.shape[0]} accuracies for {rewards_per_term.shape[0]} completions")
+    terms = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
+    correct = accuracy.reshape(-1, group_size)
+    result = []
+    for column in range(terms.shape[2]):
+        values = terms[:, :, column]
+        top = values >= values.amax(dim=1, keepdim=True) - 1e-6
+        varied = torch.nonzero(~top.all(dim=1)).flatten().tolist()
+        preferred = [correct[g][top[g]].mean().item() for g in varied]
+        rest = [correct[g][~top[g]].mean().item() for g in varied]
+        result.append((len(varied), _mean(preferred), _mean(rest)))
+    return result
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
