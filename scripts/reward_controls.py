@@ -36,10 +36,8 @@ import torch
 from regionreasoner.config import load_config
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.grpo import grpo_trainer
-from regionreasoner.train.metrics import preferred_accuracy, varied_group_shares
+from regionreasoner.train.metrics import grounding_column, preferred_accuracy, varied_group_shares
 from regionreasoner.train.runner import train_and_save, work_dir_for
-
-ACCURACY = "accuracy_reward"
 
 
 def permute_within_groups(rewards: torch.Tensor, group_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -76,14 +74,15 @@ def terms(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         trainer = grpo_trainer(cfg, args.variant, Path(args.model), Path(args.turns), Path(work_dir))
         names = list(trainer.reward_func_names)
-        if ACCURACY not in names:
-            raise SystemExit(f"variant {args.variant} has no {ACCURACY} to compare the terms with")
+        accuracy = grounding_column(names)
+        if accuracy is None:
+            raise SystemExit(f"variant {args.variant} scores no accuracy to compare the terms with")
         rewards = _scored_groups(trainer, args.steps)
     group = trainer.num_generations
     shares = varied_group_shares(rewards, group)
-    directions = preferred_accuracy(rewards, group, rewards[:, names.index(ACCURACY)])
+    directions = preferred_accuracy(rewards, group, rewards[:, accuracy])
     print(f"{args.model}: {rewards.shape[0] // group} groups of {group} completions, variant {args.variant}")
-    print(f"mean accuracy reward {rewards[:, names.index(ACCURACY)].mean().item():.3f}")
+    print(f"mean {names[accuracy]} {rewards[:, accuracy].mean().item():.3f}")
     print(f"{'term':<22}{'varies in':>10}{'acc. of preferred':>19}{'acc. of rest':>14}")
     for name, share, (varied, preferred, rest) in zip(names, shares, directions):
         gap = "" if math.isnan(preferred) else f"{preferred:>19.3f}{rest:>14.3f}"

@@ -64,6 +64,12 @@ def eval_metrics(value: float, rounds: int = 3) -> dict[str, Any]:
     }
 
 
+def _cited(step: int) -> str:
+    """The citation columns of a curve step: it varies in a quarter of the groups on steps 1-2 (its
+    preferred completions 1.0 less accurate), in three quarters on steps 3-4 (0.2 more), never after."""
+    return {1: "0.25,-1.0", 2: "0.25,-1.0", 3: "0.75,0.2", 4: "0.75,0.2"}.get(step, "0.0,")
+
+
 def write_fixture(config: dict[str, Any]) -> None:
     """Evaluation JSONs for every model and mode, and a datasheet per benchmark."""
     results = Path(config["results"])
@@ -77,8 +83,9 @@ def write_fixture(config: dict[str, Any]) -> None:
         curve = results / "train_metrics" / f"grpo-{variant}.csv"
         curve.parent.mkdir(parents=True, exist_ok=True)
         curve.write_text(
-            "step,loss,reward,rewards/accuracy_reward/groups_varied\n"
-            + "".join(f"{s},{1 - s / 10},{s - 1},{0.5 * (s % 2)}\n" for s in range(1, 11))
+            "step,loss,reward,rewards/accuracy_reward/groups_varied,"
+            "rewards/citation_reward/groups_varied,rewards/citation_reward/preferred_accuracy_gap\n"
+            + "".join(f"{s},{1 - s / 10},{s - 1},{0.5 * (s % 2)},{_cited(s)}\n" for s in range(1, 11))
         )
         probe = results / "probe" / f"grpo-{variant}.json"
         probe.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +268,16 @@ def test_training_summary_shows_how_often_each_term_varies_within_a_group(setup)
     markdown, _ = build(config, "table_training", reported)
     # accuracy varied in half the groups on odd steps and none on even ones: 25 % over the run;
     # the curve logs no other term
-    assert "| grpo-full | - | - | 25.0 | - | - |" in markdown
+    assert "| grpo-full | - | - | 25.0 | 20.0 | - |" in markdown
+
+
+def test_training_summary_shows_which_way_each_term_points_weighted_by_the_groups_it_varied_in(setup):
+    config, reported = setup
+    markdown, _ = build(config, "table_training", reported)
+    # (0.25 x -1.0 x 2 + 0.75 x 0.2 x 2) / (0.25 x 2 + 0.75 x 2) = -0.2 / 2 = -0.1; steps where it
+    # never varied log no gap; format and consistency are not in the curve; accuracy is the yardstick
+    assert "| Variant | format | non_repeat | citation | consistency |" in markdown
+    assert "| grpo-full | - | - | -0.10 | - |" in markdown
 
 
 def test_training_summary_names_variants_that_give_identical_answers(setup):

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from regionreasoner.train.metrics import preferred_accuracy, varied_group_shares
+from regionreasoner.train.metrics import preferred_accuracy, preferred_accuracy_gaps, varied_group_shares
 
 
 def test_a_term_counts_only_groups_whose_completions_score_differently():
@@ -48,3 +48,17 @@ def test_ties_at_the_top_share_the_preferred_side():
 def test_accuracies_must_match_the_completions():
     with pytest.raises(ValueError, match="3 accuracies for 4 completions"):
         preferred_accuracy(torch.zeros(4, 1), 2, torch.zeros(3))
+
+
+def test_each_term_is_measured_against_the_accuracy_term_and_unvaried_terms_are_left_out():
+    names = ["format_reward", "accuracy_reward", "citation_reward", "consistency_reward"]
+    # one group of three: format constant, citation prefers the inaccurate completion, consistency
+    # the accurate one
+    rewards = torch.tensor([[3.0, 3.0, 0.0, 2.0], [3.0, 0.0, 2.0, 0.0], [3.0, 0.0, 2.0, 1.0]])
+    gaps = preferred_accuracy_gaps(names, rewards, 3)
+    assert gaps == {"citation_reward": -3.0, "consistency_reward": 3.0}
+
+
+def test_without_an_accuracy_term_no_direction_is_measured():
+    rewards = torch.tensor([[0.0], [2.0]])
+    assert preferred_accuracy_gaps(["citation_reward"], rewards, 2) == {}

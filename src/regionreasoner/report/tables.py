@@ -659,6 +659,29 @@ def _varied_shares(curve: list[dict[str, str]], terms: list[str]) -> list[float 
     return shares
 
 
+def _direction_rows(config: PipelineConfig, terms: list[str], reader: Reader) -> list[list[str]]:
+    """Per GRPO variant and non-grounding reward term: the accuracy reward of the completions the
+    term preferred minus the rest's (``rewards/<term>/preferred_accuracy_gap``, logged by
+    ``train.grpo``), over all logged steps; "-" where the variant lacks the term or it never varied."""
+    rows = []
+    for model in _grpo_models(config):
+        per_seed = [_preferred_gaps(_read_curve(config, m, reader), terms) for m in config.seed_models(model)]
+        rows.append([_row_label(config, model), *(fmt(mean_sd(column)[0], 2) for column in zip(*per_seed))])
+    return rows
+
+
+def _preferred_gaps(curve: list[dict[str, str]], terms: list[str]) -> list[float | None]:
+    """Per reward term: its logged gaps averaged over steps, each step weighted by the share of groups
+    in which the term varied then (a step's gap is a mean over those groups); None where not logged."""
+    gaps: list[float | None] = []
+    for name in terms:
+        gap, varied = f"rewards/{name}/preferred_accuracy_gap", f"rewards/{name}/groups_varied"
+        pairs = [(float(r[gap]), float(r.get(varied) or 1.0)) for r in curve if r.get(gap, "") != ""]
+        weight = sum(w for _, w in pairs)
+        gaps.append(sum(g * w for g, w in pairs) / weight if pairs and weight > 0 else None)
+    return gaps
+
+
 def _answers(config: PipelineConfig, model: str, reader: Reader) -> list[Any]:
     """The model's answer boxes on every multi-round benchmark turn, in file order."""
     return [
@@ -742,6 +765,13 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     terms = _trained_terms(config)
     table.groups.append((title, _varied_rows(config, terms, reader)))
     table.group_headers[title] = ["Variant", *(term.removesuffix("_reward") for term in terms)]
+    directed = [term for term in terms if not TERMS[term].grounding]
+    title = (
+        "Accuracy reward (0-3) of the completions each term scores highest in a GRPO group minus the rest's, "
+        "over the groups where the term varies: below zero the term pulls the update away from grounding"
+    )
+    table.groups.append((title, _direction_rows(config, directed, reader)))
+    table.group_headers[title] = ["Variant", *(term.removesuffix("_reward") for term in directed)]
     spread = _seed_spread_rows(config, reader)
     if spread:
         title = (
@@ -835,7 +865,8 @@ TABLES: dict[str, TableSpec] = {
         "prompts; share of well-formed answers, round-1 AP@0.5 and query dependence "
         "(% of multi-object images whose objects, each asked alone, get different answers) on the "
         "benchmarks, beside the random-object baseline; per GRPO variant and reward term, the share of "
-        "groups (the completions of one prompt) in which the term's value varies; configured AP@0.5 "
+        "groups (the completions of one prompt) in which the term's value varies, and there the accuracy "
+        "of the completions it prefers minus the rest's; configured AP@0.5 "
         "differences with a 95 % paired bootstrap interval over dialogues.",
         _training_inputs,
         _training_summary,

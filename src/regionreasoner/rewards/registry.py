@@ -32,7 +32,9 @@ OPTIONS = ("iou_threshold", "l1_threshold", "point_threshold", "spacy_model", "n
 class Term:
     """One reward term: ``function`` is ``"module:name"`` under ``regionreasoner.rewards`` (imported
     when used) or the function itself; ``weight`` one of ``WEIGHT_KEYS``; ``low``/``high`` its range
-    (``discrete``: only those two values); ``options`` the config settings it takes as keywords."""
+    (``discrete``: only those two values); ``options`` the config settings it takes as keywords;
+    ``grounding``: it scores the answer against the truth, the yardstick the other terms' direction
+    is measured by during GRPO (``train.metrics.preferred_accuracy_gaps``)."""
 
     function: str | RewardFunction
     low: float
@@ -40,6 +42,7 @@ class Term:
     weight: str = "1"
     discrete: bool = False
     options: tuple[str, ...] = ()
+    grounding: bool = False
 
     def __post_init__(self) -> None:
         if self.weight not in WEIGHT_KEYS:
@@ -78,7 +81,11 @@ TERMS: dict[str, Term] = {
     "format_reward": Term("format:format_reward", 0.0, 3.0),
     "non_repeat_reward": Term("format:non_repeat_reward", 0.0, 1.0, discrete=True),
     "accuracy_reward": Term(
-        "accuracy:accuracy_reward", 0.0, 3.0, options=("iou_threshold", "l1_threshold", "point_threshold")
+        "accuracy:accuracy_reward",
+        0.0,
+        3.0,
+        options=("iou_threshold", "l1_threshold", "point_threshold"),
+        grounding=True,
     ),
     "citation_reward": Term("citation:citation_reward", 0.0, 2.0, weight="alpha"),
     "consistency_reward": Term(
@@ -89,7 +96,7 @@ TERMS: dict[str, Term] = {
     "released_format_reward": Term("released_code:released_format_reward", 0.0, 2.3),
     "released_answer_format_reward": Term("released_code:released_answer_format_reward", 0.0, 2.0),
     "released_citation_reward": Term("released_code:released_citation_reward", 0.0, 2.0),
-    "released_accuracy_reward": Term("released_code:released_accuracy_reward", 0.0, 3.0),
+    "released_accuracy_reward": Term("released_code:released_accuracy_reward", 0.0, 3.0, grounding=True),
     "released_non_repeat_reward": Term("released_code:released_non_repeat_reward", 0.0, 1.0, discrete=True),
     "released_consistency_reward": Term("released_code:released_consistency_reward", 0.0, 2.08),
 }

@@ -19,7 +19,7 @@ from regionreasoner.rewards.nouns import require_spacy_model
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.configs import grpo_config, variant_rewards
 from regionreasoner.train.data import grpo_dataset
-from regionreasoner.train.metrics import varied_group_shares
+from regionreasoner.train.metrics import preferred_accuracy_gaps, varied_group_shares
 from regionreasoner.train.runner import (
     CheckpointWeightsMixin,
     score_labelled_positions_only,
@@ -31,7 +31,9 @@ from regionreasoner.train.runner import (
 class TermLoggingGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
     """TRL's GRPOTrainer that also logs, per reward term, the share of groups in which the term
     varies (``rewards/<term>/groups_varied``): a term constant within every group never changes which
-    completion is preferred, however large its mean (the training table reports this share)."""
+    completion is preferred, however large its mean; and, where it varies, the accuracy of the
+    completions it prefers minus the rest's (``rewards/<term>/preferred_accuracy_gap``): below zero
+    the term pulls the update away from grounding. The training table reports both."""
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -39,6 +41,8 @@ class TermLoggingGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
         group = self.num_generations if mode == "train" else self.num_generations_eval
         for name, share in zip(self.reward_func_names, varied_group_shares(rewards, group)):
             self._metrics[mode][f"rewards/{name}/groups_varied"].append(share)
+        for name, gap in preferred_accuracy_gaps(self.reward_func_names, rewards, group).items():
+            self._metrics[mode][f"rewards/{name}/preferred_accuracy_gap"].append(gap)
         return rewards
 
 

@@ -1,5 +1,6 @@
 """Training curves written where the figures stage reads them (loss, per-term rewards, KL), and
-the per-term share of GRPO groups in which a reward term varies."""
+per reward term, the share of GRPO groups in which it varies and whether the completions it prefers
+are the accurate ones."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 
 from regionreasoner.io import atomic_write_text
+from regionreasoner.rewards.registry import TERMS
 
 
 def write_log_history(history: list[dict[str, Any]], out: Path) -> None:
@@ -71,3 +73,23 @@ def preferred_accuracy(
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
+
+
+def grounding_column(names: list[str]) -> int | None:
+    """The column of the term that scores answers against the truth (accuracy), if one was scored."""
+    return next((i for i, name in enumerate(names) if name in TERMS and TERMS[name].grounding), None)
+
+
+def preferred_accuracy_gaps(names: list[str], rewards_per_term: torch.Tensor, group_size: int) -> dict[str, float]:
+    """Per term other than the grounding one (accuracy), over the groups where it varies: accuracy of
+    the completions it prefers minus that of the rest. Terms that never varied are left out, as are
+    all terms when no grounding term was scored (nothing to measure them by)."""
+    grounding = grounding_column(names)
+    if grounding is None:
+        return {}
+    directions = preferred_accuracy(rewards_per_term, group_size, rewards_per_term[:, grounding])
+    return {
+        name: preferred - rest
+        for column, (name, (varied, preferred, rest)) in enumerate(zip(names, directions))
+        if varied and column != grounding
+    }
