@@ -330,6 +330,26 @@ def test_training_summary_says_when_grpo_ends_below_sft_beyond_the_noise(setup):
     )
     caption = build(config, "table_training", reported)[0].splitlines()[0]
     assert "GRPO ends below SFT beyond the noise (grpo-full, round 1, RefCOCO+ -100.0 [-100.0, -100.0];" in caption
+    # the fixture's citation term preferred the less accurate completions (-0.10, weighted over steps)
+    assert "preferred were the less accurate ones (citation -0.10 in grpo-full)" in caption
+
+
+def test_grpo_below_sft_with_no_term_against_accuracy_says_so(setup):
+    config, reported = setup
+    _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
+    config["report"]["differences"] = [{"a": "grpo-full", "b": "sft", "turns": "round 1"}]
+    _with_outcomes(
+        config, {"grpo-full": [{"hit": "01", "cited": "01"}] * 20, "sft": [{"hit": "11", "cited": "01"}] * 20}
+    )
+    curve = Path(config["results"]) / "train_metrics" / "grpo-full.csv"
+    curve.write_text(
+        "step,loss,reward,rewards/citation_reward/groups_varied,rewards/citation_reward/preferred_accuracy_gap\n"
+        "1,1.0,0.0,0.5,0.3\n2,0.5,1.0,0.5,0.1\n"
+    )
+    caption = build(config, "table_training", reported)[0].splitlines()[0]
+    assert "GRPO ends below SFT beyond the noise" in caption
+    assert "No reward term preferred the less accurate completions" in caption
+    assert "less accurate ones (" not in caption
 
 
 def test_training_summary_is_silent_when_grpo_minus_sft_interval_includes_zero_or_b_is_not_sft(setup):

@@ -586,21 +586,40 @@ def _difference_rows(
     return rows
 
 
-def _below_sft_note(config: PipelineConfig, differences: list[tuple[DifferenceSpec, str, Estimate]]) -> str:
+def _below_sft_note(
+    config: PipelineConfig, differences: list[tuple[DifferenceSpec, str, Estimate]], reader: Reader
+) -> str:
     """A caption sentence naming each configured GRPO - SFT difference whose whole 95 % interval is
-    below zero; empty where there is none."""
-    below = [
-        f"{spec.a}, {spec.turns}, {bench_label(config, bench)} {fmt(d.value)} [{fmt(d.low)}, {fmt(d.high)}]"
+    below zero, and the reward terms of those models whose preferred completions were the less
+    accurate ones (the likeliest pull away from grounding); empty where there is none."""
+    named = [
+        (spec, bench, d)
         for spec, bench, d in differences
         if spec.b == "sft" and spec.a in _grpo_models(config) and d.high < 0
     ]
-    if not below:
+    if not named:
         return ""
+    below = [
+        f"{spec.a}, {spec.turns}, {bench_label(config, bench)} {fmt(d.value)} [{fmt(d.low)}, {fmt(d.high)}]"
+        for spec, bench, d in named
+    ]
+    terms = _directed_terms(config)
+    against = [
+        f"{term.removesuffix('_reward')} {gap:+.2f} in {model}"
+        for model in dict.fromkeys(spec.a for spec, _, _ in named)
+        for term, gap in zip(terms, _mean_gaps(config, model, terms, reader))
+        if gap is not None and gap < 0
+    ]
+    reason = (
+        f"The completions some reward terms preferred were the less accurate ones ({'; '.join(against)}), "
+        "pulling the update away from grounding"
+        if against
+        else "No reward term preferred the less accurate completions"
+    )
     return (
-        f"GRPO ends below SFT beyond the noise ({'; '.join(below)}). On the embedded default this was "
-        "measured from a half-grounded SFT model, on which the citation and consistency terms prefer the "
-        "less accurate completions of a group: `python scripts/reward_controls.py terms` shows which way "
-        "each term points on a given SFT model (docs/benchmarks.md)."
+        f"GRPO ends below SFT beyond the noise ({'; '.join(below)}). {reason}; "
+        "`python scripts/reward_controls.py permuted` measures what the update's noise alone costs "
+        "(docs/benchmarks.md)."
     )
 
 
@@ -659,15 +678,25 @@ def _varied_shares(curve: list[dict[str, str]], terms: list[str]) -> list[float 
     return shares
 
 
+def _directed_terms(config: PipelineConfig) -> list[str]:
+    """The trained reward terms whose direction is measured against the grounding term."""
+    return [term for term in _trained_terms(config) if not TERMS[term].grounding]
+
+
 def _direction_rows(config: PipelineConfig, terms: list[str], reader: Reader) -> list[list[str]]:
     """Per GRPO variant and non-grounding reward term: the accuracy reward of the completions the
     term preferred minus the rest's (``rewards/<term>/preferred_accuracy_gap``, logged by
     ``train.grpo``), over all logged steps; "-" where the variant lacks the term or it never varied."""
-    rows = []
-    for model in _grpo_models(config):
-        per_seed = [_preferred_gaps(_read_curve(config, m, reader), terms) for m in config.seed_models(model)]
-        rows.append([_row_label(config, model), *(fmt(mean_sd(column)[0], 2) for column in zip(*per_seed))])
-    return rows
+    return [
+        [_row_label(config, model), *(fmt(gap, 2) for gap in _mean_gaps(config, model, terms, reader))]
+        for model in _grpo_models(config)
+    ]
+
+
+def _mean_gaps(config: PipelineConfig, model: str, terms: list[str], reader: Reader) -> list[Number]:
+    """Per term: the model's preferred-accuracy gap, the mean over its seeds."""
+    per_seed = [_preferred_gaps(_read_curve(config, m, reader), terms) for m in config.seed_models(model)]
+    return [mean_sd(column)[0] for column in zip(*per_seed)]
 
 
 def _preferred_gaps(curve: list[dict[str, str]], terms: list[str]) -> list[float | None]:
@@ -751,7 +780,7 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     ]
     notes.append(_ungrounded_sft_note(config, reader))
     differences = _differences(config, reader)
-    notes.append(_below_sft_note(config, differences))
+    notes.append(_below_sft_note(config, differences, reader))
     if _seeded(config, _grpo_models(config)):
         notes.append(
             "A variant trained with several seeds (grpo.variants.<v>.seeds) shows the mean over its seeds in "
@@ -765,7 +794,7 @@ def _training_summary(config: PipelineConfig, reported: dict[str, Any], reader: 
     terms = _trained_terms(config)
     table.groups.append((title, _varied_rows(config, terms, reader)))
     table.group_headers[title] = ["Variant", *(term.removesuffix("_reward") for term in terms)]
-    directed = [term for term in terms if not TERMS[term].grounding]
+    directed = _directed_terms(config)
     title = (
         "Accuracy reward (0-3) of the completions each term scores highest in a GRPO group minus the rest's, "
         "over the groups where the term varies: below zero the term pulls the update away from grounding"
