@@ -321,13 +321,18 @@ def test_training_summary_is_silent_on_grounding_when_sft_grounds(setup):
     assert "ground" not in caption
 
 
-def test_training_summary_says_when_grpo_ends_below_sft_beyond_the_noise(setup):
-    config, reported = setup
+def _with_grpo_below_sft(config: dict[str, Any]) -> None:
+    """An SFT model that grounds, and GRPO `full` missing every round-1 box SFT hits (-100 points)."""
     _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
     config["report"]["differences"] = [{"a": "grpo-full", "b": "sft", "turns": "round 1"}]
     _with_outcomes(
         config, {"grpo-full": [{"hit": "01", "cited": "01"}] * 20, "sft": [{"hit": "11", "cited": "01"}] * 20}
     )
+
+
+def test_training_summary_says_when_grpo_ends_below_sft_beyond_the_noise(setup):
+    config, reported = setup
+    _with_grpo_below_sft(config)
     caption = build(config, "table_training", reported)[0].splitlines()[0]
     assert "GRPO ends below SFT beyond the noise (grpo-full, round 1, RefCOCO+ -100.0 [-100.0, -100.0];" in caption
     # the fixture's citation term preferred the less accurate completions (-0.10, weighted over steps)
@@ -336,11 +341,7 @@ def test_training_summary_says_when_grpo_ends_below_sft_beyond_the_noise(setup):
 
 def test_grpo_below_sft_with_no_term_against_accuracy_says_so(setup):
     config, reported = setup
-    _with_sft(config, {"refcocoplus": 102.0, "refcocog": 104.0})
-    config["report"]["differences"] = [{"a": "grpo-full", "b": "sft", "turns": "round 1"}]
-    _with_outcomes(
-        config, {"grpo-full": [{"hit": "01", "cited": "01"}] * 20, "sft": [{"hit": "11", "cited": "01"}] * 20}
-    )
+    _with_grpo_below_sft(config)
     curve = Path(config["results"]) / "train_metrics" / "grpo-full.csv"
     curve.write_text(
         "step,loss,reward,rewards/citation_reward/groups_varied,rewards/citation_reward/preferred_accuracy_gap\n"

@@ -60,19 +60,20 @@ def preferred_accuracy(
         raise ValueError(f"{accuracy.shape[0]} accuracies for {rewards_per_term.shape[0]} completions")
     terms = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
     correct = accuracy.reshape(-1, group_size)
+    top = terms >= terms.amax(dim=1, keepdim=True) - 1e-6  # (groups, completions, terms)
+    varied = ~top.all(dim=1)  # (groups, terms)
+    correct = correct.unsqueeze(-1)
+    preferred = (correct * top).sum(dim=1) / top.sum(dim=1)
+    rest = (correct * ~top).sum(dim=1) / (~top).sum(dim=1).clamp(min=1)
     result = []
     for column in range(terms.shape[2]):
-        values = terms[:, :, column]
-        top = values >= values.amax(dim=1, keepdim=True) - 1e-6
-        varied = torch.nonzero(~top.all(dim=1)).flatten().tolist()
-        preferred = [correct[g][top[g]].mean().item() for g in varied]
-        rest = [correct[g][~top[g]].mean().item() for g in varied]
-        result.append((len(varied), _mean(preferred), _mean(rest)))
+        groups = varied[:, column]
+        count = int(groups.sum())
+        if count == 0:
+            result.append((0, math.nan, math.nan))
+        else:
+            result.append((count, preferred[groups, column].mean().item(), rest[groups, column].mean().item()))
     return result
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
 
 
 def grounding_column(names: list[str]) -> int | None:
