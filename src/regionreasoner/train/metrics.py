@@ -59,10 +59,9 @@ def preferred_accuracy(
     if accuracy.shape[0] != rewards_per_term.shape[0]:
         raise ValueError(f"{accuracy.shape[0]} accuracies for {rewards_per_term.shape[0]} completions")
     terms = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
-    correct = accuracy.reshape(-1, group_size)
+    correct = accuracy.reshape(-1, group_size, 1)
     top = terms >= terms.amax(dim=1, keepdim=True) - 1e-6  # (groups, completions, terms)
     varied = ~top.all(dim=1)  # (groups, terms)
-    correct = correct.unsqueeze(-1)
     preferred = (correct * top).sum(dim=1) / top.sum(dim=1)
     rest = (correct * ~top).sum(dim=1) / (~top).sum(dim=1).clamp(min=1)
     result = []
