@@ -18,6 +18,7 @@ from regionreasoner.config import (
     resolve_extends,
     stage_params,
     validate_config,
+    write_resolved,
 )
 from tests.conftest import REPO, copy_workflow, snakemake
 
@@ -255,3 +256,9 @@ def test_an_evaluation_prompt_changes_only_the_evaluation_params_of_its_models()
     assert changed == {"released-visionreasoner"}
     # a pattern entry covers every model it matches: grpo-* (the released RegionReasoner prompt's alias)
     assert json.loads(stage_params(raw, "evaluate", model="grpo-a1.0_b0.5"))["prompt.models.grpo-*"]["max_new_tokens"]
+
+
+def test_resolved_config_keeps_the_variant_order_the_tables_list_rows_in(tmp_path):
+    raw = {"seed": 1, "grpo": {"variants": {"full": {}, "base_only": {}, "a1.0_b0.5": {}}}}
+    resolved = yaml.safe_load(write_resolved(raw, tmp_path / "config.resolved.yaml").read_text())
+    assert list(resolved["grpo"]["variants"]) == ["full", "base_only", "a1.0_b0.5"]

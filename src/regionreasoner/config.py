@@ -710,12 +710,13 @@ def write_resolved(raw: dict[str, Any], path: str | Path) -> Path:
 
     Snakemake merges ``configfile:``, ``--configfile`` and ``--config`` overrides; the package's
     commands read this one file, so every stage sees exactly the config Snakemake resolved. The file
-    is rewritten only when its content changes.
+    is rewritten only when its content changes. Keys keep the config's order: the order of
+    ``grpo.variants`` is the order of the tables' variant rows.
     """
     from regionreasoner.io import atomic_write_text
 
     path = Path(path)
-    text = yaml.safe_dump(raw, sort_keys=True)
+    text = yaml.safe_dump(raw, sort_keys=False)
     if not path.exists() or path.read_text() != text:
         atomic_write_text(path, text)
     return path
