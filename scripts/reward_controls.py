@@ -36,7 +36,7 @@ import torch
 from regionreasoner.config import load_config
 from regionreasoner.runtime import limit_threads
 from regionreasoner.train.grpo import grpo_trainer
-from regionreasoner.train.metrics import grounding_column, preferred_accuracy, varied_group_shares
+from regionreasoner.train.metrics import grounding_column, preferred_accuracy
 from regionreasoner.train.runner import train_and_save, work_dir_for
 
 
@@ -79,14 +79,14 @@ def terms(args: argparse.Namespace) -> None:
             raise SystemExit(f"variant {args.variant} scores no accuracy to compare the terms with")
         rewards = _scored_groups(trainer, args.steps)
     group = trainer.num_generations
-    shares = varied_group_shares(rewards, group)
+    groups = rewards.shape[0] // group
     directions = preferred_accuracy(rewards, group, rewards[:, accuracy])
-    print(f"{args.model}: {rewards.shape[0] // group} groups of {group} completions, variant {args.variant}")
+    print(f"{args.model}: {groups} groups of {group} completions, variant {args.variant}")
     print(f"mean {names[accuracy]} {rewards[:, accuracy].mean().item():.3f}")
     print(f"{'term':<22}{'varies in':>10}{'acc. of preferred':>19}{'acc. of rest':>14}")
-    for name, share, (varied, preferred, rest) in zip(names, shares, directions):
+    for name, (varied, preferred, rest) in zip(names, directions):
         gap = "" if math.isnan(preferred) else f"{preferred:>19.3f}{rest:>14.3f}"
-        print(f"{name:<22}{share:>9.1%}{gap}  ({varied} groups)")
+        print(f"{name:<22}{varied / groups:>9.1%}{gap}  ({varied} groups)")
 
 
 def permuted(args: argparse.Namespace) -> None:

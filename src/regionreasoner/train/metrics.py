@@ -36,11 +36,17 @@ def varied_group_shares(rewards_per_term: torch.Tensor, group_size: int) -> list
     completions, ``group_size`` consecutive rows per prompt (TRL's layout); NaN (a term that does not
     apply) counts as not varying.
     """
-    if group_size < 1 or rewards_per_term.shape[0] % group_size:
-        raise ValueError(f"{rewards_per_term.shape[0]} completions do not split into groups of {group_size}")
-    groups = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
+    groups = _grouped(rewards_per_term, group_size)
     varied = (groups.amax(dim=1) - groups.amin(dim=1)) > 1e-6
     return varied.float().mean(dim=0).tolist()
+
+
+def _grouped(rewards_per_term: torch.Tensor, group_size: int) -> torch.Tensor:
+    """(groups, completions, terms): ``group_size`` consecutive rows per prompt (TRL's layout), NaN
+    (a term that does not apply) as 0."""
+    if group_size < 1 or rewards_per_term.shape[0] % group_size:
+        raise ValueError(f"{rewards_per_term.shape[0]} completions do not split into groups of {group_size}")
+    return torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
 
 
 def preferred_accuracy(
@@ -54,11 +60,9 @@ def preferred_accuracy(
     Returns (groups where the term varies, accuracy of its preferred, accuracy of the rest); the two
     means are NaN where the term never varies. Rows as in ``varied_group_shares``.
     """
-    if group_size < 1 or rewards_per_term.shape[0] % group_size:
-        raise ValueError(f"{rewards_per_term.shape[0]} completions do not split into groups of {group_size}")
+    terms = _grouped(rewards_per_term, group_size)
     if accuracy.shape[0] != rewards_per_term.shape[0]:
         raise ValueError(f"{accuracy.shape[0]} accuracies for {rewards_per_term.shape[0]} completions")
-    terms = torch.nan_to_num(rewards_per_term, nan=0.0).reshape(-1, group_size, rewards_per_term.shape[1])
     correct = accuracy.reshape(-1, group_size, 1)
     top = terms >= terms.amax(dim=1, keepdim=True) - 1e-6  # (groups, completions, terms)
     varied = ~top.all(dim=1)  # (groups, terms)
